@@ -1,0 +1,434 @@
+//! Checks of everything a caller hands to the delay queue, shared by PHP, C and HTTP so that each
+//! gets the same rules and the same messages. Every message names the field and the value.
+
+use chrono::{LocalResult, NaiveDateTime, TimeZone as _};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result, shown};
+
+/// Longest accepted delay, and how far ahead a `fix_time` may lie: 366 days.
+pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
+const FIX_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+const FIELDS: [&str; 4] = ["id", "body", "delay", "fix_time"];
+/// Keys that are not typos of a field but that people still reach for, and what they meant.
+const CONFUSIONS: [(&str, &str); 7] = [
+    ("delay_ms", "delay"),
+    ("delayms", "delay"),
+    ("due_at", "fix_time"),
+    ("dueat", "fix_time"),
+    ("run_at", "fix_time"),
+    ("data", "body"),
+    ("message_id", "id"),
+];
+
+/// A topic name: `[A-Za-z0-9_.:-]{1,128}`.
+pub fn check_topic(topic: &str) -> Result<()> {
+    let ok = (1..=128).contains(&topic.len())
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "topic {} is invalid: expected 1 to 128 characters of A-Z a-z 0-9 _ . : -",
+        shown(topic)
+    )))
+}
+
+/// A message id: 1 to 128 bytes of UTF-8 without control characters.
+pub fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid("id is empty: expected 1 to 128 bytes"));
+    }
+    if id.len() > 128 {
+        return Err(Error::invalid(format!(
+            "id {} is {} bytes long: expected at most 128",
+            shown(id),
+            id.len()
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "id {} contains a control character",
+            shown(id)
+        )));
+    }
+    Ok(())
+}
+
+/// When a new message falls due.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// Neither `delay` nor `fix_time`: the topic's default delay.
+    TopicDefault,
+    /// Due at this unix time in milliseconds (already bounded; may lie in the past).
+    At(i64),
+}
+
+/// A message as accepted by `add`: checked, body serialised once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: String,
+    /// The body as JSON text, at most the configured body limit.
+    pub body: String,
+    pub schedule: Schedule,
+}
+
+/// What parsing a message needs besides the message: the clock, the time zone for `fix_time`
+/// strings and the body size limit.
+#[derive(Debug, Clone, Copy)]
+pub struct InputRules {
+    pub now_ms: i64,
+    pub time_zone: Tz,
+    pub body_limit: usize,
+}
+
+impl NewMessage {
+    /// Reads `{"id", "body", "delay" | "fix_time"}`. Unknown keys that look like a typo of one
+    /// of these are refused; other unknown keys are ignored, as php-delayqueue did.
+    pub fn from_json(data: &Map<String, Value>, rules: &InputRules) -> Result<NewMessage> {
+        for key in data.keys() {
+            if let Some(meant) = typo_of(key) {
+                return Err(Error::invalid(format!(
+                    "unknown field {}: did you mean \"{meant}\"? (fields: id, body, delay, fix_time)",
+                    shown(key)
+                )));
+            }
+        }
+        let id = read_id(data.get("id"))?;
+        let body = read_body(data.get("body"), rules.body_limit)?;
+        let delay = data.get("delay").filter(|v| !v.is_null());
+        let fix_time = data.get("fix_time").filter(|v| !v.is_null());
+        let schedule = match (delay, fix_time) {
+            (Some(d), Some(f)) => {
+                return Err(Error::invalid(format!(
+                    "delay {} and fix_time {} are both given: give one of them",
+                    value_shown(d),
+                    value_shown(f)
+                )));
+            }
+            (Some(delay), None) => Schedule::At(rules.now_ms + read_delay_ms(delay)?),
+            (None, Some(fix_time)) => Schedule::At(read_fix_time(fix_time, rules)?),
+            (None, None) => Schedule::TopicDefault,
+        };
+        Ok(NewMessage { id, body, schedule })
+    }
+
+    /// The due time, given the topic's default delay for messages that named none.
+    pub fn due_ms(&self, now_ms: i64, topic_delay_ms: i64) -> i64 {
+        match self.schedule {
+            Schedule::TopicDefault => now_ms + topic_delay_ms,
+            Schedule::At(ms) => ms,
+        }
+    }
+}
+
+fn typo_of(key: &str) -> Option<&'static str> {
+    if FIELDS.contains(&key) {
+        return None;
+    }
+    let folded: String = key
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if let Some((_, meant)) = CONFUSIONS
+        .iter()
+        .find(|(wrong, _)| *wrong == key || wrong.replace('_', "") == folded)
+    {
+        return Some(meant);
+    }
+    FIELDS.into_iter().find(|field| {
+        let field_folded = field.replace('_', "");
+        let allowed = if field.len() <= 2 { 0 } else { 2 };
+        folded == field_folded || edit_distance(&folded, &field_folded) <= allowed
+    })
+}
+
+/// Damerau-Levenshtein distance (optimal string alignment) on characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+fn read_id(id: Option<&Value>) -> Result<String> {
+    let id = match id {
+        None | Some(Value::Null) => {
+            return Err(Error::invalid(
+                "id is missing: every message needs an \"id\" (a string of 1 to 128 bytes)",
+            ));
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "id {} is {}: expected a string of 1 to 128 bytes",
+                value_shown(other),
+                type_name(other)
+            )));
+        }
+    };
+    check_id(&id)?;
+    Ok(id)
+}
+
+fn read_body(body: Option<&Value>, limit: usize) -> Result<String> {
+    let text = match body {
+        None => "null".to_string(),
+        Some(v) => serde_json::to_string(v)
+            .map_err(|e| Error::invalid(format!("body cannot be encoded as JSON: {e}")))?,
+    };
+    check_body_size(text.len(), limit)?;
+    Ok(text)
+}
+
+/// A body of `len` bytes of JSON against the configured limit.
+pub fn check_body_size(len: usize, limit: usize) -> Result<()> {
+    if len > limit {
+        return Err(Error::invalid(format!(
+            "body is {len} bytes of JSON: the limit is {limit} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn read_delay_ms(delay: &Value) -> Result<i64> {
+    let seconds = match delay {
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    let Some(seconds) = seconds else {
+        return Err(Error::invalid(format!(
+            "delay {} is {}: expected a number of seconds from 0 to {}",
+            value_shown(delay),
+            type_name(delay),
+            MAX_DELAY_MS / 1000
+        )));
+    };
+    let ms = (seconds * 1000.0).round();
+    if !(0.0..=MAX_DELAY_MS as f64).contains(&ms) {
+        return Err(Error::invalid(format!(
+            "delay {} is out of range: expected seconds from 0 to {} (366 days)",
+            value_shown(delay),
+            MAX_DELAY_MS / 1000
+        )));
+    }
+    Ok(ms as i64)
+}
+
+fn read_fix_time(fix_time: &Value, rules: &InputRules) -> Result<i64> {
+    let due_ms = match fix_time {
+        Value::String(s) => parse_local_time(s, rules.time_zone)?,
+        Value::Number(n) => match n.as_f64() {
+            Some(secs) if secs >= 0.0 && secs.is_finite() => (secs * 1000.0).round() as i64,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "fix_time {n} is negative: expected a unix time in seconds or 'Y-m-d H:i:s'"
+                )));
+            }
+        },
+        other => {
+            return Err(Error::invalid(format!(
+                "fix_time {} is {}: expected 'Y-m-d H:i:s' or a unix time in seconds",
+                value_shown(other),
+                type_name(other)
+            )));
+        }
+    };
+    if due_ms > rules.now_ms + MAX_DELAY_MS {
+        return Err(Error::invalid(format!(
+            "fix_time {} is more than 366 days ahead",
+            value_shown(fix_time)
+        )));
+    }
+    // A time in the past is due now.
+    Ok(due_ms.max(rules.now_ms))
+}
+
+/// `Y-m-d H:i:s` in `tz` to unix milliseconds. A time that a daylight-saving change skips is
+/// read with the offset before the change, as PHP's `strtotime` does; a repeated one, at its
+/// first occurrence.
+pub fn parse_local_time(text: &str, tz: Tz) -> Result<i64> {
+    let naive = NaiveDateTime::parse_from_str(text, FIX_TIME_FORMAT).map_err(|e| {
+        Error::invalid(format!(
+            "fix_time {} is not a valid 'Y-m-d H:i:s' time ({e}): expected e.g. \"2026-01-31 23:59:00\"",
+            shown(text)
+        ))
+    })?;
+    let instant = match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.timestamp_millis(),
+        LocalResult::None => {
+            let before = naive - chrono::Duration::hours(3);
+            let offset = tz
+                .from_local_datetime(&before)
+                .earliest()
+                .map(|t| t.naive_local() - t.naive_utc())
+                .unwrap_or_default();
+            (naive - offset).and_utc().timestamp_millis()
+        }
+    };
+    Ok(instant)
+}
+
+/// The time zone with this IANA name (`Asia/Shanghai`, `UTC`).
+pub fn parse_time_zone(name: &str) -> Result<Tz> {
+    name.parse::<Tz>().map_err(|_| {
+        Error::invalid(format!(
+            "time zone {} is unknown: expected an IANA name such as \"Asia/Shanghai\" or \"UTC\"",
+            shown(name)
+        ))
+    })
+}
+
+/// The machine's time zone (TZ, then /etc/localtime), UTC when it cannot be told.
+pub fn system_time_zone() -> Tz {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn value_shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => shown(s),
+        other => {
+            let text = other.to_string();
+            if text.len() > 80 {
+                format!("{}...", &text[..text.floor_char_boundary(80)])
+            } else {
+                text
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn rules() -> InputRules {
+        InputRules {
+            now_ms: NOW,
+            time_zone: Tz::Asia__Shanghai,
+            body_limit: 64,
+        }
+    }
+
+    fn parse(v: Value) -> Result<NewMessage> {
+        NewMessage::from_json(v.as_object().unwrap(), &rules())
+    }
+
+    fn err(v: Value) -> String {
+        parse(v).unwrap_err().message().to_string()
+    }
+
+    #[test]
+    fn delay_and_fix_time() {
+        let m = parse(json!({"id": "a", "body": {"x": 1}, "delay": 1.5})).unwrap();
+        assert_eq!(m.schedule, Schedule::At(NOW + 1500));
+        assert_eq!(m.body, r#"{"x":1}"#);
+        // NOW is 2027-01-15 08:00:00 UTC, which is 16:00 in Shanghai.
+        let m = parse(json!({"id": 42, "fix_time": "2027-01-15 16:01:00"})).unwrap();
+        assert_eq!(m.id, "42");
+        assert_eq!(m.body, "null");
+        assert_eq!(m.schedule, Schedule::At(NOW + 60_000));
+        let m = parse(json!({"id": "a", "fix_time": 1_800_000_060})).unwrap();
+        assert_eq!(m.schedule, Schedule::At(NOW + 60_000));
+        let m = parse(json!({"id": "a", "fix_time": "2001-01-01 00:00:00"})).unwrap();
+        assert_eq!(m.schedule, Schedule::At(NOW), "past is due now");
+        let m = parse(json!({"id": "a"})).unwrap();
+        assert_eq!(m.schedule, Schedule::TopicDefault);
+        assert_eq!(m.due_ms(NOW, 5000), NOW + 5000);
+    }
+
+    #[test]
+    fn fix_time_is_read_in_the_zone() {
+        let ms = parse_local_time("2026-01-15 08:00:00", Tz::Asia__Shanghai).unwrap();
+        assert_eq!(ms, parse_local_time("2026-01-15 00:00:00", Tz::UTC).unwrap());
+        // 02:30 does not exist on 2026-03-08 in New York: read as 03:30 EDT, like PHP.
+        let gap = parse_local_time("2026-03-08 02:30:00", Tz::America__New_York).unwrap();
+        let after = parse_local_time("2026-03-08 03:30:00", Tz::America__New_York).unwrap();
+        assert_eq!(gap, after);
+    }
+
+    #[test]
+    fn bad_input_names_field_and_value() {
+        assert!(err(json!({"body": 1})).contains("id is missing"));
+        assert!(err(json!({"id": ""})).contains("id is empty"));
+        assert!(err(json!({"id": "a\u{1}b"})).contains("control character"));
+        assert!(err(json!({"id": "x".repeat(129)})).contains("129 bytes"));
+        assert!(err(json!({"id": 1.5})).contains("id 1.5 is a float"));
+        assert!(err(json!({"id": "a", "delay": "5"})).contains("delay \"5\" is a string"));
+        assert!(err(json!({"id": "a", "delay": -1})).contains("delay -1 is out of range"));
+        assert!(err(json!({"id": "a", "delay": 31_622_401})).contains("out of range"));
+        assert!(err(json!({"id": "a", "delay": 1, "fix_time": 2})).contains("both given"));
+        assert!(err(json!({"id": "a", "fix_time": "2026-02-30 00:00:00"})).contains("not a valid"));
+        assert!(err(json!({"id": "a", "fix_time": "tomorrow"})).contains("\"tomorrow\""));
+        assert!(err(json!({"id": "a", "fix_time": true})).contains("a boolean"));
+        assert!(err(json!({"id": "a", "fix_time": "2099-01-01 00:00:00"})).contains("366 days"));
+        assert!(err(json!({"id": "a", "body": "x".repeat(100)})).contains("limit is 64"));
+    }
+
+    #[test]
+    fn typos_are_refused_other_keys_ignored() {
+        for (key, meant) in [
+            ("dealy", "delay"),
+            ("Delay", "delay"),
+            ("fixtime", "fix_time"),
+            ("fix-time", "fix_time"),
+            ("fixTime", "fix_time"),
+            ("fix_tme", "fix_time"),
+            ("bdy", "body"),
+            ("ID", "id"),
+            ("delay_ms", "delay"),
+        ] {
+            let message = err(json!({"id": "a", key: 1}));
+            assert!(message.contains(&format!("did you mean \"{meant}\"")), "{key}: {message}");
+        }
+        assert!(parse(json!({"id": "a", "topic": "t", "priority": 3})).is_ok());
+    }
+
+    #[test]
+    fn topic_names() {
+        assert!(check_topic("order.timeout:v2-x_y").is_ok());
+        assert!(check_topic("").is_err());
+        assert!(check_topic("a b").unwrap_err().message().contains("\"a b\""));
+        assert!(check_topic(&"t".repeat(129)).is_err());
+    }
+}

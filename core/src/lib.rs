@@ -1,0 +1,28 @@
+//! dq-core: the engine behind `dq.so`, `libdq.so` and `dq-gateway`, and the only crate that
+//! talks to Redis (and later RabbitMQ and MySQL).
+//!
+//! - [`config`]: checked configuration values (Redis URLs, prefix, timeouts).
+//! - [`error`]: [`Error`] and [`ErrorKind`], whose numbers every facade shares.
+//! - [`input`]: checks of topics, ids and message fields, one set of rules for all facades.
+//! - `queue`: the delay queue ([`DelayQueue`]): add, get, del, add many, stats.
+//! - `registry`: topics ([`Topic`]) and the gateway's [`Registry`], published into Redis.
+//! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
+//!   ([`BlockingQueue`]) that the extension and the C ABI call.
+
+pub mod blocking;
+pub mod config;
+pub mod error;
+pub mod input;
+mod queue;
+mod registry;
+mod runtime;
+
+pub use blocking::BlockingQueue;
+pub use config::{QueueConfig, RedisServer};
+pub use error::{Error, ErrorKind, Result};
+pub use input::{NewMessage, Schedule};
+pub use queue::{Added, DelayQueue, Message, State, Stats};
+pub use registry::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, Status, Topic};
+
+/// The time zone type `fix_time` strings are read in.
+pub use chrono_tz::Tz;

@@ -1,0 +1,454 @@
+//! The delay queue on Redis: add, get, del, add many, stats.
+//!
+//! A message lives on one shard, in exactly one of four sorted sets (delayed, ready, inflight,
+//! dead) with its body stored once in a hash. Every change of state is one Lua script, so it is
+//! atomic, and a second `add` of an id replaces the first wherever it is.
+
+mod keys;
+mod shard;
+mod topics;
+
+use std::sync::LazyLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono_tz::Tz;
+use redis::Script;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::{QueueConfig, check_prefix};
+use crate::error::{Error, ErrorKind, Result};
+use crate::input::{InputRules, NewMessage, check_id, check_topic};
+use crate::registry::Topic;
+
+pub(crate) use keys::Keys;
+pub(crate) use shard::Shard;
+use shard::shard_index;
+use topics::TopicCache;
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Delayed,
+    Ready,
+    Inflight,
+    Dead,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Delayed => "delayed",
+            State::Ready => "ready",
+            State::Inflight => "inflight",
+            State::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "delayed" => State::Delayed,
+            "ready" => State::Ready,
+            "inflight" => State::Inflight,
+            "dead" => State::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored message, as `get` returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub topic: String,
+    pub id: String,
+    /// The body as JSON text, exactly as it was added.
+    pub body: String,
+    /// When it is (or was) due, unix milliseconds.
+    pub due_at_ms: i64,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    pub state: State,
+    /// HTTP status of the last failed attempt, if it got one.
+    pub last_status: Option<u16>,
+    /// What went wrong on the last failed attempt.
+    pub last_error: Option<String>,
+}
+
+impl Message {
+    /// The body parsed back into a JSON value.
+    pub fn body_value(&self) -> Result<Value> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            Error::internal(format!(
+                "stored body of {}/{} is not JSON: {e}",
+                self.topic, self.id
+            ))
+        })
+    }
+}
+
+/// Result of an `add`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    pub id: String,
+    pub due_at_ms: i64,
+    pub state: State,
+}
+
+/// Message counts of a topic, over all shards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub delayed: u64,
+    pub ready: u64,
+    pub inflight: u64,
+    pub dead: u64,
+}
+
+/// Per-message bookkeeping kept beside the body once a message has been worked on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Meta {
+    attempts: u32,
+    due_at: Option<i64>,
+    last_status: Option<u16>,
+    last_error: Option<String>,
+}
+
+/// The delay queue over one or more Redis shards.
+pub struct DelayQueue {
+    shards: Vec<Shard>,
+    keys: Keys,
+    body_limit: usize,
+    topics: TopicCache,
+}
+
+impl DelayQueue {
+    /// Checks the configuration; connects on first use, not here.
+    pub fn new(config: &QueueConfig) -> Result<DelayQueue> {
+        check_prefix(&config.prefix)?;
+        if config.redis.is_empty() {
+            return Err(Error::invalid("no Redis server configured"));
+        }
+        let shards = config
+            .redis
+            .iter()
+            .map(|server| Shard::new(server.clone(), config.timeout))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DelayQueue {
+            shards,
+            keys: Keys::new(&config.prefix),
+            body_limit: config.body_limit,
+            topics: TopicCache::default(),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        self.keys.prefix()
+    }
+
+    /// The rules `add` applies to a message's fields, as of now.
+    pub fn input_rules(&self, time_zone: Tz) -> InputRules {
+        InputRules {
+            now_ms: now_ms(),
+            time_zone,
+            body_limit: self.body_limit,
+        }
+    }
+
+    /// Reads and checks a message given as a JSON object (`id`, `body`, `delay`, `fix_time`).
+    pub fn parse_message(&self, data: &Map<String, Value>, time_zone: Tz) -> Result<NewMessage> {
+        NewMessage::from_json(data, &self.input_rules(time_zone))
+    }
+
+    /// Stores a message for `topic`, replacing any pending one with the same id.
+    pub async fn add(&self, topic: &str, message: &NewMessage) -> Result<Added> {
+        check_topic(topic)?;
+        let shard = self.shard(topic, &message.id);
+        let definition = self.active_topic(shard, topic).await?;
+        let due_at_ms = message.due_ms(now_ms(), definition.delay_ms());
+        let keys = self.keys.topic(topic);
+        let state: String = shard
+            .script(
+                &ADD,
+                &keys.all(),
+                &[
+                    message.id.as_bytes(),
+                    message.body.as_bytes(),
+                    due_at_ms.to_string().as_bytes(),
+                ],
+            )
+            .await?;
+        Ok(Added {
+            id: message.id.clone(),
+            due_at_ms,
+            state: State::parse(&state).unwrap_or(State::Delayed),
+        })
+    }
+
+    /// Stores many messages for `topic` with one round trip per shard. Returns how many were
+    /// stored. When a shard fails, the others' messages stay stored and the error says how
+    /// many were; adding the same list again is safe, as ids replace.
+    pub async fn add_many(&self, topic: &str, messages: &[NewMessage]) -> Result<usize> {
+        check_topic(topic)?;
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let mut by_shard: Vec<Vec<&NewMessage>> = vec![Vec::new(); self.shards.len()];
+        for message in messages {
+            by_shard[shard_index(topic, &message.id, self.shards.len())].push(message);
+        }
+        let first = by_shard
+            .iter()
+            .position(|batch| !batch.is_empty())
+            .unwrap_or(0);
+        let definition = self.active_topic(&self.shards[first], topic).await?;
+        let delay_ms = definition.delay_ms();
+        let keys = self.keys.topic(topic);
+        let batches = by_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, batch)| !batch.is_empty())
+            .map(|(i, batch)| {
+                let shard = &self.shards[i];
+                let keys = &keys;
+                async move {
+                    let mut pipe = redis::pipe();
+                    for message in batch {
+                        pipe.add_command(evalsha(
+                            &ADD,
+                            &keys.all(),
+                            &[
+                                message.id.as_bytes(),
+                                message.body.as_bytes(),
+                                message.due_ms(now, delay_ms).to_string().as_bytes(),
+                            ],
+                        ))
+                        .ignore();
+                    }
+                    run_pipeline(shard, &ADD, &pipe).await.map(|()| batch.len())
+                }
+            });
+        let results = futures_util::future::join_all(batches).await;
+        let stored: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
+        if let Some(err) = results.into_iter().find_map(|r| r.err()) {
+            return Err(Error::new(
+                err.kind(),
+                format!(
+                    "{err} ({stored} of {} messages were stored; adding them again is safe)",
+                    messages.len()
+                ),
+            ));
+        }
+        Ok(stored)
+    }
+
+    /// The message, in whatever state, or `None`.
+    pub async fn get(&self, topic: &str, id: &str) -> Result<Option<Message>> {
+        check_topic(topic)?;
+        check_id(id)?;
+        let keys = self.keys.topic(topic);
+        let reply: Option<Vec<String>> = self
+            .shard(topic, id)
+            .script(&GET, &keys.all(), &[id.as_bytes()])
+            .await?;
+        let Some(reply) = reply else {
+            return Ok(None);
+        };
+        let [state, score, body, meta] = <[String; 4]>::try_from(reply)
+            .map_err(|r| Error::internal(format!("get script returned {r:?}")))?;
+        let meta: Meta = if meta.is_empty() {
+            Meta::default()
+        } else {
+            serde_json::from_str(&meta).map_err(|e| {
+                Error::internal(format!("meta of {topic}/{id} is not valid: {e}"))
+            })?
+        };
+        let state = State::parse(&state)
+            .ok_or_else(|| Error::internal(format!("{topic}/{id} has a body but no state")))?;
+        let score = score.parse::<f64>().unwrap_or_default() as i64;
+        let due_at_ms = match state {
+            State::Delayed | State::Ready => score,
+            State::Inflight | State::Dead => meta.due_at.unwrap_or(score),
+        };
+        Ok(Some(Message {
+            topic: topic.to_string(),
+            id: id.to_string(),
+            body,
+            due_at_ms,
+            attempts: meta.attempts,
+            state,
+            last_status: meta.last_status,
+            last_error: meta.last_error,
+        }))
+    }
+
+    /// Removes the message in whatever state. `true` if there was one.
+    pub async fn del(&self, topic: &str, id: &str) -> Result<bool> {
+        check_topic(topic)?;
+        check_id(id)?;
+        let keys = self.keys.topic(topic);
+        let removed: i64 = self
+            .shard(topic, id)
+            .script(&DEL, &keys.all(), &[id.as_bytes()])
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// Counts per state, summed over all shards (asked at once).
+    pub async fn stats(&self, topic: &str) -> Result<Stats> {
+        check_topic(topic)?;
+        let keys = self.keys.topic(topic);
+        let counts = self.shards.iter().map(|shard| {
+            let keys = &keys;
+            shard.run(move |mut conn| async move {
+                redis::pipe()
+                    .zcard(&keys.delayed)
+                    .zcard(&keys.ready)
+                    .zcard(&keys.inflight)
+                    .zcard(&keys.dead)
+                    .query_async::<(u64, u64, u64, u64)>(&mut conn)
+                    .await
+            })
+        });
+        let mut stats = Stats::default();
+        for counts in futures_util::future::join_all(counts).await {
+            let (delayed, ready, inflight, dead) = counts?;
+            stats.delayed += delayed;
+            stats.ready += ready;
+            stats.inflight += inflight;
+            stats.dead += dead;
+        }
+        Ok(stats)
+    }
+
+    pub(crate) fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Forgets cached topic definitions, so the next `add` reads the registry again.
+    pub fn forget_topic(&self, topic: &str) {
+        self.topics.forget(topic);
+    }
+
+    fn shard(&self, topic: &str, id: &str) -> &Shard {
+        &self.shards[shard_index(topic, id, self.shards.len())]
+    }
+
+    /// The topic's definition, if it is registered and takes messages.
+    async fn active_topic(&self, shard: &Shard, topic: &str) -> Result<std::sync::Arc<Topic>> {
+        let definition = self.topics.get(shard, &self.keys, topic).await?;
+        match definition {
+            Some(t) if t.status != crate::registry::Status::Disabled => Ok(t),
+            Some(_) => Err(Error::new(
+                ErrorKind::UnknownTopic,
+                format!(
+                    "topic \"{topic}\" is disabled: set its status to \"active\" with PUT /v1/topics/{topic} on dq-gateway"
+                ),
+            )),
+            None => Err(Error::new(
+                ErrorKind::UnknownTopic,
+                format!(
+                    "topic \"{topic}\" is not registered under prefix \"{}\" on {}: register it with PUT /v1/topics/{topic} on dq-gateway, or a [[topic]] table in the gateway's config file",
+                    self.keys.prefix(),
+                    shard.server().display
+                ),
+            )),
+        }
+    }
+}
+
+/// `EVALSHA` of `script` as a plain command, for pipelines.
+fn evalsha(script: &Script, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
+    for arg in args {
+        cmd.arg(*arg);
+    }
+    cmd
+}
+
+/// Runs a pipeline of `EVALSHA`s of `script`, loading the script first when the server lost it
+/// (restart, `SCRIPT FLUSH`); the pipeline then runs again, which is safe for idempotent scripts.
+async fn run_pipeline(shard: &Shard, script: &Script, pipe: &redis::Pipeline) -> Result<()> {
+    shard
+        .run(|mut conn| async move {
+            match pipe.query_async::<()>(&mut conn).await {
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    script.load_async(&mut conn).await?;
+                    pipe.query_async::<()>(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Stores one message, replacing any copy of it in any state (so at most one is pending).
+/// A message already due goes straight to ready. Due times are compared with Redis's clock.
+/// KEYS: delayed ready inflight dead body meta. ARGV: id body due_ms. Returns the new state.
+static ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local id, due = ARGV[1], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('HDEL', KEYS[6], id)
+redis.call('HSET', KEYS[5], id, ARGV[2])
+if due <= now then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], due, id)
+  return 'ready'
+end
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZADD', KEYS[1], due, id)
+return 'delayed'
+",
+    )
+});
+
+/// Reads a message and its state in one consistent step.
+/// KEYS: delayed ready inflight dead body meta. ARGV: id.
+/// Returns nil, or {state, score, body, meta-or-empty}.
+static GET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local id = ARGV[1]
+local body = redis.call('HGET', KEYS[5], id)
+if not body then return false end
+local meta = redis.call('HGET', KEYS[6], id) or ''
+local states = {'delayed', 'ready', 'inflight', 'dead'}
+for i = 1, 4 do
+  local score = redis.call('ZSCORE', KEYS[i], id)
+  if score then return {states[i], score, body, meta} end
+end
+return {'lost', '0', body, meta}
+",
+    )
+});
+
+/// Removes a message in whatever state. An inflight delivery of it finds its lease gone.
+/// KEYS: delayed ready inflight dead body meta. ARGV: id. Returns 1 if there was one.
+static DEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local id = ARGV[1]
+local existed = redis.call('HDEL', KEYS[5], id)
+for i = 1, 4 do redis.call('ZREM', KEYS[i], id) end
+redis.call('HDEL', KEYS[6], id)
+return existed
+",
+    )
+});

@@ -1,0 +1,291 @@
+//! The topic registry as the gateway keeps it: topics declared in its config file or through the
+//! HTTP API, published into a hash on every Redis shard so that the extension can check a topic
+//! without asking the gateway.
+//!
+//! Each entry carries `updated_at`; a write only lands on a shard if it is newer than what the
+//! shard holds, and deletions leave a tombstone, so several gateways and a shard that missed a
+//! write converge on the newest definition (`sync`).
+
+mod topic;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use redis::Script;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::input::check_topic;
+use crate::queue::{DelayQueue, Shard, now_ms};
+
+pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Status, Topic};
+
+/// A registry entry as stored in Redis: a topic, or the tombstone of a deleted one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Entry {
+    Live(Topic),
+    Deleted { name: String, updated_at: i64 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Tombstone {
+    name: String,
+    deleted: bool,
+    updated_at: i64,
+}
+
+impl Entry {
+    pub fn decode(raw: &str) -> Result<Entry> {
+        let value: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| Error::internal(format!("registry entry is not JSON: {e}")))?;
+        if value.get("deleted").and_then(|d| d.as_bool()) == Some(true) {
+            let t: Tombstone = serde_json::from_value(value)
+                .map_err(|e| Error::internal(format!("registry tombstone is invalid: {e}")))?;
+            return Ok(Entry::Deleted {
+                name: t.name,
+                updated_at: t.updated_at,
+            });
+        }
+        serde_json::from_value(value)
+            .map(Entry::Live)
+            .map_err(|e| Error::internal(format!("registry entry is invalid: {e}")))
+    }
+
+    fn encode(&self) -> Result<String> {
+        let encoded = match self {
+            Entry::Live(topic) => serde_json::to_string(topic),
+            Entry::Deleted { name, updated_at } => serde_json::to_string(&Tombstone {
+                name: name.clone(),
+                deleted: true,
+                updated_at: *updated_at,
+            }),
+        };
+        encoded.map_err(|e| Error::internal(format!("cannot encode registry entry: {e}")))
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Entry::Live(t) => &t.name,
+            Entry::Deleted { name, .. } => name,
+        }
+    }
+
+    fn updated_at(&self) -> i64 {
+        match self {
+            Entry::Live(t) => t.updated_at,
+            Entry::Deleted { updated_at, .. } => *updated_at,
+        }
+    }
+}
+
+/// The gateway's view of the registry, kept in memory and published to every shard.
+pub struct Registry {
+    queue: Arc<DelayQueue>,
+    entries: RwLock<BTreeMap<String, Entry>>,
+}
+
+impl Registry {
+    /// A registry over `queue`'s shards. Call `sync` to load what the shards hold and
+    /// `declare` for the topics of a config file.
+    pub fn new(queue: Arc<DelayQueue>) -> Registry {
+        Registry {
+            queue,
+            entries: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// Topics from a config file: written unless the registry already holds the same
+    /// definition, so restarting a gateway does not churn the registry.
+    pub async fn declare(&self, topics: Vec<Topic>) -> Result<()> {
+        for topic in topics {
+            topic.validate().map_err(|e| e.context(format!("[[topic]] {}", topic.name)))?;
+            let same = self
+                .get(&topic.name)
+                .is_some_and(|current| Topic { updated_at: 0, ..current } == Topic { updated_at: 0, ..topic.clone() });
+            if !same {
+                self.put(topic).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Topic> {
+        match self.read().get(name) {
+            Some(Entry::Live(t)) => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn list(&self) -> Vec<Topic> {
+        self.read()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Live(t) => Some(t.clone()),
+                Entry::Deleted { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Registers or replaces a topic on every shard. Succeeds when at least one shard took it;
+    /// `sync` brings the others up to date when they are back.
+    pub async fn put(&self, mut topic: Topic) -> Result<Topic> {
+        topic.validate()?;
+        topic.updated_at = self.next_stamp(&topic.name);
+        self.write(Entry::Live(topic.clone())).await?;
+        Ok(topic)
+    }
+
+    /// Removes a topic (its messages stay and are still delivered). `false` if there was none.
+    pub async fn delete(&self, name: &str) -> Result<bool> {
+        check_topic(name)?;
+        if self.get(name).is_none() {
+            return Ok(false);
+        }
+        let tombstone = Entry::Deleted {
+            name: name.to_string(),
+            updated_at: self.next_stamp(name),
+        };
+        self.write(tombstone).await?;
+        Ok(true)
+    }
+
+    /// Reads every shard's registry, keeps the newest entry of each topic, and writes it back
+    /// to the shards that lack it (a restarted Redis, a write that missed a shard). Returns the
+    /// first shard error, after doing what the other shards allowed.
+    pub async fn sync(&self) -> Result<()> {
+        let key = self.queue.keys().topics();
+        let reads = self.queue.shards().iter().map(|shard| read_all(shard, &key));
+        let mut first_error = None;
+        let mut per_shard = Vec::new();
+        for (i, result) in futures_util::future::join_all(reads).await.into_iter().enumerate() {
+            match result {
+                Ok(entries) => per_shard.push((i, entries)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let mut merged = self.read().clone();
+        for (_, entries) in &per_shard {
+            for entry in entries.values() {
+                keep_newer(&mut merged, entry.clone());
+            }
+        }
+        for (i, entries) in &per_shard {
+            let shard = &self.queue.shards()[*i];
+            for entry in merged.values() {
+                let stale = entries
+                    .get(entry.name())
+                    .is_none_or(|held| held.updated_at() < entry.updated_at());
+                if stale && let Err(e) = write_entry(shard, &key, entry).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        for name in merged.keys() {
+            self.queue.forget_topic(name);
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            *entries = merged;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn write(&self, entry: Entry) -> Result<()> {
+        let key = self.queue.keys().topics();
+        let writes = self
+            .queue
+            .shards()
+            .iter()
+            .map(|shard| write_entry(shard, &key, &entry));
+        let results = futures_util::future::join_all(writes).await;
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        if stored == 0 {
+            let err = results
+                .into_iter()
+                .find_map(|r| r.err())
+                .unwrap_or_else(|| Error::internal("no shard"));
+            return Err(err.context(format!("registering topic \"{}\"", entry.name())));
+        }
+        self.queue.forget_topic(entry.name());
+        if let Ok(mut entries) = self.entries.write() {
+            keep_newer(&mut entries, entry);
+        }
+        Ok(())
+    }
+
+    /// A stamp newer than both the clock and the entry we hold, so a write always supersedes.
+    fn next_stamp(&self, name: &str) -> i64 {
+        let held = self.read().get(name).map_or(0, Entry::updated_at);
+        now_ms().max(held + 1)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn keep_newer(entries: &mut BTreeMap<String, Entry>, entry: Entry) {
+    let newer = entries
+        .get(entry.name())
+        .is_none_or(|held| held.updated_at() < entry.updated_at());
+    if newer {
+        entries.insert(entry.name().to_string(), entry);
+    }
+}
+
+async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
+    let raw: Vec<(String, String)> = shard
+        .run(|mut conn| async move {
+            redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+        })
+        .await?;
+    let mut entries = BTreeMap::new();
+    for (name, value) in raw {
+        match Entry::decode(&value) {
+            Ok(entry) => {
+                entries.insert(name, entry);
+            }
+            Err(e) => tracing::warn!(topic = %name, error = %e, "skipping unreadable registry entry"),
+        }
+    }
+    Ok(entries)
+}
+
+async fn write_entry(shard: &Shard, key: &str, entry: &Entry) -> Result<()> {
+    let encoded = entry.encode()?;
+    let _: i64 = shard
+        .script(
+            &SET_IF_NEWER,
+            &[key],
+            &[
+                entry.name().as_bytes(),
+                encoded.as_bytes(),
+                entry.updated_at().to_string().as_bytes(),
+            ],
+        )
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::Backend => e.context("writing the topic registry"),
+            _ => e,
+        })?;
+    Ok(())
+}
+
+/// Writes a registry entry unless the shard holds a newer one.
+/// KEYS: topics hash. ARGV: name, entry JSON, its updated_at. Returns 1 if written.
+static SET_IF_NEWER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then
+  local ok, decoded = pcall(cjson.decode, held)
+  if ok and type(decoded) == 'table' and tonumber(decoded.updated_at or 0) >= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+",
+    )
+});

@@ -1,0 +1,208 @@
+//! A topic: where its messages go when due and how hard dq tries.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, shown};
+use crate::input::{MAX_DELAY_MS, check_topic};
+
+/// The default retry ladder, in seconds: the payment-notify ladder.
+pub const DEFAULT_RETRY: [f64; 5] = [1.0, 3.0, 5.0, 15.0, 30.0];
+pub const DEFAULT_TIMEOUT_MS: u64 = 5000;
+const MAX_TIMEOUT_MS: u64 = 600_000;
+const MAX_ATTEMPTS: u32 = 1000;
+const MAX_RUNGS: usize = 100;
+
+/// How a callback is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    #[default]
+    Post,
+}
+
+/// Whether a topic takes and delivers messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Takes messages and delivers them.
+    #[default]
+    Active,
+    /// Takes messages; delivery waits until the topic is active again.
+    Paused,
+    /// Refuses new messages; those already accepted are still delivered.
+    Disabled,
+}
+
+/// A topic as declared in the gateway's file or with `PUT /v1/topics/{topic}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    pub name: String,
+    /// The URL that due messages are delivered to.
+    pub callback: String,
+    #[serde(default)]
+    pub method: Method,
+    /// Seconds from `add` to due when a message names neither `delay` nor `fix_time`.
+    #[serde(default)]
+    pub delay: f64,
+    /// How long a callback may take before the attempt counts as failed.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Seconds to wait before each further attempt.
+    #[serde(default = "default_retry")]
+    pub retry: Vec<f64>,
+    /// Attempts in all, the first included; by default one more than the ladder has rungs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Key of the `X-Dq-Signature` HMAC; no signature without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub status: Status,
+    /// Where to POST a dead letter when a message is given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_webhook: Option<String>,
+    /// When this definition was written (unix ms); the newest one wins between shards.
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+
+fn default_retry() -> Vec<f64> {
+    DEFAULT_RETRY.to_vec()
+}
+
+impl Topic {
+    /// A topic with the defaults and this callback.
+    pub fn new(name: &str, callback: &str) -> Topic {
+        Topic {
+            name: name.to_string(),
+            callback: callback.to_string(),
+            method: Method::default(),
+            delay: 0.0,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            retry: default_retry(),
+            max_attempts: None,
+            secret: None,
+            status: Status::default(),
+            alert_webhook: None,
+            updated_at: 0,
+        }
+    }
+
+    /// Checks every field; the error names the field and the value.
+    pub fn validate(&self) -> Result<()> {
+        check_topic(&self.name)?;
+        check_url("callback", &self.callback)?;
+        if let Some(hook) = &self.alert_webhook {
+            check_url("alert_webhook", hook)?;
+        }
+        check_seconds("delay", self.delay)?;
+        if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(Error::invalid(format!(
+                "timeout_ms {} is out of range: expected 1 to {MAX_TIMEOUT_MS}",
+                self.timeout_ms
+            )));
+        }
+        if self.retry.len() > MAX_RUNGS {
+            return Err(Error::invalid(format!(
+                "retry has {} steps: expected at most {MAX_RUNGS}",
+                self.retry.len()
+            )));
+        }
+        for (i, seconds) in self.retry.iter().enumerate() {
+            check_seconds(&format!("retry[{i}]"), *seconds)?;
+        }
+        if let Some(max) = self.max_attempts
+            && !(1..=MAX_ATTEMPTS).contains(&max)
+        {
+            return Err(Error::invalid(format!(
+                "max_attempts {max} is out of range: expected 1 to {MAX_ATTEMPTS}"
+            )));
+        }
+        if let Some(secret) = &self.secret
+            && (secret.is_empty() || secret.len() > 256)
+        {
+            return Err(Error::invalid(format!(
+                "secret is {} bytes: expected 1 to 256",
+                secret.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Attempts in all, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+            .unwrap_or_else(|| u32::try_from(self.retry.len()).unwrap_or(u32::MAX) + 1)
+    }
+
+    /// The default delay in milliseconds.
+    pub fn delay_ms(&self) -> i64 {
+        (self.delay * 1000.0).round() as i64
+    }
+}
+
+fn check_seconds(field: &str, seconds: f64) -> Result<()> {
+    let ms = seconds * 1000.0;
+    if seconds.is_finite() && (0.0..=MAX_DELAY_MS as f64).contains(&ms) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{field} {seconds} is out of range: expected seconds from 0 to {}",
+        MAX_DELAY_MS / 1000
+    )))
+}
+
+fn check_url(field: &str, value: &str) -> Result<()> {
+    let parsed = url::Url::parse(value).map_err(|e| {
+        Error::invalid(format!(
+            "{field} {} is not a URL ({e}): expected http://host/path",
+            shown(value)
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::invalid(format!(
+            "{field} {} is not an http:// or https:// URL",
+            shown(value)
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_checks() {
+        let t = Topic::new("orders", "http://127.0.0.1:9000/hook");
+        t.validate().unwrap();
+        assert_eq!(t.max_attempts(), 6);
+        let mut bad = t.clone();
+        bad.callback = "ftp://x".into();
+        assert!(bad.validate().unwrap_err().message().contains("\"ftp://x\""));
+        let mut bad = t.clone();
+        bad.retry = vec![1.0, -2.0];
+        assert!(bad.validate().unwrap_err().message().contains("retry[1] -2"));
+        let mut bad = t;
+        bad.timeout_ms = 0;
+        assert!(bad.validate().unwrap_err().message().contains("timeout_ms 0"));
+    }
+
+    #[test]
+    fn json_form() {
+        let t: Topic = serde_json::from_str(
+            r#"{"name":"a","callback":"https://x.test/h","method":"GET","retry":[1,2]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.method, Method::Get);
+        assert_eq!(t.max_attempts(), 3);
+        let unknown = serde_json::from_str::<Topic>(r#"{"name":"a","callback":"http://x","retries":[1]}"#);
+        assert!(unknown.unwrap_err().to_string().contains("retries"));
+    }
+}

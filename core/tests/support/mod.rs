@@ -1,0 +1,166 @@
+//! Test helpers: a key prefix of its own per test (removed afterwards), and private Redis
+//! servers for tests that stop and start Redis.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dq_core::{DelayQueue, QueueConfig, RedisServer, Registry, Topic};
+
+pub const REDIS: &str = "redis://127.0.0.1:6379/0";
+
+/// A unique prefix; every key under it is deleted from the listed servers on drop.
+pub struct Scratch {
+    pub prefix: String,
+    servers: Vec<String>,
+}
+
+impl Scratch {
+    pub fn new(servers: &[&str]) -> Scratch {
+        Scratch {
+            prefix: format!("dqtest-{}-{:x}", std::process::id(), fastrand::u64(..)),
+            servers: servers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    pub fn config(&self) -> QueueConfig {
+        QueueConfig {
+            redis: self
+                .servers
+                .iter()
+                .map(|s| RedisServer::parse(s).unwrap())
+                .collect(),
+            prefix: self.prefix.clone(),
+            timeout: Duration::from_secs(2),
+            ..QueueConfig::default()
+        }
+    }
+
+    pub fn queue(&self) -> Arc<DelayQueue> {
+        Arc::new(DelayQueue::new(&self.config()).unwrap())
+    }
+
+    /// A queue whose registry holds `topics` (callbacks to a closed port: nothing delivers).
+    pub async fn queue_with_topics(&self, topics: &[&str]) -> (Arc<DelayQueue>, Registry) {
+        let queue = self.queue();
+        let registry = Registry::new(queue.clone());
+        for name in topics {
+            registry
+                .put(Topic::new(name, "http://127.0.0.1:9/never"))
+                .await
+                .unwrap();
+        }
+        (queue, registry)
+    }
+
+    pub fn count_keys(&self) -> usize {
+        self.servers.iter().map(|s| keys_of(s, &self.prefix).len()).sum()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for server in &self.servers {
+            let Ok(client) = redis::Client::open(server.as_str()) else {
+                continue;
+            };
+            let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+                continue;
+            };
+            for key in keys_of(server, &self.prefix) {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&key).query(&mut conn);
+            }
+        }
+    }
+}
+
+pub fn keys_of(server: &str, prefix: &str) -> Vec<String> {
+    let Ok(client) = redis::Client::open(server) else {
+        return vec![];
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+        return vec![];
+    };
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut conn)
+        .unwrap_or_default()
+}
+
+/// Runs a redis command on `server` synchronously (for inspecting and breaking things).
+pub fn redis_cmd<T: redis::FromRedisValue>(server: &str, args: &[&str]) -> T {
+    let client = redis::Client::open(server).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut conn).unwrap()
+}
+
+/// A redis-server of the test's own on a free port, stopped on drop.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> PrivateRedis {
+        let port = free_port();
+        let mut redis = PrivateRedis { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh)");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
