@@ -107,7 +107,9 @@ fn host_port_auth_url(spec: &str) -> Result<String> {
         )));
     }
     Ok(match auth {
-        Some(auth) if !auth.is_empty() => format!("redis://:{}@{host}:{port}/0", encode_userinfo(auth)),
+        Some(auth) if !auth.is_empty() => {
+            format!("redis://:{}@{host}:{port}/0", encode_userinfo(auth))
+        }
         _ => format!("redis://{host}:{port}/0"),
     })
 }

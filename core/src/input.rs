@@ -155,8 +155,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -380,7 +380,10 @@ mod tests {
     #[test]
     fn fix_time_is_read_in_the_zone() {
         let ms = parse_local_time("2026-01-15 08:00:00", Tz::Asia__Shanghai).unwrap();
-        assert_eq!(ms, parse_local_time("2026-01-15 00:00:00", Tz::UTC).unwrap());
+        assert_eq!(
+            ms,
+            parse_local_time("2026-01-15 00:00:00", Tz::UTC).unwrap()
+        );
         // 02:30 does not exist on 2026-03-08 in New York: read as 03:30 EDT, like PHP.
         let gap = parse_local_time("2026-03-08 02:30:00", Tz::America__New_York).unwrap();
         let after = parse_local_time("2026-03-08 03:30:00", Tz::America__New_York).unwrap();
@@ -419,7 +422,10 @@ mod tests {
             ("delay_ms", "delay"),
         ] {
             let message = err(json!({"id": "a", key: 1}));
-            assert!(message.contains(&format!("did you mean \"{meant}\"")), "{key}: {message}");
+            assert!(
+                message.contains(&format!("did you mean \"{meant}\"")),
+                "{key}: {message}"
+            );
         }
         assert!(parse(json!({"id": "a", "topic": "t", "priority": 3})).is_ok());
     }
@@ -428,7 +434,12 @@ mod tests {
     fn topic_names() {
         assert!(check_topic("order.timeout:v2-x_y").is_ok());
         assert!(check_topic("").is_err());
-        assert!(check_topic("a b").unwrap_err().message().contains("\"a b\""));
+        assert!(
+            check_topic("a b")
+                .unwrap_err()
+                .message()
+                .contains("\"a b\"")
+        );
         assert!(check_topic(&"t".repeat(129)).is_err());
     }
 }

@@ -1,12 +1,10 @@
 //! The delay queue against the real Redis: what a user of `add/get/del/addMany/stats` sees.
 
-mod support;
-
 use std::time::Duration;
 
 use dq_core::{DelayQueue, ErrorKind, NewMessage, QueueConfig, RedisServer, State, Tz};
+use dq_testkit::*;
 use serde_json::{Value, json};
-use support::*;
 
 fn message(queue: &DelayQueue, data: Value) -> NewMessage {
     queue
@@ -20,7 +18,13 @@ async fn add_get_del_round_trip() {
     let (queue, _registry) = scratch.queue_with_topics(&["orders"]).await;
     let before = now_ms();
     let added = queue
-        .add("orders", &message(&queue, json!({"id": "o-1", "body": {"amount": 12.5, "tags": ["a"]}, "delay": 60})))
+        .add(
+            "orders",
+            &message(
+                &queue,
+                json!({"id": "o-1", "body": {"amount": 12.5, "tags": ["a"]}, "delay": 60}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(added.state, State::Delayed);
@@ -28,7 +32,10 @@ async fn add_get_del_round_trip() {
 
     let got = queue.get("orders", "o-1").await.unwrap().unwrap();
     assert_eq!(got.state, State::Delayed);
-    assert_eq!(got.body_value().unwrap(), json!({"amount": 12.5, "tags": ["a"]}));
+    assert_eq!(
+        got.body_value().unwrap(),
+        json!({"amount": 12.5, "tags": ["a"]})
+    );
     assert_eq!(got.due_at_ms, added.due_at_ms);
     assert_eq!(got.attempts, 0);
 
@@ -48,7 +55,13 @@ async fn due_messages_are_ready_at_once() {
         .unwrap();
     assert_eq!(added.state, State::Ready);
     let past = queue
-        .add("t", &message(&queue, json!({"id": "past", "fix_time": "2001-01-01 00:00:00"})))
+        .add(
+            "t",
+            &message(
+                &queue,
+                json!({"id": "past", "fix_time": "2001-01-01 00:00:00"}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(past.state, State::Ready);
@@ -60,8 +73,20 @@ async fn due_messages_are_ready_at_once() {
 async fn same_id_twice_replaces_and_never_doubles() {
     let scratch = Scratch::new(&[REDIS]);
     let (queue, _registry) = scratch.queue_with_topics(&["t"]).await;
-    queue.add("t", &message(&queue, json!({"id": "x", "body": 1, "delay": 0}))).await.unwrap();
-    queue.add("t", &message(&queue, json!({"id": "x", "body": 2, "delay": 300}))).await.unwrap();
+    queue
+        .add(
+            "t",
+            &message(&queue, json!({"id": "x", "body": 1, "delay": 0})),
+        )
+        .await
+        .unwrap();
+    queue
+        .add(
+            "t",
+            &message(&queue, json!({"id": "x", "body": 2, "delay": 300})),
+        )
+        .await
+        .unwrap();
     let got = queue.get("t", "x").await.unwrap().unwrap();
     assert_eq!(got.body, "2");
     assert_eq!(got.state, State::Delayed);
@@ -78,7 +103,10 @@ async fn topic_default_delay_applies() {
     topic.delay = 90.0;
     registry.put(topic).await.unwrap();
     let before = now_ms();
-    let added = queue.add("slow", &message(&queue, json!({"id": "a"}))).await.unwrap();
+    let added = queue
+        .add("slow", &message(&queue, json!({"id": "a"})))
+        .await
+        .unwrap();
     assert!((added.due_at_ms - before - 90_000).abs() < 1000);
 }
 
@@ -86,21 +114,37 @@ async fn topic_default_delay_applies() {
 async fn unknown_and_disabled_topics_are_refused() {
     let scratch = Scratch::new(&[REDIS]);
     let (queue, registry) = scratch.queue_with_topics(&["known"]).await;
-    let err = queue.add("nope", &message(&queue, json!({"id": "a"}))).await.unwrap_err();
+    let err = queue
+        .add("nope", &message(&queue, json!({"id": "a"})))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownTopic);
-    assert!(err.message().contains("\"nope\"") && err.message().contains("PUT /v1/topics/nope"), "{err}");
+    assert!(
+        err.message().contains("\"nope\"") && err.message().contains("PUT /v1/topics/nope"),
+        "{err}"
+    );
 
     let mut topic = registry.get("known").unwrap();
     topic.status = dq_core::Status::Disabled;
     registry.put(topic).await.unwrap();
-    let err = queue.add("known", &message(&queue, json!({"id": "a"}))).await.unwrap_err();
+    let err = queue
+        .add("known", &message(&queue, json!({"id": "a"})))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownTopic);
     assert!(err.message().contains("disabled"), "{err}");
 
     registry.delete("known").await.unwrap();
-    let err = queue.add("known", &message(&queue, json!({"id": "a"}))).await.unwrap_err();
+    let err = queue
+        .add("known", &message(&queue, json!({"id": "a"})))
+        .await
+        .unwrap_err();
     assert!(err.message().contains("not registered"), "{err}");
-    assert_eq!(queue.get("nope", "a").await.unwrap(), None, "get does not need a registered topic");
+    assert_eq!(
+        queue.get("nope", "a").await.unwrap(),
+        None,
+        "get does not need a registered topic"
+    );
 }
 
 #[tokio::test]
@@ -120,14 +164,28 @@ async fn add_many_over_two_shards() {
     let scratch = Scratch::new(&shards);
     let (queue, _registry) = scratch.queue_with_topics(&["bulk"]).await;
     let messages: Vec<NewMessage> = (0..1000)
-        .map(|i| message(&queue, json!({"id": format!("m{i}"), "body": {"n": i}, "delay": 120})))
+        .map(|i| {
+            message(
+                &queue,
+                json!({"id": format!("m{i}"), "body": {"n": i}, "delay": 120}),
+            )
+        })
         .collect();
     assert_eq!(queue.add_many("bulk", &messages).await.unwrap(), 1000);
     assert_eq!(queue.stats("bulk").await.unwrap().delayed, 1000);
-    let on_first: u64 = redis_cmd(shards[0], &["ZCARD", &format!("{}:{{bulk}}:delayed", scratch.prefix)]);
-    let on_second: u64 = redis_cmd(shards[1], &["ZCARD", &format!("{}:{{bulk}}:delayed", scratch.prefix)]);
+    let on_first: u64 = redis_cmd(
+        shards[0],
+        &["ZCARD", &format!("{}:{{bulk}}:delayed", scratch.prefix)],
+    );
+    let on_second: u64 = redis_cmd(
+        shards[1],
+        &["ZCARD", &format!("{}:{{bulk}}:delayed", scratch.prefix)],
+    );
     assert_eq!(on_first + on_second, 1000);
-    assert!(on_first > 300 && on_second > 300, "{on_first} / {on_second}");
+    assert!(
+        on_first > 300 && on_second > 300,
+        "{on_first} / {on_second}"
+    );
     let got = queue.get("bulk", "m777").await.unwrap().unwrap();
     assert_eq!(got.body_value().unwrap(), json!({"n": 777}));
     assert_eq!(queue.add_many("bulk", &[]).await.unwrap(), 0);
@@ -143,12 +201,20 @@ async fn a_shard_that_is_down_fails_only_its_messages() {
     let mut ok = 0;
     let mut failed = 0;
     for i in 0..20 {
-        let result = queue.add("t", &message(&queue, json!({"id": format!("id{i}"), "delay": 60}))).await;
+        let result = queue
+            .add(
+                "t",
+                &message(&queue, json!({"id": format!("id{i}"), "delay": 60})),
+            )
+            .await;
         match result {
             Ok(_) => ok += 1,
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
-                assert!(e.message().contains(&format!("127.0.0.1:{}", down.port)), "{e}");
+                assert!(
+                    e.message().contains(&format!("127.0.0.1:{}", down.port)),
+                    "{e}"
+                );
                 failed += 1;
             }
         }
@@ -161,7 +227,13 @@ async fn a_shard_that_is_down_fails_only_its_messages() {
     down.restart();
     registry.sync().await.unwrap();
     for i in 0..20 {
-        queue.add("t", &message(&queue, json!({"id": format!("id{i}"), "delay": 60}))).await.unwrap();
+        queue
+            .add(
+                "t",
+                &message(&queue, json!({"id": format!("id{i}"), "delay": 60})),
+            )
+            .await
+            .unwrap();
     }
     assert_eq!(queue.stats("t").await.unwrap().delayed, 20);
     drop(servers);
@@ -172,11 +244,17 @@ async fn reconnects_by_itself_after_a_redis_restart() {
     let mut redis = PrivateRedis::start();
     let scratch = Scratch::new(&[&redis.url()]);
     let (queue, registry) = scratch.queue_with_topics(&["t"]).await;
-    queue.add("t", &message(&queue, json!({"id": "before", "delay": 60}))).await.unwrap();
+    queue
+        .add("t", &message(&queue, json!({"id": "before", "delay": 60})))
+        .await
+        .unwrap();
     redis.restart();
     registry.sync().await.unwrap();
     // The pooled connection is dead; the next call must notice, reconnect and succeed.
-    queue.add("t", &message(&queue, json!({"id": "after", "delay": 60}))).await.unwrap();
+    queue
+        .add("t", &message(&queue, json!({"id": "after", "delay": 60})))
+        .await
+        .unwrap();
     assert!(queue.get("t", "after").await.unwrap().is_some());
 }
 
@@ -212,7 +290,10 @@ async fn a_server_that_never_answers_fails_within_the_timeout() {
     let queue = DelayQueue::new(&config).unwrap();
     let started = std::time::Instant::now();
     let err = queue.get("t", "a").await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Connection | ErrorKind::Timeout), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::Connection | ErrorKind::Timeout),
+        "{err}"
+    );
     assert!(err.message().contains("0.300s"), "{err}");
     assert!(started.elapsed() < Duration::from_millis(1500));
 }

@@ -103,6 +103,15 @@ pub struct Stats {
     pub dead: u64,
 }
 
+/// One shard's answer to a health check.
+#[derive(Debug, Clone)]
+pub struct ShardHealth {
+    /// The server's URL, password masked.
+    pub server: String,
+    /// Round-trip time of `PING`, or the error.
+    pub result: Result<std::time::Duration>,
+}
+
 /// Per-message bookkeeping kept beside the body once a message has been worked on.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -259,9 +268,8 @@ impl DelayQueue {
         let meta: Meta = if meta.is_empty() {
             Meta::default()
         } else {
-            serde_json::from_str(&meta).map_err(|e| {
-                Error::internal(format!("meta of {topic}/{id} is not valid: {e}"))
-            })?
+            serde_json::from_str(&meta)
+                .map_err(|e| Error::internal(format!("meta of {topic}/{id} is not valid: {e}")))?
         };
         let state = State::parse(&state)
             .ok_or_else(|| Error::internal(format!("{topic}/{id} has a body but no state")))?;
@@ -321,6 +329,24 @@ impl DelayQueue {
         Ok(stats)
     }
 
+    /// Each shard's state: `PING` round-trip time, or why it failed.
+    pub async fn ping(&self) -> Vec<ShardHealth> {
+        let pings = self.shards.iter().map(|shard| async move {
+            let started = std::time::Instant::now();
+            let result =
+                shard
+                    .run(|mut conn| async move {
+                        redis::cmd("PING").query_async::<String>(&mut conn).await
+                    })
+                    .await;
+            ShardHealth {
+                server: shard.server().display.clone(),
+                result: result.map(|_| started.elapsed()),
+            }
+        });
+        futures_util::future::join_all(pings).await
+    }
+
     pub(crate) fn shards(&self) -> &[Shard] {
         &self.shards
     }
@@ -377,7 +403,9 @@ async fn run_pipeline(shard: &Shard, script: &Script, pipe: &redis::Pipeline) ->
     shard
         .run(|mut conn| async move {
             match pipe.query_async::<()>(&mut conn).await {
-                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
                     script.load_async(&mut conn).await?;
                     pipe.query_async::<()>(&mut conn).await
                 }

@@ -94,19 +94,31 @@ impl Registry {
         }
     }
 
-    /// Topics from a config file: written unless the registry already holds the same
-    /// definition, so restarting a gateway does not churn the registry.
+    /// Topics from a config file. Each is taken into this registry at once (so it is published
+    /// even if Redis is down now and comes up later) and then published by `sync`. A definition
+    /// the registry already holds unchanged keeps its stamp, so restarts do not churn it.
     pub async fn declare(&self, topics: Vec<Topic>) -> Result<()> {
-        for topic in topics {
-            topic.validate().map_err(|e| e.context(format!("[[topic]] {}", topic.name)))?;
-            let same = self
-                .get(&topic.name)
-                .is_some_and(|current| Topic { updated_at: 0, ..current } == Topic { updated_at: 0, ..topic.clone() });
-            if !same {
-                self.put(topic).await?;
+        for topic in &topics {
+            topic
+                .validate()
+                .map_err(|e| e.context(format!("[[topic]] {}", topic.name)))?;
+        }
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "could not read the registry before declaring topics");
+        }
+        for mut topic in topics {
+            let unchanged = self.get(&topic.name).is_some_and(|held| {
+                topic.updated_at = held.updated_at;
+                held == topic
+            });
+            if !unchanged {
+                topic.updated_at = self.next_stamp(&topic.name);
+                if let Ok(mut entries) = self.entries.write() {
+                    keep_newer(&mut entries, Entry::Live(topic));
+                }
             }
         }
-        Ok(())
+        self.sync().await
     }
 
     pub fn get(&self, name: &str) -> Option<Topic> {
@@ -154,10 +166,18 @@ impl Registry {
     /// first shard error, after doing what the other shards allowed.
     pub async fn sync(&self) -> Result<()> {
         let key = self.queue.keys().topics();
-        let reads = self.queue.shards().iter().map(|shard| read_all(shard, &key));
+        let reads = self
+            .queue
+            .shards()
+            .iter()
+            .map(|shard| read_all(shard, &key));
         let mut first_error = None;
         let mut per_shard = Vec::new();
-        for (i, result) in futures_util::future::join_all(reads).await.into_iter().enumerate() {
+        for (i, result) in futures_util::future::join_all(reads)
+            .await
+            .into_iter()
+            .enumerate()
+        {
             match result {
                 Ok(entries) => per_shard.push((i, entries)),
                 Err(e) => {
@@ -221,7 +241,9 @@ impl Registry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
-        self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -236,9 +258,7 @@ fn keep_newer(entries: &mut BTreeMap<String, Entry>, entry: Entry) {
 
 async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
     let raw: Vec<(String, String)> = shard
-        .run(|mut conn| async move {
-            redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
-        })
+        .run(|mut conn| async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await })
         .await?;
     let mut entries = BTreeMap::new();
     for (name, value) in raw {
@@ -246,7 +266,9 @@ async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
             Ok(entry) => {
                 entries.insert(name, entry);
             }
-            Err(e) => tracing::warn!(topic = %name, error = %e, "skipping unreadable registry entry"),
+            Err(e) => {
+                tracing::warn!(topic = %name, error = %e, "skipping unreadable registry entry")
+            }
         }
     }
     Ok(entries)

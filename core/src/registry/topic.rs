@@ -16,8 +16,10 @@ const MAX_RUNGS: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
+    #[serde(alias = "get")]
     Get,
     #[default]
+    #[serde(alias = "post")]
     Post,
 }
 
@@ -185,13 +187,28 @@ mod tests {
         assert_eq!(t.max_attempts(), 6);
         let mut bad = t.clone();
         bad.callback = "ftp://x".into();
-        assert!(bad.validate().unwrap_err().message().contains("\"ftp://x\""));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .message()
+                .contains("\"ftp://x\"")
+        );
         let mut bad = t.clone();
         bad.retry = vec![1.0, -2.0];
-        assert!(bad.validate().unwrap_err().message().contains("retry[1] -2"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .message()
+                .contains("retry[1] -2")
+        );
         let mut bad = t;
         bad.timeout_ms = 0;
-        assert!(bad.validate().unwrap_err().message().contains("timeout_ms 0"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .message()
+                .contains("timeout_ms 0")
+        );
     }
 
     #[test]
@@ -202,7 +219,8 @@ mod tests {
         .unwrap();
         assert_eq!(t.method, Method::Get);
         assert_eq!(t.max_attempts(), 3);
-        let unknown = serde_json::from_str::<Topic>(r#"{"name":"a","callback":"http://x","retries":[1]}"#);
+        let unknown =
+            serde_json::from_str::<Topic>(r#"{"name":"a","callback":"http://x","retries":[1]}"#);
         assert!(unknown.unwrap_err().to_string().contains("retries"));
     }
 }

@@ -1,7 +1,5 @@
-//! Test helpers: a key prefix of its own per test (removed afterwards), and private Redis
-//! servers for tests that stop and start Redis.
-
-#![allow(dead_code)]
+//! Test helpers for dq's crates: a key prefix of its own per test (removed afterwards), and
+//! private Redis servers for tests that stop and start Redis. Tests only.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -56,7 +54,10 @@ impl Scratch {
     }
 
     pub fn count_keys(&self) -> usize {
-        self.servers.iter().map(|s| keys_of(s, &self.prefix).len()).sum()
+        self.servers
+            .iter()
+            .map(|s| keys_of(s, &self.prefix).len())
+            .sum()
     }
 }
 
@@ -138,7 +139,10 @@ impl PrivateRedis {
         self.child = Some(child);
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

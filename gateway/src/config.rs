@@ -1,0 +1,200 @@
+//! The gateway's configuration: a TOML file (the embedded `dq-gateway.toml` by default), then
+//! the `DQ_*` environment variables on top.
+
+use std::time::Duration;
+
+use dq_core::config::{check_prefix, parse_timeout};
+use dq_core::input::{parse_time_zone, system_time_zone};
+use dq_core::{QueueConfig, RedisServer, Topic, Tz};
+use serde::Deserialize;
+
+/// The defaults, built into the binary.
+pub const EMBEDDED: &str = include_str!("../dq-gateway.toml");
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: String,
+    pub queue: QueueConfig,
+    pub amqp: String,
+    pub mysql: Option<String>,
+    pub token: Option<String>,
+    pub time_zone: Tz,
+    pub request_limit: usize,
+    pub shutdown_timeout: Duration,
+    pub registry_sync_interval: Duration,
+    pub topics: Vec<Topic>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    redis: Option<OneOrMany>,
+    amqp: Option<String>,
+    mysql: Option<String>,
+    prefix: Option<String>,
+    token: Option<String>,
+    timezone: Option<String>,
+    timeout: Option<f64>,
+    body_limit: Option<usize>,
+    request_limit: Option<usize>,
+    shutdown_timeout: Option<f64>,
+    registry_sync_interval: Option<f64>,
+    #[serde(default)]
+    topic: Vec<Topic>,
+}
+
+impl GatewayConfig {
+    /// Reads a TOML config; `source` names it in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<GatewayConfig, String> {
+        let file: File = toml::from_str(text).map_err(|e| format!("{source}: {e}"))?;
+        let defaults = QueueConfig::default();
+        let redis = match file.redis {
+            None => defaults.redis.clone(),
+            Some(OneOrMany::One(list)) => {
+                RedisServer::parse_list(&list).map_err(|e| format!("{source}: redis: {e}"))?
+            }
+            Some(OneOrMany::Many(urls)) => RedisServer::parse_list(&urls.join(","))
+                .map_err(|e| format!("{source}: redis: {e}"))?,
+        };
+        let prefix = file.prefix.unwrap_or(defaults.prefix);
+        check_prefix(&prefix).map_err(|e| format!("{source}: {e}"))?;
+        let seconds = |field: &str, value: Option<f64>, default: Duration| match value {
+            None => Ok(default),
+            Some(v) => parse_timeout(v).map_err(|e| format!("{source}: {field}: {e}")),
+        };
+        let time_zone = match file.timezone.as_deref() {
+            None | Some("") => system_time_zone(),
+            Some(name) => parse_time_zone(name).map_err(|e| format!("{source}: {e}"))?,
+        };
+        let body_limit = file.body_limit.unwrap_or(defaults.body_limit);
+        let config = GatewayConfig {
+            listen: file.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string()),
+            queue: QueueConfig {
+                redis,
+                prefix,
+                timeout: seconds("timeout", file.timeout, defaults.timeout)?,
+                body_limit,
+            },
+            amqp: file
+                .amqp
+                .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string()),
+            mysql: file.mysql.filter(|m| !m.is_empty()),
+            token: file.token.filter(|t| !t.is_empty()),
+            time_zone,
+            request_limit: file
+                .request_limit
+                .unwrap_or(2 * 1024 * 1024)
+                .max(body_limit + 4096),
+            shutdown_timeout: seconds(
+                "shutdown_timeout",
+                file.shutdown_timeout,
+                Duration::from_secs(10),
+            )?,
+            registry_sync_interval: seconds(
+                "registry_sync_interval",
+                file.registry_sync_interval,
+                Duration::from_secs(5),
+            )?,
+            topics: file.topic,
+        };
+        for topic in &config.topics {
+            topic
+                .validate()
+                .map_err(|e| format!("{source}: [[topic]] {}: {e}", topic.name))?;
+        }
+        Ok(config)
+    }
+
+    /// Applies `DQ_LISTEN`, `DQ_REDIS`, `DQ_AMQP`, `DQ_MYSQL`, `DQ_PREFIX`, `DQ_TOKEN` as given
+    /// by `var` (the process environment in `main`, a map in tests).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(listen) = var("DQ_LISTEN") {
+            self.listen = listen;
+        }
+        if let Some(redis) = var("DQ_REDIS") {
+            self.queue.redis =
+                RedisServer::parse_list(&redis).map_err(|e| format!("DQ_REDIS: {e}"))?;
+        }
+        if let Some(amqp) = var("DQ_AMQP") {
+            self.amqp = amqp;
+        }
+        if let Some(mysql) = var("DQ_MYSQL") {
+            self.mysql = Some(mysql).filter(|m| !m.is_empty());
+        }
+        if let Some(prefix) = var("DQ_PREFIX") {
+            check_prefix(&prefix).map_err(|e| format!("DQ_PREFIX: {e}"))?;
+            self.queue.prefix = prefix;
+        }
+        if let Some(token) = var("DQ_TOKEN") {
+            self.token = Some(token).filter(|t| !t.is_empty());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults() {
+        let c = GatewayConfig::from_toml(EMBEDDED, "embedded").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8088");
+        assert_eq!(c.queue.prefix, "dq");
+        assert_eq!(c.queue.redis[0].url, "redis://127.0.0.1:6379/0");
+        assert!(c.token.is_none() && c.topics.is_empty());
+    }
+
+    #[test]
+    fn file_and_environment() {
+        let text = r#"
+            redis = ["redis://a:1/0", "redis://b:2/0"]
+            timezone = "Asia/Shanghai"
+            [[topic]]
+            name = "pay"
+            callback = "http://x.test/pay"
+            retry = [1, 3]
+        "#;
+        let mut c = GatewayConfig::from_toml(text, "f.toml").unwrap();
+        assert_eq!(c.queue.redis.len(), 2);
+        assert_eq!(c.time_zone, Tz::Asia__Shanghai);
+        assert_eq!(c.topics[0].retry, vec![1.0, 3.0]);
+        c.apply_env(|k| match k {
+            "DQ_PREFIX" => Some("other".into()),
+            "DQ_TOKEN" => Some("t0k".into()),
+            "DQ_REDIS" => Some("redis://c:3/0".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.queue.prefix, "other");
+        assert_eq!(c.token.as_deref(), Some("t0k"));
+        assert_eq!(c.queue.redis.len(), 1);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = GatewayConfig::from_toml("listn = \"x\"", "f.toml").unwrap_err();
+        assert!(e.contains("listn"), "{e}");
+        let e = GatewayConfig::from_toml(
+            "[[topic]]\nname = \"a b\"\ncallback = \"http://x\"",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.contains("\"a b\""), "{e}");
+        let e = GatewayConfig::from_toml("timezone = \"Mars/Base\"", "f.toml").unwrap_err();
+        assert!(e.contains("Mars/Base"), "{e}");
+        let mut c = GatewayConfig::from_toml("", "f").unwrap();
+        assert!(
+            c.apply_env(|k| (k == "DQ_PREFIX").then(|| "bad prefix".into()))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! One API error type: a stable code and a clear message for the client, the details in the log.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dq_core::{Error, ErrorKind};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: Error,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: Error) -> Self {
+        ApiError { status, error }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::NotFound, message).into()
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::invalid(message).into()
+    }
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::UnknownTopic | ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Connection => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Backend => StatusCode::BAD_GATEWAY,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError {
+            status: status_of(error.kind()),
+            error,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.error.kind();
+        if matches!(
+            kind,
+            ErrorKind::Internal | ErrorKind::Backend | ErrorKind::Connection | ErrorKind::Timeout
+        ) {
+            tracing::warn!(code = kind.name(), error = %self.error, "request failed");
+        }
+        let body = json!({"error": {"code": kind.name(), "message": self.error.message()}});
+        let mut response = (self.status, Json(body)).into_response();
+        if kind == ErrorKind::Unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// A request body that must be a JSON object. Any content type is read as JSON, so that
+/// `curl -d '{...}'` works without `-H 'Content-Type: application/json'`.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    "request body is over the gateway's request_limit",
+                )
+                .into()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    Error::invalid(format!("cannot read request body: {rejection}")),
+                )
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(other) => Err(ApiError::invalid(format!(
+                "request body is JSON {}, expected an object",
+                match other {
+                    Value::Array(_) => "array",
+                    Value::String(_) => "string",
+                    Value::Number(_) => "number",
+                    Value::Bool(_) => "boolean",
+                    _ => "null",
+                }
+            ))),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Error::invalid(format!("request body is not valid JSON: {e}")),
+            )),
+        }
+    }
+}

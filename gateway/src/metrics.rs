@@ -1,0 +1,110 @@
+//! Prometheus metrics: HTTP requests, adds per topic, and, at each scrape, queue depths and
+//! Redis shard states.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DepthLabels {
+    pub topic: String,
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    pub server: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms to about 1.6 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_seconds: HistogramFamily<RouteLabels>,
+    pub added: Family<TopicLabels, Counter>,
+    pub depth: Family<DepthLabels, Gauge>,
+    pub redis_up: Family<ServerLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dq");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_seconds = HistogramFamily::<RouteLabels>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let added = Family::<TopicLabels, Counter>::default();
+        let depth = Family::<DepthLabels, Gauge>::default();
+        let redis_up = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_seconds.clone(),
+        );
+        registry.register(
+            "messages_added",
+            "Messages accepted per topic",
+            added.clone(),
+        );
+        registry.register(
+            "queue_messages",
+            "Messages per topic and state, at scrape time",
+            depth.clone(),
+        );
+        registry.register(
+            "redis_up",
+            "1 if the Redis shard answered PING at scrape time",
+            redis_up.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_seconds,
+            added,
+            depth,
+            redis_up,
+        }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        text
+    }
+}
