@@ -100,18 +100,37 @@ fn host_port_auth_url(spec: &str) -> Result<String> {
     let host = parts.next().unwrap_or_default();
     let port = parts.next().unwrap_or("6379");
     let auth = parts.next();
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(Error::invalid(format!(
-            "Redis server {} is not host:port[:auth]",
-            shown(&mask_password(spec))
-        )));
-    }
-    Ok(match auth {
-        Some(auth) if !auth.is_empty() => {
-            format!("redis://:{}@{host}:{port}/0", encode_userinfo(auth))
+    RedisServer::from_parts(host, port, auth, 0)
+        .map(|server| server.url)
+        .map_err(|_| {
+            Error::invalid(format!(
+                "Redis server {} is not host:port[:auth]",
+                shown(&mask_password(spec))
+            ))
+        })
+}
+
+impl RedisServer {
+    /// A server from its parts, as PHP arrays give them (`['host','port','auth','db']`).
+    pub fn from_parts(host: &str, port: &str, auth: Option<&str>, db: u32) -> Result<RedisServer> {
+        if host.is_empty() || host.contains(['/', '@', ' ']) || port.parse::<u16>().is_err() {
+            return Err(Error::invalid(format!(
+                "Redis server host {} port {} is invalid",
+                shown(host),
+                shown(port)
+            )));
         }
-        _ => format!("redis://{host}:{port}/0"),
-    })
+        let url = match auth {
+            Some(auth) if !auth.is_empty() => {
+                format!("redis://:{}@{host}:{port}/{db}", encode_userinfo(auth))
+            }
+            _ => format!("redis://{host}:{port}/{db}"),
+        };
+        Ok(RedisServer {
+            display: mask_password(&url),
+            url,
+        })
+    }
 }
 
 fn encode_userinfo(raw: &str) -> String {

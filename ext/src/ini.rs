@@ -1,0 +1,103 @@
+//! The `dq.*` php.ini settings, read at call time (so `ini_set()` and `-d` apply), and the
+//! `php --ri dq` table.
+
+use std::ffi::CStr;
+use std::time::Duration;
+
+use dq_core::config::{mask_password, parse_timeout};
+use dq_core::{Error, QueueConfig, RedisServer};
+use ext_php_rs::flags::IniEntryPermission;
+use ext_php_rs::zend::{IniEntryDef, IniEntryDefs, ModuleEntry};
+use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
+
+use crate::php_sys;
+
+pub static ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
+    IniEntryDef::new(
+        c"dq.redis",
+        c"redis://127.0.0.1:6379/0",
+        IniEntryPermission::All,
+    ),
+    IniEntryDef::new(
+        c"dq.amqp",
+        c"amqp://guest:guest@127.0.0.1:5672/%2f",
+        IniEntryPermission::All,
+    ),
+    IniEntryDef::new(c"dq.prefix", c"dq", IniEntryPermission::All),
+    IniEntryDef::new(c"dq.timeout", c"3.0", IniEntryPermission::All),
+    IniEntryDef::end(),
+]);
+
+/// The current value of an ini setting, `None` if it is not registered.
+pub fn string(name: &CStr) -> Option<String> {
+    let symbols = php_sys::get()?;
+    let mut exists = false;
+    // SAFETY: a NUL-terminated name and its length; PHP owns the returned string.
+    let value = unsafe {
+        (symbols.zend_ini_string_ex)(name.as_ptr(), name.count_bytes(), 0, &raw mut exists)
+    };
+    if !exists || value.is_null() {
+        return None;
+    }
+    // SAFETY: ini values are NUL-terminated C strings.
+    Some(
+        unsafe { CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// The queue configuration the ini settings describe; a bad setting is named in the error.
+pub fn queue_config() -> Result<QueueConfig, Error> {
+    let mut config = QueueConfig::default();
+    if let Some(redis) = string(c"dq.redis") {
+        config.redis = RedisServer::parse_list(&redis).map_err(|e| e.context("dq.redis"))?;
+    }
+    if let Some(prefix) = string(c"dq.prefix") {
+        dq_core::config::check_prefix(&prefix).map_err(|e| e.context("dq.prefix"))?;
+        config.prefix = prefix;
+    }
+    config.timeout = timeout()?;
+    Ok(config)
+}
+
+pub fn timeout() -> Result<Duration, Error> {
+    let text = string(c"dq.timeout").unwrap_or_else(|| "3.0".to_string());
+    let seconds = text
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| Error::invalid(format!("dq.timeout \"{text}\" is not a number of seconds")))?;
+    parse_timeout(seconds).map_err(|e| e.context("dq.timeout"))
+}
+
+/// `phpinfo()` / `php --ri dq`: version, effective settings, then the ini table.
+pub extern "C" fn info(module: *mut ModuleEntry) {
+    let _ = std::panic::catch_unwind(|| {
+        let shown = |name: &CStr| {
+            let value = string(name).unwrap_or_default();
+            value
+                .split(',')
+                .map(mask_password)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let timeout =
+            timeout().map_or_else(|e| e.to_string(), |t| format!("{:.3} s", t.as_secs_f64()));
+        info_table_start!();
+        info_table_header!("dq support", "enabled");
+        info_table_row!("Version", env!("CARGO_PKG_VERSION"));
+        info_table_row!("Effective Redis", shown(c"dq.redis"));
+        info_table_row!("Effective RabbitMQ", shown(c"dq.amqp"));
+        info_table_row!("Effective prefix", shown(c"dq.prefix"));
+        info_table_row!("Effective timeout", timeout);
+        info_table_row!(
+            "Runtime",
+            "created on first use, per process (rebuilt after fork)"
+        );
+        info_table_end!();
+        if let Some(symbols) = php_sys::get() {
+            // SAFETY: the module entry PHP passed in.
+            unsafe { (symbols.display_ini_entries)(module) };
+        }
+    });
+}

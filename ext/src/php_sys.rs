@@ -1,0 +1,70 @@
+//! Engine symbols that ext-php-rs does not bind, looked up with `dlsym` at module start.
+//! Declaring them in an `extern "C"` block would also work under PHP, but would break
+//! `cargo php stubs`, which loads the library outside PHP.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::sync::OnceLock;
+
+use ext_php_rs::zend::{ClassEntry, ModuleEntry};
+
+pub type PostStartup = Option<unsafe extern "C" fn() -> c_int>;
+
+pub struct Symbols {
+    /// `char *zend_ini_string_ex(const char *name, size_t len, int orig, bool *exists)`
+    pub zend_ini_string_ex:
+        unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) -> *mut c_char,
+    /// `void display_ini_entries(zend_module_entry *module)`
+    pub display_ini_entries: unsafe extern "C" fn(*mut ModuleEntry),
+    /// `zend_result zend_register_class_alias_ex(const char *, size_t, zend_class_entry *, bool)`
+    pub zend_register_class_alias_ex:
+        unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int,
+    /// `zend_result (*zend_post_startup_cb)(void)`, a data symbol.
+    pub zend_post_startup_cb: *mut PostStartup,
+    /// `zend_class_entry *spl_ce_RuntimeException`, a data symbol.
+    pub spl_ce_runtime_exception: *mut *mut ClassEntry,
+}
+
+// SAFETY: pointers into the PHP binary, fixed for the life of the process.
+unsafe impl Send for Symbols {}
+unsafe impl Sync for Symbols {}
+
+static SYMBOLS: OnceLock<Symbols> = OnceLock::new();
+
+fn lookup(name: &CStr) -> Result<*mut libc::c_void, String> {
+    // SAFETY: dlsym with a NUL-terminated name.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    if p.is_null() {
+        Err(format!("PHP symbol {} not found", name.to_string_lossy()))
+    } else {
+        Ok(p)
+    }
+}
+
+/// Resolves the symbols; call first thing at module start.
+pub fn init() -> Result<&'static Symbols, String> {
+    if let Some(symbols) = SYMBOLS.get() {
+        return Ok(symbols);
+    }
+    // SAFETY: each symbol has the C signature given in `Symbols` in PHP 8.x.
+    let symbols = unsafe {
+        Symbols {
+            zend_ini_string_ex: std::mem::transmute::<*mut libc::c_void, _>(lookup(
+                c"zend_ini_string_ex",
+            )?),
+            display_ini_entries: std::mem::transmute::<*mut libc::c_void, _>(lookup(
+                c"display_ini_entries",
+            )?),
+            zend_register_class_alias_ex: std::mem::transmute::<*mut libc::c_void, _>(lookup(
+                c"zend_register_class_alias_ex",
+            )?),
+            zend_post_startup_cb: lookup(c"zend_post_startup_cb")?.cast(),
+            spl_ce_runtime_exception: lookup(c"spl_ce_RuntimeException")?.cast(),
+        }
+    };
+    Ok(SYMBOLS.get_or_init(|| symbols))
+}
+
+/// The symbols, once `init` succeeded (it runs at module start, before any PHP code).
+pub fn get() -> Option<&'static Symbols> {
+    SYMBOLS.get()
+}
