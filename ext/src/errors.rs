@@ -33,6 +33,8 @@ const NAMES: [&str; 5] = [
     "Dq\\UnknownTopicException",
 ];
 
+type Registration = fn(&'static mut ClassEntry, ArgInfoTables);
+
 /// Class entries, written by each registration (so they are fresh after a module restart).
 static CLASSES: [AtomicPtr<ClassEntry>; 5] = [const { AtomicPtr::new(ptr::null_mut()) }; 5];
 
@@ -55,7 +57,7 @@ pub fn register() -> ext_php_rs::error::Result<()> {
         .extends((runtime_exception, "\\RuntimeException"))
         .registration(|entry, _| CLASSES[Class::Base as usize].store(entry, Ordering::Release))
         .register()?;
-    let subclasses: [(Class, fn(&'static mut ClassEntry, ArgInfoTables)); 4] = [
+    let subclasses: [(Class, Registration); 4] = [
         (Class::Connection, |e, _| {
             CLASSES[1].store(e, Ordering::Release)
         }),

@@ -8,13 +8,17 @@ use std::sync::OnceLock;
 use ext_php_rs::zend::{ClassEntry, ModuleEntry};
 
 pub type PostStartup = Option<unsafe extern "C" fn() -> c_int>;
+type IniStringEx = unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) -> *mut c_char;
+type DisplayIniEntries = unsafe extern "C" fn(*mut ModuleEntry);
+type RegisterClassAliasEx =
+    unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int;
 
 pub struct Symbols {
     /// `char *zend_ini_string_ex(const char *name, size_t len, int orig, bool *exists)`
     pub zend_ini_string_ex:
         unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) -> *mut c_char,
     /// `void display_ini_entries(zend_module_entry *module)`
-    pub display_ini_entries: unsafe extern "C" fn(*mut ModuleEntry),
+    pub display_ini_entries: DisplayIniEntries,
     /// `zend_result zend_register_class_alias_ex(const char *, size_t, zend_class_entry *, bool)`
     pub zend_register_class_alias_ex:
         unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int,
@@ -48,15 +52,16 @@ pub fn init() -> Result<&'static Symbols, String> {
     // SAFETY: each symbol has the C signature given in `Symbols` in PHP 8.x.
     let symbols = unsafe {
         Symbols {
-            zend_ini_string_ex: std::mem::transmute::<*mut libc::c_void, _>(lookup(
+            zend_ini_string_ex: std::mem::transmute::<*mut libc::c_void, IniStringEx>(lookup(
                 c"zend_ini_string_ex",
             )?),
-            display_ini_entries: std::mem::transmute::<*mut libc::c_void, _>(lookup(
-                c"display_ini_entries",
-            )?),
-            zend_register_class_alias_ex: std::mem::transmute::<*mut libc::c_void, _>(lookup(
-                c"zend_register_class_alias_ex",
-            )?),
+            display_ini_entries: std::mem::transmute::<*mut libc::c_void, DisplayIniEntries>(
+                lookup(c"display_ini_entries")?,
+            ),
+            zend_register_class_alias_ex: std::mem::transmute::<
+                *mut libc::c_void,
+                RegisterClassAliasEx,
+            >(lookup(c"zend_register_class_alias_ex")?),
             zend_post_startup_cb: lookup(c"zend_post_startup_cb")?.cast(),
             spl_ce_runtime_exception: lookup(c"spl_ce_RuntimeException")?.cast(),
         }
