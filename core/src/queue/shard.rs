@@ -149,6 +149,14 @@ impl Shard {
                 ));
             }
         };
+        // Names the connection for `CLIENT LIST`: which process holds which connection.
+        // Best effort: a proxy that refuses the command does not make the connection unusable.
+        let mut named = conn.clone();
+        let _: RedisResult<()> = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(format!("dq:{}", std::process::id()))
+            .query_async(&mut named)
+            .await;
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         *slot = Some(Owned {
             pid: std::process::id(),

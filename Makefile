@@ -1,0 +1,51 @@
+# dq: `make run` starts the gateway, `make test` runs every test, `make bench` compares dq with
+# what it replaces. Each first runs scripts/setup.sh (installs what is missing, starts services).
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+PHP ?= php
+BUILD := build
+
+.PHONY: all setup build run test test-rust test-php lint bench install stubs clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+# build/dq.so, build/dq-gateway (release). Files are replaced by rename, so a running PHP or
+# gateway keeps its copy.
+build: setup
+	$(CARGO) build --release --locked -p dq-ext -p dq-gateway
+	@mkdir -p $(BUILD)
+	@install -m 0755 target/release/libdq_php.so $(BUILD)/.dq.so.new && mv -f $(BUILD)/.dq.so.new $(BUILD)/dq.so
+	@install -m 0755 target/release/dq-gateway $(BUILD)/.dq-gateway.new && mv -f $(BUILD)/.dq-gateway.new $(BUILD)/dq-gateway
+	@echo "built $(BUILD)/dq.so and $(BUILD)/dq-gateway"
+
+run: build
+	@bash scripts/try-it.sh
+	exec $(BUILD)/dq-gateway
+
+test: build test-rust test-php
+
+test-rust:
+	$(CARGO) test --release --locked --workspace
+
+test-php:
+	@bash scripts/php-tests.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+bench: build
+	@bash bench/run.sh
+
+# dq.so into PHP's extension dir, a commented dq.ini into PHP's conf.d (Debian: phpenmod).
+install: build
+	@bash scripts/install.sh $(BUILD)/dq.so
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
