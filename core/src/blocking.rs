@@ -5,15 +5,17 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::config::QueueConfig;
 use crate::error::{Error, Result};
-use crate::input::NewMessage;
-use crate::queue::{Added, DelayQueue, Message, Stats};
+use crate::input::{InputRules, NewMessage};
+use crate::queue::{Added, ConnectionMode, DelayQueue, Message, Stats};
 use crate::runtime::runtime;
 
 /// Pooled queues; a process rarely uses more than one or two configurations.
@@ -51,12 +53,17 @@ impl BlockingQueue {
                 queue: queue.clone(),
             });
         }
-        let queue = Arc::new(DelayQueue::new(config)?);
+        let queue = Arc::new(DelayQueue::with_mode(config, ConnectionMode::Blocking)?);
         if pool.len() >= POOL_LIMIT {
             pool.clear();
         }
         pool.insert(key, queue.clone());
         Ok(BlockingQueue { queue })
+    }
+
+    /// The rules `add` checks a message's fields against, as of now.
+    pub fn input_rules(&self, time_zone: Tz) -> InputRules {
+        self.queue.input_rules(time_zone)
     }
 
     pub fn parse_message(&self, data: &Map<String, Value>, time_zone: Tz) -> Result<NewMessage> {
@@ -85,9 +92,24 @@ impl BlockingQueue {
 }
 
 /// Runs `future` to completion on the process's runtime. A panic becomes an `Internal` error.
+///
+/// The blocking queue's futures do their I/O on the calling thread and are usually done at the
+/// first poll, so that poll happens in the runtime's context without the cost of `block_on`;
+/// only a future that waits (AMQP, a lock) goes through the runtime's scheduler.
 pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     let runtime = runtime()?;
-    catch_unwind(AssertUnwindSafe(|| runtime.block_on(future))).unwrap_or_else(|panic| {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut future = pin!(future);
+        {
+            let _context = runtime.enter();
+            let mut context = Context::from_waker(Waker::noop());
+            if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+        }
+        runtime.block_on(future)
+    }))
+    .unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

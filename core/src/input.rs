@@ -10,7 +10,8 @@ use crate::error::{Error, Result, shown};
 /// Longest accepted delay, and how far ahead a `fix_time` may lie: 366 days.
 pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
 const FIX_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
-const FIELDS: [&str; 4] = ["id", "body", "delay", "fix_time"];
+/// The fields a message may have.
+pub const FIELDS: [&str; 4] = ["id", "body", "delay", "fix_time"];
 /// Keys that are not typos of a field but that people still reach for, and what they meant.
 const CONFUSIONS: [(&str, &str); 7] = [
     ("delay_ms", "delay"),
@@ -89,7 +90,19 @@ impl NewMessage {
     /// Reads `{"id", "body", "delay" | "fix_time"}`. Unknown keys that look like a typo of one
     /// of these are refused; other unknown keys are ignored, as php-delayqueue did.
     pub fn from_json(data: &Map<String, Value>, rules: &InputRules) -> Result<NewMessage> {
-        for key in data.keys() {
+        let body = data.get("body").map(encode_body).transpose()?;
+        NewMessage::from_parts(data, body, rules)
+    }
+
+    /// As `from_json`, for callers that encoded the body themselves: `body` is its JSON text
+    /// (valid JSON, not checked again), `None` for no body. A `"body"` key in `fields` is
+    /// ignored; the other keys are read as in `from_json`.
+    pub fn from_parts(
+        fields: &Map<String, Value>,
+        body: Option<String>,
+        rules: &InputRules,
+    ) -> Result<NewMessage> {
+        for key in fields.keys() {
             if let Some(meant) = typo_of(key) {
                 return Err(Error::invalid(format!(
                     "unknown field {}: did you mean \"{meant}\"? (fields: id, body, delay, fix_time)",
@@ -97,10 +110,11 @@ impl NewMessage {
                 )));
             }
         }
-        let id = read_id(data.get("id"))?;
-        let body = read_body(data.get("body"), rules.body_limit)?;
-        let delay = data.get("delay").filter(|v| !v.is_null());
-        let fix_time = data.get("fix_time").filter(|v| !v.is_null());
+        let id = read_id(fields.get("id"))?;
+        let body = body.unwrap_or_else(|| "null".to_string());
+        check_body_size(body.len(), rules.body_limit)?;
+        let delay = fields.get("delay").filter(|v| !v.is_null());
+        let fix_time = fields.get("fix_time").filter(|v| !v.is_null());
         let schedule = match (delay, fix_time) {
             (Some(d), Some(f)) => {
                 return Err(Error::invalid(format!(
@@ -193,14 +207,9 @@ fn read_id(id: Option<&Value>) -> Result<String> {
     Ok(id)
 }
 
-fn read_body(body: Option<&Value>, limit: usize) -> Result<String> {
-    let text = match body {
-        None => "null".to_string(),
-        Some(v) => serde_json::to_string(v)
-            .map_err(|e| Error::invalid(format!("body cannot be encoded as JSON: {e}")))?,
-    };
-    check_body_size(text.len(), limit)?;
-    Ok(text)
+fn encode_body(body: &Value) -> Result<String> {
+    serde_json::to_string(body)
+        .map_err(|e| Error::invalid(format!("body cannot be encoded as JSON: {e}")))
 }
 
 /// A body of `len` bytes of JSON against the configured limit.
@@ -301,11 +310,18 @@ pub fn parse_time_zone(name: &str) -> Result<Tz> {
     })
 }
 
-/// The machine's time zone (TZ, then /etc/localtime), UTC when it cannot be told.
+/// The machine's time zone: `TZ` (an IANA name, optionally after a `:`), then
+/// /etc/localtime; UTC when neither can be told.
 pub fn system_time_zone() -> Tz {
-    iana_time_zone::get_timezone()
+    let from_env = std::env::var("TZ")
         .ok()
-        .and_then(|name| name.parse().ok())
+        .and_then(|tz| tz.trim_start_matches(':').parse().ok());
+    from_env
+        .or_else(|| {
+            iana_time_zone::get_timezone()
+                .ok()
+                .and_then(|name| name.parse().ok())
+        })
         .unwrap_or(Tz::UTC)
 }
 

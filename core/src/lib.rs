@@ -21,7 +21,7 @@ pub use blocking::BlockingQueue;
 pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{NewMessage, Schedule};
-pub use queue::{Added, DelayQueue, Message, ShardHealth, State, Stats};
+pub use queue::{Added, ConnectionMode, DelayQueue, Message, ShardHealth, State, Stats};
 pub use registry::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, Status, Topic};
 
 /// The time zone type `fix_time` strings are read in.

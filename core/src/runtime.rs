@@ -1,21 +1,42 @@
-//! The tokio runtime behind the blocking facade: one per process, created on first use (never
-//! at module load: PHP-FPM and Swoole fork after loading extensions) and created anew in a
-//! forked child, which leaks its parent's runtime rather than touch its threads or sockets.
+//! The tokio runtime behind the blocking facade, and fork detection.
+//!
+//! One runtime per process, created on first use (never at module load: PHP-FPM and Swoole fork
+//! after loading extensions) and created anew in a forked child, which leaks its parent's
+//! runtime rather than touch its threads or sockets. Forks are counted by a `pthread_atfork`
+//! child handler, so checking for one costs an atomic load rather than a `getpid` call.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
 
 use tokio::runtime::{Builder, Runtime};
 
 use crate::error::{Error, Result};
 
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static WATCH_FORKS: Once = Once::new();
+
+extern "C" fn forked_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Identifies this process among the processes forked from it: it changes in a forked child.
+pub(crate) fn process() -> u64 {
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic; glibc removes it if this
+        // library is unloaded.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
 struct Owned {
-    pid: u32,
+    process: u64,
     runtime: Option<Arc<Runtime>>,
 }
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        if self.pid != std::process::id() {
+        if self.process != process() {
             std::mem::forget(self.runtime.take());
         }
     }
@@ -27,12 +48,12 @@ static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
 /// `block_on`, so a PHP worker has no extra threads while idle.
 pub(crate) fn runtime() -> Result<Arc<Runtime>> {
     let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
+    let current = process();
     if let Some(Owned {
-        pid: owner,
+        process: owner,
         runtime: Some(runtime),
     }) = slot.as_ref()
-        && *owner == pid
+        && *owner == current
     {
         return Ok(runtime.clone());
     }
@@ -42,7 +63,7 @@ pub(crate) fn runtime() -> Result<Arc<Runtime>> {
         .map(Arc::new)
         .map_err(|e| Error::internal(format!("cannot start the dq runtime: {e}")))?;
     *slot = Some(Owned {
-        pid,
+        process: current,
         runtime: Some(runtime.clone()),
     });
     Ok(runtime)

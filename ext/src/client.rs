@@ -5,7 +5,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dq_core::config::{check_prefix, parse_timeout};
-use dq_core::input::parse_time_zone;
+use dq_core::input::{FIELDS, parse_time_zone};
 use dq_core::{BlockingQueue, Message, NewMessage, QueueConfig, RedisServer, Tz};
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::class::RegisteredClass;
@@ -14,9 +14,9 @@ use ext_php_rs::flags::{ClassFlags, DataType};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::Function;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::convert;
+use crate::convert::{self, Key};
 use crate::errors::{invalid, to_php};
 use crate::ini;
 
@@ -34,6 +34,14 @@ impl StubLiteral for Options<'_> {
     fn stub_literal(&self) -> String {
         "[]".into()
     }
+}
+
+/// Which settings the constructor's options gave (the others come from ini).
+#[derive(Default)]
+struct Given {
+    redis: bool,
+    prefix: bool,
+    timeout: bool,
 }
 
 /// The delay queue client. Connections are kept per process, across requests, and rebuilt
@@ -55,12 +63,24 @@ impl Client {
     #[php(defaults(options = Options(None)))]
     pub fn __construct(options: Options<'_>) -> PhpResult<Self> {
         let mut client = Client {
-            config: ini::queue_config().map_err(to_php)?,
+            config: QueueConfig::default(),
             servers_named: false,
             queue: None,
         };
-        if let Some(options) = options.0 {
-            client.apply_options(options)?;
+        let given = match options.0 {
+            Some(options) => client.apply_options(options)?,
+            None => Given::default(),
+        };
+        // ini settings fill in what the options did not give (a bad one that is overridden
+        // does not matter).
+        if !given.redis {
+            client.config.redis = ini::redis().map_err(to_php)?;
+        }
+        if !given.prefix {
+            client.config.prefix = ini::prefix().map_err(to_php)?;
+        }
+        if !given.timeout {
+            client.config.timeout = ini::timeout().map_err(to_php)?;
         }
         Ok(client)
     }
@@ -109,16 +129,15 @@ impl Client {
     /// many were stored. All items are checked before any is stored.
     pub fn add_many(&mut self, topic: &str, items: &ZendHashTable) -> PhpResult<i64> {
         let mut messages = Vec::with_capacity(items.len());
-        let mut entries = ext_php_rs::types::array::Iter::new(items);
-        while let Some((key, item)) = entries.next_zval() {
-            let name = key.long().map_or_else(
-                || format!("items[\"{}\"]", key.str().unwrap_or("?")),
-                |i| format!("items[{i}]"),
-            );
+        for (key, item) in convert::entries(items) {
+            let name = match key {
+                Key::Index(i) => format!("items[{i}]"),
+                Key::Name(_) => format!("items[\"{key}\"]"),
+            };
             let Some(data) = item.dereference().array() else {
                 return Err(invalid(format!(
-                    "{name} is {}: expected an array with id, body and delay or fix_time",
-                    item.get_type()
+                    "{name} {}: expected an array with id, body and delay or fix_time",
+                    convert::described(item)
                 )));
             };
             messages.push(self.parse(data, &name)?);
@@ -144,25 +163,28 @@ impl Client {
 }
 
 impl Client {
-    fn apply_options(&mut self, options: &ZendHashTable) -> PhpResult<()> {
-        let mut entries = ext_php_rs::types::array::Iter::new(options);
-        while let Some((key, value)) = entries.next_zval() {
+    fn apply_options(&mut self, options: &ZendHashTable) -> PhpResult<Given> {
+        let mut given = Given::default();
+        for (key, value) in convert::entries(options) {
             let value = value.dereference();
-            let key = key.str().unwrap_or_default().to_string();
+            let key = key.to_string();
+            let name = format!("options['{key}']");
             match key.as_str() {
                 "redis" => {
-                    self.config.redis = read_servers(value, "options['redis']")?;
+                    self.config.redis = read_servers(value, &name)?;
                     self.servers_named = true;
+                    given.redis = true;
                 }
                 "prefix" => {
                     let prefix = value.str().ok_or_else(|| {
                         invalid(format!(
-                            "options['prefix'] is {}: expected a string",
-                            value.get_type()
+                            "{name} {}: expected a string",
+                            convert::described(value)
                         ))
                     })?;
-                    check_prefix(prefix).map_err(|e| to_php(e.context("options['prefix']")))?;
+                    check_prefix(prefix).map_err(|e| to_php(e.context(&name)))?;
                     self.config.prefix = prefix.to_string();
+                    given.prefix = true;
                 }
                 "timeout" => {
                     let seconds = value
@@ -170,12 +192,13 @@ impl Client {
                         .or_else(|| value.long().map(|l| l as f64))
                         .ok_or_else(|| {
                             invalid(format!(
-                                "options['timeout'] is {}: expected seconds",
-                                value.get_type()
+                                "{name} {}: expected seconds",
+                                convert::described(value)
                             ))
                         })?;
-                    self.config.timeout = parse_timeout(seconds)
-                        .map_err(|e| to_php(e.context("options['timeout']")))?;
+                    self.config.timeout =
+                        parse_timeout(seconds).map_err(|e| to_php(e.context(&name)))?;
+                    given.timeout = true;
                 }
                 "body_limit" => {
                     self.config.body_limit = value
@@ -183,7 +206,10 @@ impl Client {
                         .and_then(|l| usize::try_from(l).ok())
                         .filter(|&l| l > 0)
                         .ok_or_else(|| {
-                            invalid("options['body_limit'] must be a positive number of bytes")
+                            invalid(format!(
+                                "{name} {}: expected a positive number of bytes",
+                                convert::described(value)
+                            ))
                         })?;
                 }
                 // Producer options, so one options array can serve both classes.
@@ -195,7 +221,7 @@ impl Client {
                 }
             }
         }
-        Ok(())
+        Ok(given)
     }
 
     fn queue(&mut self) -> PhpResult<&BlockingQueue> {
@@ -205,15 +231,43 @@ impl Client {
         self.queue.as_ref().ok_or_else(|| invalid("no queue"))
     }
 
+    /// Reads a message array. The known keys are looked up directly and the body is written
+    /// straight to JSON; the array is walked only when it has other keys (for the typo check).
     fn parse(&mut self, data: &ZendHashTable, name: &str) -> PhpResult<NewMessage> {
-        let fields = convert::array_to_map(data).map_err(|e| invalid(e.describe(name)))?;
+        let mut fields = Map::new();
+        let mut known = 0;
+        for field in ["id", "delay", "fix_time"] {
+            if let Some(value) = data.get(field) {
+                known += 1;
+                let value = convert::to_json(value)
+                    .map_err(|e| invalid(e.describe(&format!("{name}[\"{field}\"]"))))?;
+                fields.insert(field.to_string(), value);
+            }
+        }
+        let body = match data.get("body") {
+            Some(value) => {
+                known += 1;
+                Some(
+                    convert::to_json_text(value)
+                        .map_err(|e| invalid(e.describe(&format!("{name}[\"body\"]"))))?,
+                )
+            }
+            None => None,
+        };
+        if data.len() > known {
+            for (key, _) in convert::entries(data) {
+                let key = key.to_string();
+                if !FIELDS.contains(&key.as_str()) {
+                    fields.insert(key, Value::Null);
+                }
+            }
+        }
         let time_zone = match fields.get("fix_time") {
             Some(Value::String(_)) => php_time_zone()?,
             _ => Tz::UTC,
         };
-        self.queue()?
-            .parse_message(&fields, time_zone)
-            .map_err(|e| to_php(e.context(name)))
+        let rules = self.queue()?.input_rules(time_zone);
+        NewMessage::from_parts(&fields, body, &rules).map_err(|e| to_php(e.context(name)))
     }
 }
 
@@ -235,8 +289,8 @@ fn read_id(id: &Zval) -> PhpResult<String> {
     }
     id.str().map(str::to_string).ok_or_else(|| {
         invalid(format!(
-            "id is {}: expected a string or an integer",
-            id.get_type()
+            "id {}: expected a string or an integer",
+            convert::described(id)
         ))
     })
 }
@@ -249,13 +303,12 @@ fn read_servers(value: &Zval, name: &str) -> PhpResult<Vec<RedisServer>> {
     }
     let Some(list) = value.array() else {
         return Err(invalid(format!(
-            "{name} is {}: expected a string or an array of servers",
-            value.get_type()
+            "{name} {}: expected a string or an array of servers",
+            convert::described(value)
         )));
     };
     let mut servers = Vec::with_capacity(list.len());
-    let mut entries = ext_php_rs::types::array::Iter::new(list);
-    while let Some((_, item)) = entries.next_zval() {
+    for (key, item) in convert::entries(list) {
         let item = item.dereference();
         if let Some(spec) = item.str() {
             servers.extend(RedisServer::parse_list(spec).map_err(|e| to_php(e.context(name)))?);
@@ -263,8 +316,8 @@ fn read_servers(value: &Zval, name: &str) -> PhpResult<Vec<RedisServer>> {
             servers.push(server_from_parts(parts).map_err(|e| to_php(e.context(name)))?);
         } else {
             return Err(invalid(format!(
-                "{name} holds {}: expected strings such as \"127.0.0.1:6379\"",
-                item.get_type()
+                "{name}[{key}] {}: expected a string such as \"127.0.0.1:6379\"",
+                convert::described(item)
             )));
         }
     }

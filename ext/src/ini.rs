@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use std::time::Duration;
 
 use dq_core::config::{mask_password, parse_timeout};
-use dq_core::{Error, QueueConfig, RedisServer};
+use dq_core::{Error, RedisServer};
 use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs, ModuleEntry};
 use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
@@ -47,20 +47,21 @@ pub fn string(name: &CStr) -> Option<String> {
     )
 }
 
-/// The queue configuration the ini settings describe; a bad setting is named in the error.
-pub fn queue_config() -> Result<QueueConfig, Error> {
-    let mut config = QueueConfig::default();
-    if let Some(redis) = string(c"dq.redis") {
-        config.redis = RedisServer::parse_list(&redis).map_err(|e| e.context("dq.redis"))?;
-    }
-    if let Some(prefix) = string(c"dq.prefix") {
-        dq_core::config::check_prefix(&prefix).map_err(|e| e.context("dq.prefix"))?;
-        config.prefix = prefix;
-    }
-    config.timeout = timeout()?;
-    Ok(config)
+/// `dq.redis`: the shards.
+pub fn redis() -> Result<Vec<RedisServer>, Error> {
+    let redis = string(c"dq.redis").unwrap_or_else(|| dq_core::config::DEFAULT_REDIS.to_string());
+    RedisServer::parse_list(&redis).map_err(|e| e.context("dq.redis"))
 }
 
+/// `dq.prefix`.
+pub fn prefix() -> Result<String, Error> {
+    let prefix =
+        string(c"dq.prefix").unwrap_or_else(|| dq_core::config::DEFAULT_PREFIX.to_string());
+    dq_core::config::check_prefix(&prefix).map_err(|e| e.context("dq.prefix"))?;
+    Ok(prefix)
+}
+
+/// `dq.timeout`.
 pub fn timeout() -> Result<Duration, Error> {
     let text = string(c"dq.timeout").unwrap_or_else(|| "3.0".to_string());
     let seconds = text

@@ -1,41 +1,35 @@
 //! Every Redis key dq uses, in one place. A topic's keys share the hash tag `{topic}`, so that a
 //! topic's keys stay in one slot should the shards ever be Redis Cluster nodes.
 
+/// The suffixes of a topic's keys, after its base `prefix:{topic}`.
+const SUFFIXES: [(&str, &str); 6] = [
+    // ZSET id -> due time (ms): waiting for their time.
+    ("@delayed", ":delayed"),
+    // ZSET id -> due time (ms): due, waiting for a worker.
+    ("@ready", ":ready"),
+    // ZSET id -> lease deadline (ms): being delivered.
+    ("@inflight", ":inflight"),
+    // ZSET id -> time of death (ms): given up.
+    ("@dead", ":dead"),
+    // HASH id -> body (JSON text). The body is stored once, whatever the state.
+    ("@body", ":body"),
+    // HASH id -> JSON of attempts, lease and last failure; absent for untouched messages.
+    ("@meta", ":meta"),
+];
+
 /// Key names under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Keys {
     prefix: String,
 }
 
-/// The keys of one topic's messages, in the order the Lua scripts take them.
+/// The keys of one topic's messages.
 #[derive(Debug, Clone)]
 pub(crate) struct TopicKeys {
-    /// ZSET id -> due time (ms): waiting for their time.
     pub delayed: String,
-    /// ZSET id -> due time (ms): due, waiting for a worker.
     pub ready: String,
-    /// ZSET id -> lease deadline (ms): being delivered.
     pub inflight: String,
-    /// ZSET id -> time of death (ms): gave up.
     pub dead: String,
-    /// HASH id -> body (JSON text). The body is stored once, whatever the state.
-    pub body: String,
-    /// HASH id -> JSON of attempts, lease and last failure; absent for untouched messages.
-    pub meta: String,
-}
-
-impl TopicKeys {
-    /// All six, as `KEYS[1..6]` of the scripts.
-    pub fn all(&self) -> [&str; 6] {
-        [
-            &self.delayed,
-            &self.ready,
-            &self.inflight,
-            &self.dead,
-            &self.body,
-            &self.meta,
-        ]
-    }
 }
 
 impl Keys {
@@ -54,17 +48,30 @@ impl Keys {
         format!("{}:topics", self.prefix)
     }
 
+    /// `prefix:{topic}`, the base of every key of the topic.
+    pub fn topic_base(&self, topic: &str) -> String {
+        format!("{}:{{{topic}}}", self.prefix)
+    }
+
     pub fn topic(&self, topic: &str) -> TopicKeys {
-        let base = format!("{}:{{{topic}}}", self.prefix);
+        let base = self.topic_base(topic);
         TopicKeys {
-            delayed: format!("{base}:delayed"),
-            ready: format!("{base}:ready"),
-            inflight: format!("{base}:inflight"),
-            dead: format!("{base}:dead"),
-            body: format!("{base}:body"),
-            meta: format!("{base}:meta"),
+            delayed: format!("{base}{}", SUFFIXES[0].1),
+            ready: format!("{base}{}", SUFFIXES[1].1),
+            inflight: format!("{base}{}", SUFFIXES[2].1),
+            dead: format!("{base}{}", SUFFIXES[3].1),
         }
     }
+}
+
+/// Lua source with `@delayed`, `@ready`, ... standing for the topic's keys, built from the
+/// topic's base in `KEYS[1]`, so that key names are spelled only here.
+pub(crate) fn lua(source: &str) -> String {
+    SUFFIXES
+        .iter()
+        .fold(source.to_string(), |code, (token, suffix)| {
+            code.replace(token, &format!("(KEYS[1] .. '{suffix}')"))
+        })
 }
 
 #[cfg(test)]
@@ -77,6 +84,10 @@ mod tests {
         assert_eq!(k.topics(), "dq:topics");
         let t = k.topic("order.timeout");
         assert_eq!(t.delayed, "dq:{order.timeout}:delayed");
-        assert_eq!(t.all().len(), 6);
+        assert_eq!(k.topic_base("order.timeout"), "dq:{order.timeout}");
+        assert_eq!(
+            lua("redis.call('ZCARD', @dead)"),
+            "redis.call('ZCARD', (KEYS[1] .. ':dead'))"
+        );
     }
 }

@@ -12,7 +12,6 @@ use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono_tz::Tz;
-use redis::Script;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -22,8 +21,9 @@ use crate::input::{InputRules, NewMessage, check_id, check_topic};
 use crate::registry::Topic;
 
 pub(crate) use keys::Keys;
-pub(crate) use shard::Shard;
-use shard::shard_index;
+pub use shard::ConnectionMode;
+pub(crate) use shard::{LuaScript, Request, Shard};
+use shard::{evalsha, shard_index};
 use topics::TopicCache;
 
 /// Where a message is in its life.
@@ -112,6 +112,9 @@ pub struct ShardHealth {
     pub result: Result<std::time::Duration>,
 }
 
+/// Messages per `ADD` call in `add_many`: bounds how long one script holds Redis.
+const ADD_CHUNK: usize = 500;
+
 /// Per-message bookkeeping kept beside the body once a message has been worked on.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -131,16 +134,33 @@ pub struct DelayQueue {
 }
 
 impl DelayQueue {
-    /// Checks the configuration; connects on first use, not here.
+    /// A queue for async callers (the gateway): one multiplexed connection per shard. Checks
+    /// the configuration; connects on first use, not here.
     pub fn new(config: &QueueConfig) -> Result<DelayQueue> {
+        DelayQueue::with_mode(config, ConnectionMode::Multiplexed)
+    }
+
+    /// A queue whose shards connect in `mode`.
+    pub fn with_mode(config: &QueueConfig, mode: ConnectionMode) -> Result<DelayQueue> {
         check_prefix(&config.prefix)?;
         if config.redis.is_empty() {
             return Err(Error::invalid("no Redis server configured"));
         }
+        for (i, server) in config.redis.iter().enumerate() {
+            if config.redis[..i]
+                .iter()
+                .any(|earlier| earlier.url == server.url)
+            {
+                return Err(Error::invalid(format!(
+                    "Redis server {} is listed twice: each shard must be a different server or database",
+                    server.display
+                )));
+            }
+        }
         let shards = config
             .redis
             .iter()
-            .map(|server| Shard::new(server.clone(), config.timeout))
+            .map(|server| Shard::new(server.clone(), config.timeout, mode))
             .collect::<Result<Vec<_>>>()?;
         Ok(DelayQueue {
             shards,
@@ -173,23 +193,30 @@ impl DelayQueue {
         check_topic(topic)?;
         let shard = self.shard(topic, &message.id);
         let definition = self.active_topic(shard, topic).await?;
-        let due_at_ms = message.due_ms(now_ms(), definition.delay_ms());
-        let keys = self.keys.topic(topic);
-        let state: String = shard
+        let now = now_ms();
+        let due_at_ms = message.due_ms(now, definition.delay_ms());
+        let state = if due_at_ms <= now {
+            State::Ready
+        } else {
+            State::Delayed
+        };
+        let base = self.keys.topic_base(topic);
+        let _: i64 = shard
             .script(
                 &ADD,
-                &keys.all(),
+                &[&base],
                 &[
                     message.id.as_bytes(),
                     message.body.as_bytes(),
                     due_at_ms.to_string().as_bytes(),
+                    state.as_str().as_bytes(),
                 ],
             )
             .await?;
         Ok(Added {
             id: message.id.clone(),
             due_at_ms,
-            state: State::parse(&state).unwrap_or(State::Delayed),
+            state,
         })
     }
 
@@ -212,29 +239,43 @@ impl DelayQueue {
             .unwrap_or(0);
         let definition = self.active_topic(&self.shards[first], topic).await?;
         let delay_ms = definition.delay_ms();
-        let keys = self.keys.topic(topic);
+        let base = self.keys.topic_base(topic);
         let batches = by_shard
             .iter()
             .enumerate()
             .filter(|(_, batch)| !batch.is_empty())
             .map(|(i, batch)| {
-                let shard = &self.shards[i];
-                let keys = &keys;
-                async move {
-                    let mut pipe = redis::pipe();
-                    for message in batch {
-                        pipe.add_command(evalsha(
-                            &ADD,
-                            &keys.all(),
-                            &[
-                                message.id.as_bytes(),
-                                message.body.as_bytes(),
-                                message.due_ms(now, delay_ms).to_string().as_bytes(),
-                            ],
-                        ))
-                        .ignore();
+                let mut pipe = redis::pipe();
+                for chunk in batch.chunks(ADD_CHUNK) {
+                    let dues: Vec<(String, State)> = chunk
+                        .iter()
+                        .map(|m| {
+                            let due = m.due_ms(now, delay_ms);
+                            let state = if due <= now {
+                                State::Ready
+                            } else {
+                                State::Delayed
+                            };
+                            (due.to_string(), state)
+                        })
+                        .collect();
+                    let mut args: Vec<&[u8]> = Vec::with_capacity(chunk.len() * 4);
+                    for (message, (due, state)) in chunk.iter().zip(&dues) {
+                        args.extend([
+                            message.id.as_bytes(),
+                            message.body.as_bytes(),
+                            due.as_bytes(),
+                            state.as_str().as_bytes(),
+                        ]);
                     }
-                    run_pipeline(shard, &ADD, &pipe).await.map(|()| batch.len())
+                    pipe.add_command(evalsha(&ADD, &[&base], &args)).ignore();
+                }
+                let shard = &self.shards[i];
+                async move {
+                    shard
+                        .script_pipeline::<()>(&ADD, &pipe)
+                        .await
+                        .map(|()| batch.len())
                 }
             });
         let results = futures_util::future::join_all(batches).await;
@@ -255,10 +296,10 @@ impl DelayQueue {
     pub async fn get(&self, topic: &str, id: &str) -> Result<Option<Message>> {
         check_topic(topic)?;
         check_id(id)?;
-        let keys = self.keys.topic(topic);
+        let base = self.keys.topic_base(topic);
         let reply: Option<Vec<String>> = self
             .shard(topic, id)
-            .script(&GET, &keys.all(), &[id.as_bytes()])
+            .script(&GET, &[&base], &[id.as_bytes()])
             .await?;
         let Some(reply) = reply else {
             return Ok(None);
@@ -294,10 +335,10 @@ impl DelayQueue {
     pub async fn del(&self, topic: &str, id: &str) -> Result<bool> {
         check_topic(topic)?;
         check_id(id)?;
-        let keys = self.keys.topic(topic);
+        let base = self.keys.topic_base(topic);
         let removed: i64 = self
             .shard(topic, id)
-            .script(&DEL, &keys.all(), &[id.as_bytes()])
+            .script(&DEL, &[&base], &[id.as_bytes()])
             .await?;
         Ok(removed > 0)
     }
@@ -306,18 +347,15 @@ impl DelayQueue {
     pub async fn stats(&self, topic: &str) -> Result<Stats> {
         check_topic(topic)?;
         let keys = self.keys.topic(topic);
-        let counts = self.shards.iter().map(|shard| {
-            let keys = &keys;
-            shard.run(move |mut conn| async move {
-                redis::pipe()
-                    .zcard(&keys.delayed)
-                    .zcard(&keys.ready)
-                    .zcard(&keys.inflight)
-                    .zcard(&keys.dead)
-                    .query_async::<(u64, u64, u64, u64)>(&mut conn)
-                    .await
-            })
-        });
+        let mut pipe = redis::pipe();
+        pipe.zcard(&keys.delayed)
+            .zcard(&keys.ready)
+            .zcard(&keys.inflight)
+            .zcard(&keys.dead);
+        let counts = self
+            .shards
+            .iter()
+            .map(|shard| shard.query::<(u64, u64, u64, u64)>(Request::Pipe(&pipe)));
         let mut stats = Stats::default();
         for counts in futures_util::future::join_all(counts).await {
             let (delayed, ready, inflight, dead) = counts?;
@@ -333,12 +371,9 @@ impl DelayQueue {
     pub async fn ping(&self) -> Vec<ShardHealth> {
         let pings = self.shards.iter().map(|shard| async move {
             let started = std::time::Instant::now();
-            let result =
-                shard
-                    .run(|mut conn| async move {
-                        redis::cmd("PING").query_async::<String>(&mut conn).await
-                    })
-                    .await;
+            let result = shard
+                .query::<String>(Request::Cmd(&redis::cmd("PING")))
+                .await;
             ShardHealth {
                 server: shard.server().display.clone(),
                 result: result.map(|_| started.elapsed()),
@@ -387,34 +422,6 @@ impl DelayQueue {
     }
 }
 
-/// `EVALSHA` of `script` as a plain command, for pipelines.
-fn evalsha(script: &Script, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
-    for arg in args {
-        cmd.arg(*arg);
-    }
-    cmd
-}
-
-/// Runs a pipeline of `EVALSHA`s of `script`, loading the script first when the server lost it
-/// (restart, `SCRIPT FLUSH`); the pipeline then runs again, which is safe for idempotent scripts.
-async fn run_pipeline(shard: &Shard, script: &Script, pipe: &redis::Pipeline) -> Result<()> {
-    shard
-        .run(|mut conn| async move {
-            match pipe.query_async::<()>(&mut conn).await {
-                Err(e)
-                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
-                    script.load_async(&mut conn).await?;
-                    pipe.query_async::<()>(&mut conn).await
-                }
-                other => other,
-            }
-        })
-        .await
-}
-
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -422,61 +429,67 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// Stores one message, replacing any copy of it in any state (so at most one is pending).
-/// A message already due goes straight to ready. Due times are compared with Redis's clock.
-/// KEYS: delayed ready inflight dead body meta. ARGV: id body due_ms. Returns the new state.
-static ADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// Stores messages. When an id was pending already (its body existed), every copy of it is
+/// dropped first, whatever its state, so at most one is ever pending; an inflight delivery of
+/// the old copy finds its lease gone. New ids, the common case, cost two writes.
+/// KEYS: topic base. ARGV: id, body, due (ms), state ('ready' or 'delayed'), repeated for each
+/// message (at most `ADD_CHUNK` per call). Returns how many were stored.
+static ADD: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
         r"
-local id, due = ARGV[1], tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREM', KEYS[3], id)
-redis.call('ZREM', KEYS[4], id)
-redis.call('HDEL', KEYS[6], id)
-redis.call('HSET', KEYS[5], id, ARGV[2])
-if due <= now then
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], due, id)
-  return 'ready'
+local delayed, ready, inflight, dead, body, meta = @delayed, @ready, @inflight, @dead, @body, @meta
+for i = 1, #ARGV, 4 do
+  local id = ARGV[i]
+  if redis.call('HSET', body, id, ARGV[i + 1]) == 0 then
+    redis.call('ZREM', delayed, id)
+    redis.call('ZREM', ready, id)
+    redis.call('ZREM', inflight, id)
+    redis.call('ZREM', dead, id)
+    redis.call('HDEL', meta, id)
+  end
+  if ARGV[i + 3] == 'ready' then
+    redis.call('ZADD', ready, ARGV[i + 2], id)
+  else
+    redis.call('ZADD', delayed, ARGV[i + 2], id)
+  end
 end
-redis.call('ZREM', KEYS[2], id)
-redis.call('ZADD', KEYS[1], due, id)
-return 'delayed'
+return #ARGV / 4
 ",
-    )
+    ))
 });
 
 /// Reads a message and its state in one consistent step.
-/// KEYS: delayed ready inflight dead body meta. ARGV: id.
-/// Returns nil, or {state, score, body, meta-or-empty}.
-static GET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// KEYS: topic base. ARGV: id. Returns nil, or {state, score, body, meta-or-empty}.
+static GET: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
         r"
 local id = ARGV[1]
-local body = redis.call('HGET', KEYS[5], id)
+local body = redis.call('HGET', @body, id)
 if not body then return false end
-local meta = redis.call('HGET', KEYS[6], id) or ''
-local states = {'delayed', 'ready', 'inflight', 'dead'}
-for i = 1, 4 do
-  local score = redis.call('ZSCORE', KEYS[i], id)
-  if score then return {states[i], score, body, meta} end
+local meta = redis.call('HGET', @meta, id) or ''
+local states = {{'delayed', @delayed}, {'ready', @ready}, {'inflight', @inflight}, {'dead', @dead}}
+for _, state in ipairs(states) do
+  local score = redis.call('ZSCORE', state[2], id)
+  if score then return {state[1], score, body, meta} end
 end
 return {'lost', '0', body, meta}
 ",
-    )
+    ))
 });
 
 /// Removes a message in whatever state. An inflight delivery of it finds its lease gone.
-/// KEYS: delayed ready inflight dead body meta. ARGV: id. Returns 1 if there was one.
-static DEL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// KEYS: topic base. ARGV: id. Returns 1 if there was one.
+static DEL: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
         r"
 local id = ARGV[1]
-local existed = redis.call('HDEL', KEYS[5], id)
-for i = 1, 4 do redis.call('ZREM', KEYS[i], id) end
-redis.call('HDEL', KEYS[6], id)
+local existed = redis.call('HDEL', @body, id)
+redis.call('ZREM', @delayed, id)
+redis.call('ZREM', @ready, id)
+redis.call('ZREM', @inflight, id)
+redis.call('ZREM', @dead, id)
+redis.call('HDEL', @meta, id)
 return existed
 ",
-    )
+    ))
 });

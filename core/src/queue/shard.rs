@@ -1,32 +1,72 @@
 //! One Redis server of the delay queue: its connection, kept across calls, replaced after it
 //! breaks or after the process forked, and the choice of shard for a message.
+//!
+//! The gateway shares one multiplexed connection per shard between all its tasks. The blocking
+//! facade (PHP, C) makes one call at a time, so it uses a plain connection instead: a request is
+//! written and its reply read on the calling thread, without the multiplexer's task hop.
 
-use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError, RedisResult, Script};
+use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::RedisServer;
 use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::process;
+
+/// How a shard talks to its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionMode {
+    /// One connection shared by concurrent tasks (the gateway).
+    Multiplexed,
+    /// One connection used by one call at a time, on the caller's thread (PHP, C).
+    Blocking,
+}
+
+/// A Lua script, kept with its source so that it can be loaded again after Redis lost it.
+pub(crate) struct LuaScript {
+    code: String,
+    hash: String,
+}
+
+impl LuaScript {
+    pub fn new(code: &str) -> LuaScript {
+        LuaScript {
+            hash: redis::Script::new(code).get_hash().to_string(),
+            code: code.to_string(),
+        }
+    }
+}
+
+/// What to send: one command or a pipeline.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    Cmd(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
+}
+
+enum Link {
+    Multiplexed(MultiplexedConnection),
+    Blocking(redis::Connection),
+}
 
 /// A connection and the process that opened it. A forked child must not touch its parent's
-/// socket or runtime, so a connection from another pid is leaked instead of dropped.
+/// socket or runtime, so a connection from another process is leaked instead of dropped.
 struct Owned {
-    pid: u32,
+    process: u64,
     generation: u64,
-    conn: ManuallyDrop<MultiplexedConnection>,
+    link: ManuallyDrop<Link>,
 }
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        if self.pid == std::process::id() {
+        if self.process == process() {
             // SAFETY: dropped once, here, and never used again.
-            unsafe { ManuallyDrop::drop(&mut self.conn) }
+            unsafe { ManuallyDrop::drop(&mut self.link) }
         }
     }
 }
@@ -35,19 +75,29 @@ pub(crate) struct Shard {
     server: RedisServer,
     client: redis::Client,
     timeout: Duration,
+    mode: ConnectionMode,
     slot: Mutex<Option<Owned>>,
     generations: AtomicU64,
 }
 
 impl Shard {
-    pub fn new(server: RedisServer, timeout: Duration) -> Result<Shard> {
-        let client = redis::Client::open(server.url.as_str()).map_err(|e| {
+    pub fn new(server: RedisServer, timeout: Duration, mode: ConnectionMode) -> Result<Shard> {
+        let invalid = |e: RedisError| {
             Error::invalid(format!("Redis server {} is invalid: {e}", server.display))
-        })?;
+        };
+        let info = server
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(invalid)?;
+        // No CLIENT SETINFO round trips on connect: `connect` names the connection itself.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(invalid)?;
         Ok(Shard {
             server,
             client,
             timeout,
+            mode,
             slot: Mutex::new(None),
             generations: AtomicU64::new(0),
         })
@@ -57,34 +107,77 @@ impl Shard {
         &self.server
     }
 
-    /// Runs `op` on this shard's connection within the timeout. A connection that turns out to
-    /// be broken (Redis restarted) is replaced and `op` runs once more, so callers see an error
-    /// only when Redis is really gone. Every `op` here is idempotent, which makes that safe.
-    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T>
-    where
-        F: Fn(MultiplexedConnection) -> Fut,
-        Fut: Future<Output = RedisResult<T>>,
-    {
+    /// Sends `request` within the timeout. A connection that turns out to be broken (Redis
+    /// restarted) is replaced and the request sent once more, so callers see an error only when
+    /// Redis is really gone; every request dq sends is idempotent, which makes that safe.
+    pub async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T> {
+        self.query_inner(request, None).await
+    }
+
+    /// Runs `EVALSHA` of `script`, loading the script first if the server does not know it.
+    pub async fn script<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<T> {
+        let cmd = evalsha(script, keys, args);
+        self.query_inner(Request::Cmd(&cmd), Some(script)).await
+    }
+
+    /// A pipeline of `EVALSHA`s of `script` (see [`evalsha`]), loading it when needed.
+    pub async fn script_pipeline<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        pipe: &redis::Pipeline,
+    ) -> Result<T> {
+        self.query_inner(Request::Pipe(pipe), Some(script)).await
+    }
+
+    async fn query_inner<T: FromRedisValue>(
+        &self,
+        request: Request<'_>,
+        script: Option<&LuaScript>,
+    ) -> Result<T> {
         let deadline = Instant::now() + self.timeout;
         let mut retried = false;
+        let mut loaded = false;
         loop {
-            let (conn, generation, fresh) = self.connection(deadline).await?;
-            let outcome = timeout_at(deadline, op(conn)).await;
-            let err = match outcome {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(err)) => err,
-                Err(_) => {
-                    self.discard(generation).await;
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "Redis at {} did not answer within {:.3}s",
-                            self.server.display,
-                            self.timeout.as_secs_f64()
-                        ),
-                    ));
-                }
+            let (outcome, generation, fresh) = self.send(request, deadline).await?;
+            let Some(outcome) = outcome else {
+                self.discard(generation).await;
+                return Err(self.timed_out());
             };
+            let err = match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            if let Some(script) = script
+                && !loaded
+                && err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+            {
+                // Redis restarted or ran SCRIPT FLUSH: load and run again.
+                let load = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(&script.code)
+                    .to_owned();
+                let (outcome, generation, _) =
+                    self.send::<String>(Request::Cmd(&load), deadline).await?;
+                match outcome {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(self.error(e)),
+                    None => {
+                        self.discard(generation).await;
+                        return Err(self.timed_out());
+                    }
+                }
+                loaded = true;
+                continue;
+            }
+            if err.is_timeout() {
+                self.discard(generation).await;
+                return Err(self.timed_out());
+            }
             if !is_connection_error(&err) {
                 return Err(self.error(err));
             }
@@ -96,74 +189,113 @@ impl Shard {
         }
     }
 
-    /// Runs a script, loading it first if the server does not know it yet.
-    pub async fn script<T: redis::FromRedisValue>(
+    /// Sends one request on the current connection (opening one if needed). Returns the reply
+    /// (`None` when the deadline passed), the connection's generation and whether it is new.
+    async fn send<T: FromRedisValue>(
         &self,
-        script: &Script,
-        keys: &[&str],
-        args: &[&[u8]],
-    ) -> Result<T> {
-        self.run(|mut conn| async move {
-            let mut invocation = script.prepare_invoke();
-            for key in keys {
-                invocation.key(*key);
-            }
-            for arg in args {
-                invocation.arg(*arg);
-            }
-            invocation.invoke_async(&mut conn).await
-        })
-        .await
-    }
-
-    async fn connection(&self, deadline: Instant) -> Result<(MultiplexedConnection, u64, bool)> {
+        request: Request<'_>,
+        deadline: Instant,
+    ) -> Result<(Option<RedisResult<T>>, u64, bool)> {
         let mut slot = self.slot.lock().await;
-        if let Some(owned) = slot.as_ref()
-            && owned.pid == std::process::id()
-        {
-            return Ok(((*owned.conn).clone(), owned.generation, false));
-        }
-        *slot = None;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        let connect = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config);
-        let conn = match timeout_at(deadline, connect).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(err)) if !err.is_timeout() => {
-                return Err(Error::new(
-                    ErrorKind::Connection,
-                    format!("cannot connect to Redis at {}: {err}", self.server.display),
-                ));
-            }
-            Ok(Err(_)) | Err(_) => {
-                return Err(Error::new(
-                    ErrorKind::Connection,
-                    format!(
-                        "cannot connect to Redis at {} within {:.3}s",
-                        self.server.display,
-                        self.timeout.as_secs_f64()
-                    ),
-                ));
+        let fresh = match slot.as_ref() {
+            Some(owned) if owned.process == process() => false,
+            _ => {
+                *slot = None;
+                *slot = Some(self.connect(deadline).await?);
+                true
             }
         };
-        // Names the connection for `CLIENT LIST`: which process holds which connection.
-        // Best effort: a proxy that refuses the command does not make the connection unusable.
-        let mut named = conn.clone();
-        let _: RedisResult<()> = redis::cmd("CLIENT")
+        let owned = slot
+            .as_mut()
+            .ok_or_else(|| Error::internal("no Redis connection"))?;
+        let generation = owned.generation;
+        let mut conn = match &mut *owned.link {
+            Link::Blocking(conn) => {
+                // A new connection already spent part of the deadline: its first reply may only
+                // take what is left. Later requests each get the whole timeout.
+                if fresh {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let _ = conn.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                }
+                let outcome = match request {
+                    Request::Cmd(cmd) => cmd.query(conn),
+                    Request::Pipe(pipe) => pipe.query(conn),
+                };
+                if fresh {
+                    let _ = conn.set_read_timeout(Some(self.timeout));
+                }
+                return Ok((Some(outcome), generation, fresh));
+            }
+            Link::Multiplexed(conn) => conn.clone(),
+        };
+        drop(slot);
+        let reply = async {
+            match request {
+                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
+                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            }
+        };
+        let outcome = timeout_at(deadline, reply).await.ok();
+        Ok((outcome, generation, fresh))
+    }
+
+    async fn connect(&self, deadline: Instant) -> Result<Owned> {
+        let link = match self.mode {
+            ConnectionMode::Multiplexed => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout));
+                let connect = self
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config);
+                match timeout_at(deadline, connect).await {
+                    Ok(Ok(conn)) => Link::Multiplexed(conn),
+                    Ok(Err(err)) if !err.is_timeout() => return Err(self.cannot_connect(&err)),
+                    Ok(Err(_)) | Err(_) => return Err(self.connect_timed_out()),
+                }
+            }
+            ConnectionMode::Blocking => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let conn = match self
+                    .client
+                    .get_connection_with_timeout(left.max(Duration::from_millis(1)))
+                {
+                    Ok(conn) => conn,
+                    Err(err) if !err.is_timeout() => return Err(self.cannot_connect(&err)),
+                    Err(_) => return Err(self.connect_timed_out()),
+                };
+                // Bounds every read and write; a timed-out connection is discarded. Naming the
+                // connection (below) may only take what is left of the deadline.
+                let left = deadline.saturating_duration_since(Instant::now());
+                conn.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .and_then(|()| conn.set_write_timeout(Some(self.timeout)))
+                    .map_err(|e| self.cannot_connect(&e))?;
+                Link::Blocking(conn)
+            }
+        };
+        let mut owned = Owned {
+            process: process(),
+            generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
+            link: ManuallyDrop::new(link),
+        };
+        // Names the connection for `CLIENT LIST`: which process holds which connection. A server
+        // (or proxy) that refuses the command is fine; no answer means no usable connection.
+        let name = redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg(format!("dq:{}", std::process::id()))
-            .query_async(&mut named)
-            .await;
-        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        *slot = Some(Owned {
-            pid: std::process::id(),
-            generation,
-            conn: ManuallyDrop::new(conn.clone()),
-        });
-        Ok((conn, generation, true))
+            .to_owned();
+        let named: RedisResult<()> = match &mut *owned.link {
+            Link::Blocking(conn) => name.query(conn),
+            Link::Multiplexed(conn) => match timeout_at(deadline, name.query_async(conn)).await {
+                Ok(named) => named,
+                Err(_) => return Err(self.connect_timed_out()),
+            },
+        };
+        match named {
+            Err(e) if e.is_timeout() => Err(self.connect_timed_out()),
+            Err(e) if is_connection_error(&e) => Err(self.cannot_connect(&e)),
+            _ => Ok(owned),
+        }
     }
 
     /// Forgets the connection of `generation` if it is still the current one.
@@ -174,11 +306,38 @@ impl Shard {
         }
     }
 
+    fn cannot_connect(&self, err: &RedisError) -> Error {
+        Error::new(
+            ErrorKind::Connection,
+            format!("cannot connect to Redis at {}: {err}", self.server.display),
+        )
+    }
+
+    fn connect_timed_out(&self) -> Error {
+        Error::new(
+            ErrorKind::Connection,
+            format!(
+                "cannot connect to Redis at {} within {:.3}s",
+                self.server.display,
+                self.timeout.as_secs_f64()
+            ),
+        )
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "Redis at {} did not answer within {:.3}s",
+                self.server.display,
+                self.timeout.as_secs_f64()
+            ),
+        )
+    }
+
     fn error(&self, err: RedisError) -> Error {
         let kind = if is_connection_error(&err) {
             ErrorKind::Connection
-        } else if err.is_timeout() {
-            ErrorKind::Timeout
         } else {
             ErrorKind::Backend
         };
@@ -188,6 +347,17 @@ impl Shard {
 
 fn is_connection_error(err: &RedisError) -> bool {
     err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
+}
+
+/// `EVALSHA` of `script` as a plain command (for pipelines, and so the NOSCRIPT fallback can
+/// be handled once for commands and pipelines alike).
+pub(crate) fn evalsha(script: &LuaScript, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(&script.hash).arg(keys.len()).arg(keys);
+    for arg in args {
+        cmd.arg(*arg);
+    }
+    cmd
 }
 
 /// The shard (of `count`) that holds `(topic, id)`: jump consistent hash of FNV-1a, so that

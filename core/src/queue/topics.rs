@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Keys, Shard};
+use super::{Keys, Request, Shard};
 use crate::error::Result;
 use crate::registry::{Entry, Topic};
 
@@ -23,19 +23,8 @@ impl TopicCache {
         if let Some(topic) = self.fresh(name) {
             return Ok(Some(topic));
         }
-        let key = keys.topics();
-        let raw: Option<String> = shard
-            .run(|mut conn| {
-                let key = &key;
-                async move {
-                    redis::cmd("HGET")
-                        .arg(key)
-                        .arg(name)
-                        .query_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
+        let lookup = redis::cmd("HGET").arg(keys.topics()).arg(name).to_owned();
+        let raw: Option<String> = shard.query(Request::Cmd(&lookup)).await?;
         let topic = match raw.map(|raw| Entry::decode(&raw)).transpose()? {
             Some(Entry::Live(topic)) => Arc::new(topic),
             Some(Entry::Deleted { .. }) | None => return Ok(None),

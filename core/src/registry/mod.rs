@@ -11,12 +11,11 @@ mod topic;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use redis::Script;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::check_topic;
-use crate::queue::{DelayQueue, Shard, now_ms};
+use crate::queue::{DelayQueue, LuaScript, Request, Shard, now_ms};
 
 pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Status, Topic};
 
@@ -258,7 +257,7 @@ fn keep_newer(entries: &mut BTreeMap<String, Entry>, entry: Entry) {
 
 async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
     let raw: Vec<(String, String)> = shard
-        .run(|mut conn| async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await })
+        .query(Request::Cmd(&redis::cmd("HGETALL").arg(key).to_owned()))
         .await?;
     let mut entries = BTreeMap::new();
     for (name, value) in raw {
@@ -296,8 +295,8 @@ async fn write_entry(shard: &Shard, key: &str, entry: &Entry) -> Result<()> {
 
 /// Writes a registry entry unless the shard holds a newer one.
 /// KEYS: topics hash. ARGV: name, entry JSON, its updated_at. Returns 1 if written.
-static SET_IF_NEWER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+static SET_IF_NEWER: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held then

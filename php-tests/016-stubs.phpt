@@ -1,0 +1,191 @@
+--TEST--
+ext/dq.stub.php matches the loaded extension: classes, parents, Dq\Client's methods, parameters and return types
+--EXTENSIONS--
+dq
+tokenizer
+--FILE--
+<?php
+require __DIR__ . '/inc/dq.inc';
+$file = dq_root() . '/ext/dq.stub.php';
+
+/**
+ * Reads class and method declarations from a stub file with the tokenizer (the file is never
+ * loaded as code). Returns [classes, aliases]: classes[FQCN] = ['final', 'parent', 'methods' =>
+ * [name => ['params' => [[type, name, default|null]], 'return' => type|null]]].
+ */
+function read_stub(string $path): array
+{
+    $tokens = array_values(array_filter(token_get_all(file_get_contents($path)),
+        fn ($t) => !is_array($t) || !in_array($t[0], [T_WHITESPACE, T_COMMENT, T_DOC_COMMENT], true)));
+    $text = fn ($t) => is_array($t) ? $t[1] : $t;
+    $resolve = function (string $name, string $namespace): string {
+        return $name[0] === '\\' ? substr($name, 1) : ltrim("$namespace\\$name", '\\');
+    };
+    $classes = $aliases = [];
+    $namespace = '';
+    $depth = 0;
+    $classDepth = null;
+    $class = null;
+    for ($i = 0, $n = count($tokens); $i < $n; $i++) {
+        $t = $tokens[$i];
+        if ($t === '{' || (is_array($t) && in_array($t[0], [T_CURLY_OPEN, T_DOLLAR_OPEN_CURLY_BRACES], true))) {
+            $depth++;
+            continue;
+        }
+        if ($t === '}') {
+            $depth--;
+            if ($classDepth !== null && $depth === $classDepth) {
+                $class = $classDepth = null;
+            }
+            continue;
+        }
+        if (!is_array($t)) {
+            continue;
+        }
+        if ($t[0] === T_NAMESPACE) {
+            $namespace = $tokens[$i + 1] === '{' ? '' : $text($tokens[$i + 1]);
+            continue;
+        }
+        if ($t[0] === T_CLASS && $tokens[$i - 1] !== '::' && !(is_array($tokens[$i - 1]) && $tokens[$i - 1][0] === T_DOUBLE_COLON)) {
+            $name = $resolve($text($tokens[$i + 1]), $namespace);
+            $final = is_array($tokens[$i - 1]) && $tokens[$i - 1][0] === T_FINAL;
+            $parent = null;
+            if (is_array($tokens[$i + 2]) && $tokens[$i + 2][0] === T_EXTENDS) {
+                $parent = $resolve($text($tokens[$i + 3]), $namespace);
+            }
+            $classes[$name] = ['final' => $final, 'parent' => $parent, 'methods' => []];
+            $class = $name;
+            $classDepth = $depth;
+            continue;
+        }
+        if ($t[0] === T_STRING && $t[1] === 'class_alias') {
+            // class_alias(\Dq\Client::class, 'DqClient')
+            $target = $resolve($text($tokens[$i + 2]), $namespace);
+            $aliases[trim($text($tokens[$i + 6]), '\'"')] = $target;
+            continue;
+        }
+        if ($t[0] === T_FUNCTION && $class !== null) {
+            $method = $text($tokens[$i + 1]);
+            $i += 2; // at '('
+            $params = [];
+            $current = '';
+            $level = 0;
+            while (++$i < $n) {
+                $p = $tokens[$i];
+                if (($p === ')' || $p === ',') && $level === 0) {
+                    if (trim($current) !== '') {
+                        $params[] = $current;
+                    }
+                    $current = '';
+                    if ($p === ')') {
+                        break;
+                    }
+                    continue;
+                }
+                if (in_array($p, ['(', '['], true)) {
+                    $level++;
+                } elseif (in_array($p, [')', ']'], true)) {
+                    $level--;
+                }
+                $current .= $text($p) . ' ';
+            }
+            $return = null;
+            if ($tokens[$i + 1] === ':') {
+                $return = '';
+                for ($i += 2; $tokens[$i] !== '{' && $tokens[$i] !== ';'; $i++) {
+                    $return .= $text($tokens[$i]);
+                }
+                $i--;
+            }
+            $parsed = [];
+            foreach ($params as $param) {
+                preg_match('/^(?<type>[^$]*?)\s*\$(?<name>\w+)\s*(?:=\s*(?<default>.+?))?\s*$/', $param, $m);
+                $parsed[] = [str_replace(' ', '', $m['type']), $m['name'], isset($m['default']) ? str_replace(' ', '', $m['default']) : null];
+            }
+            $classes[$class]['methods'][$method] = ['params' => $parsed, 'return' => $return];
+        }
+    }
+    return [$classes, $aliases];
+}
+
+[$classes, $aliases] = read_stub($file);
+echo "stub declares: ", implode(', ', array_keys($classes)), "\n";
+$problems = 0;
+$problem = function (string $what) use (&$problems) {
+    $problems++;
+    echo "  MISMATCH: $what\n";
+};
+foreach ($classes as $name => $stub) {
+    if (!class_exists($name)) {
+        $problem("$name is in the stub but not in the extension");
+        continue;
+    }
+    $r = new ReflectionClass($name);
+    $parent = $r->getParentClass() ? $r->getParentClass()->getName() : null;
+    echo "$name: parent ", $stub['parent'] ?? '-', ', final ', var_export($stub['final'], true), "\n";
+    if ($parent !== $stub['parent']) {
+        $problem("$name extends " . ($parent ?? 'nothing') . ", the stub says " . ($stub['parent'] ?? 'nothing'));
+    }
+    if ($r->isFinal() !== $stub['final']) {
+        $problem("$name final: " . var_export($r->isFinal(), true) . ", the stub says " . var_export($stub['final'], true));
+    }
+    $loaded = [];
+    foreach ($r->getMethods(ReflectionMethod::IS_PUBLIC) as $m) {
+        if ($m->getDeclaringClass()->getName() === $name) {
+            $loaded[$m->getName()] = $m;
+        }
+    }
+    foreach (array_diff(array_keys($loaded), array_keys($stub['methods'])) as $missing) {
+        $problem("$name::$missing() is not in the stub");
+    }
+    foreach ($stub['methods'] as $method => $decl) {
+        if (!isset($loaded[$method])) {
+            $problem("$name::$method() is in the stub but not in the extension");
+            continue;
+        }
+        $m = $loaded[$method];
+        $real = [];
+        foreach ($m->getParameters() as $p) {
+            $default = $p->isOptional() ? ($p->isDefaultValueAvailable() ? json_encode($p->getDefaultValue()) : '?') : null;
+            $real[] = [(string) $p->getType(), $p->getName(), $default];
+        }
+        $stubParams = array_map(fn ($p) => [$p[0], $p[1], $p[2] === null ? null : ($p[2] === '[]' || $p[2] === 'array()' ? '[]' : $p[2])], $decl['params']);
+        $show = fn ($params) => implode(', ', array_map(fn ($p) => "$p[0] \$$p[1]" . ($p[2] === null ? '' : " = $p[2]"), $params));
+        $realReturn = $m->hasReturnType() ? (string) $m->getReturnType() : null;
+        echo "  $method(", $show($stubParams), ')', $decl['return'] === null ? '' : ": {$decl['return']}", "\n";
+        if ($show($stubParams) !== $show($real)) {
+            $problem("$name::$method(" . $show($real) . ") in the extension");
+        }
+        if ($realReturn !== $decl['return']) {
+            $problem("$name::$method() returns " . ($realReturn ?? 'untyped') . " in the extension");
+        }
+    }
+}
+foreach ($aliases as $alias => $target) {
+    echo "alias $alias => $target: ", var_export(class_exists($alias) && (new ReflectionClass($alias))->getName() === $target, true), "\n";
+}
+// Every Dq class of the extension is in the stub.
+foreach ((new ReflectionExtension('dq'))->getClassNames() as $name) {
+    if (!in_array(strtolower($name), array_map('strtolower', [...array_keys($classes), ...array_keys($aliases)]), true)) {
+        $problem("$name is in the extension but not in the stub");
+    }
+}
+echo $problems === 0 ? "stub matches\n" : "$problems mismatches\n";
+?>
+--EXPECT--
+stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\Client
+Dq\Exception: parent RuntimeException, final false
+Dq\ConnectionException: parent Dq\Exception, final false
+Dq\TimeoutException: parent Dq\Exception, final false
+Dq\InvalidArgumentException: parent Dq\Exception, final false
+Dq\UnknownTopicException: parent Dq\Exception, final false
+Dq\Client: parent -, final true
+  __construct(array $options = [])
+  addServer(mixed $servers): void
+  add(string $topic, array $data): bool
+  get(string $topic, mixed $id): ?array
+  del(string $topic, mixed $id): bool
+  addMany(string $topic, array $items): int
+  stats(string $topic): array
+alias DqClient => Dq\Client: true
+stub matches
