@@ -77,6 +77,18 @@ pub struct NewMessage {
     pub schedule: Schedule,
 }
 
+/// A message's fields as a caller read them, before they are checked.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFields {
+    pub id: Option<Value>,
+    /// The body as JSON text (valid JSON, not checked again); `None` for no body.
+    pub body: Option<String>,
+    pub delay: Option<Value>,
+    pub fix_time: Option<Value>,
+    /// Keys other than the four fields: refused if they look like a typo of one.
+    pub other_keys: Vec<String>,
+}
+
 /// What parsing a message needs besides the message: the clock, the time zone for `fix_time`
 /// strings and the body size limit.
 #[derive(Debug, Clone, Copy)]
@@ -90,19 +102,23 @@ impl NewMessage {
     /// Reads `{"id", "body", "delay" | "fix_time"}`. Unknown keys that look like a typo of one
     /// of these are refused; other unknown keys are ignored, as php-delayqueue did.
     pub fn from_json(data: &Map<String, Value>, rules: &InputRules) -> Result<NewMessage> {
-        let body = data.get("body").map(encode_body).transpose()?;
-        NewMessage::from_parts(data, body, rules)
+        let fields = MessageFields {
+            id: data.get("id").cloned(),
+            body: data.get("body").map(encode_body).transpose()?,
+            delay: data.get("delay").cloned(),
+            fix_time: data.get("fix_time").cloned(),
+            other_keys: data
+                .keys()
+                .filter(|k| !FIELDS.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        };
+        NewMessage::from_fields(fields, rules)
     }
 
-    /// As `from_json`, for callers that encoded the body themselves: `body` is its JSON text
-    /// (valid JSON, not checked again), `None` for no body. A `"body"` key in `fields` is
-    /// ignored; the other keys are read as in `from_json`.
-    pub fn from_parts(
-        fields: &Map<String, Value>,
-        body: Option<String>,
-        rules: &InputRules,
-    ) -> Result<NewMessage> {
-        for key in fields.keys() {
+    /// Checks fields that a caller read itself (the PHP extension reads PHP arrays directly).
+    pub fn from_fields(fields: MessageFields, rules: &InputRules) -> Result<NewMessage> {
+        for key in &fields.other_keys {
             if let Some(meant) = typo_of(key) {
                 return Err(Error::invalid(format!(
                     "unknown field {}: did you mean \"{meant}\"? (fields: id, body, delay, fix_time)",
@@ -110,11 +126,11 @@ impl NewMessage {
                 )));
             }
         }
-        let id = read_id(fields.get("id"))?;
-        let body = body.unwrap_or_else(|| "null".to_string());
+        let id = read_id(fields.id.as_ref())?;
+        let body = fields.body.unwrap_or_else(|| "null".to_string());
         check_body_size(body.len(), rules.body_limit)?;
-        let delay = fields.get("delay").filter(|v| !v.is_null());
-        let fix_time = fields.get("fix_time").filter(|v| !v.is_null());
+        let delay = fields.delay.as_ref().filter(|v| !v.is_null());
+        let fix_time = fields.fix_time.as_ref().filter(|v| !v.is_null());
         let schedule = match (delay, fix_time) {
             (Some(d), Some(f)) => {
                 return Err(Error::invalid(format!(

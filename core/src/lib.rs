@@ -20,7 +20,7 @@ mod runtime;
 pub use blocking::BlockingQueue;
 pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
-pub use input::{NewMessage, Schedule};
+pub use input::{InputRules, MessageFields, NewMessage, Schedule};
 pub use queue::{Added, ConnectionMode, DelayQueue, Message, ShardHealth, State, Stats};
 pub use registry::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, Status, Topic};
 

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{FIELDS, parse_time_zone};
-use dq_core::{BlockingQueue, Message, NewMessage, QueueConfig, RedisServer, Tz};
+use dq_core::{
+    BlockingQueue, InputRules, Message, MessageFields, NewMessage, QueueConfig, RedisServer, Tz,
+};
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::class::RegisteredClass;
 use ext_php_rs::convert::{FromZval, StubLiteral};
@@ -14,7 +16,7 @@ use ext_php_rs::flags::{ClassFlags, DataType};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::Function;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::convert::{self, Key};
 use crate::errors::{invalid, to_php};
@@ -105,7 +107,8 @@ impl Client {
     /// Schedules a message: `$data` has `id`, `body` and `delay` (seconds) or `fix_time`
     /// ('Y-m-d H:i:s' in PHP's default time zone, or unix seconds). True, or throws.
     pub fn add(&mut self, topic: &str, data: &ZendHashTable) -> PhpResult<bool> {
-        let message = self.parse(data, "data")?;
+        let mut rules = self.call_rules()?;
+        let message = self.parse(data, "data", &mut rules)?;
         self.queue()?.add(topic, &message).map_err(to_php)?;
         Ok(true)
     }
@@ -128,6 +131,7 @@ impl Client {
     /// Schedules many messages (each as for `add`) with one round trip per shard; returns how
     /// many were stored. All items are checked before any is stored.
     pub fn add_many(&mut self, topic: &str, items: &ZendHashTable) -> PhpResult<i64> {
+        let mut rules = self.call_rules()?;
         let mut messages = Vec::with_capacity(items.len());
         for (key, item) in convert::entries(items) {
             let name = match key {
@@ -140,7 +144,7 @@ impl Client {
                     convert::described(item)
                 )));
             };
-            messages.push(self.parse(data, &name)?);
+            messages.push(self.parse(data, &name, &mut rules)?);
         }
         let stored = self.queue()?.add_many(topic, &messages).map_err(to_php)?;
         Ok(i64::try_from(stored).unwrap_or(i64::MAX))
@@ -231,44 +235,71 @@ impl Client {
         self.queue.as_ref().ok_or_else(|| invalid("no queue"))
     }
 
+    /// The rules for the messages of one call: the clock is read once, and PHP's time zone is
+    /// asked only when a `fix_time` string needs it.
+    fn call_rules(&mut self) -> PhpResult<CallRules> {
+        Ok(CallRules {
+            rules: self.queue()?.input_rules(Tz::UTC),
+            zone_known: false,
+        })
+    }
+
     /// Reads a message array. The known keys are looked up directly and the body is written
     /// straight to JSON; the array is walked only when it has other keys (for the typo check).
-    fn parse(&mut self, data: &ZendHashTable, name: &str) -> PhpResult<NewMessage> {
-        let mut fields = Map::new();
-        let mut known = 0;
-        for field in ["id", "delay", "fix_time"] {
-            if let Some(value) = data.get(field) {
-                known += 1;
-                let value = convert::to_json(value)
-                    .map_err(|e| invalid(e.describe(&format!("{name}[\"{field}\"]"))))?;
-                fields.insert(field.to_string(), value);
-            }
-        }
-        let body = match data.get("body") {
-            Some(value) => {
-                known += 1;
-                Some(
+    fn parse(
+        &self,
+        data: &ZendHashTable,
+        name: &str,
+        rules: &mut CallRules,
+    ) -> PhpResult<NewMessage> {
+        let read = |field: &str| {
+            data.get(field)
+                .map(|value| {
+                    convert::to_json(value)
+                        .map_err(|e| invalid(e.describe(&format!("{name}[\"{field}\"]"))))
+                })
+                .transpose()
+        };
+        let mut fields = MessageFields {
+            id: read("id")?,
+            delay: read("delay")?,
+            fix_time: read("fix_time")?,
+            body: data
+                .get("body")
+                .map(|value| {
                     convert::to_json_text(value)
-                        .map_err(|e| invalid(e.describe(&format!("{name}[\"body\"]"))))?,
-                )
-            }
-            None => None,
+                        .map_err(|e| invalid(e.describe(&format!("{name}[\"body\"]"))))
+                })
+                .transpose()?,
+            other_keys: Vec::new(),
         };
+        let known = [
+            fields.id.is_some(),
+            fields.delay.is_some(),
+            fields.fix_time.is_some(),
+            fields.body.is_some(),
+        ]
+        .into_iter()
+        .filter(|&k| k)
+        .count();
         if data.len() > known {
-            for (key, _) in convert::entries(data) {
-                let key = key.to_string();
-                if !FIELDS.contains(&key.as_str()) {
-                    fields.insert(key, Value::Null);
-                }
-            }
+            fields.other_keys = convert::entries(data)
+                .map(|(key, _)| key.to_string())
+                .filter(|key| !FIELDS.contains(&key.as_str()))
+                .collect();
         }
-        let time_zone = match fields.get("fix_time") {
-            Some(Value::String(_)) => php_time_zone()?,
-            _ => Tz::UTC,
-        };
-        let rules = self.queue()?.input_rules(time_zone);
-        NewMessage::from_parts(&fields, body, &rules).map_err(|e| to_php(e.context(name)))
+        if matches!(fields.fix_time, Some(Value::String(_))) && !rules.zone_known {
+            rules.rules.time_zone = php_time_zone()?;
+            rules.zone_known = true;
+        }
+        NewMessage::from_fields(fields, &rules.rules).map_err(|e| to_php(e.context(name)))
     }
+}
+
+/// See `Client::call_rules`.
+struct CallRules {
+    rules: InputRules,
+    zone_known: bool,
 }
 
 /// PHP's default time zone (`date_default_timezone_get()`), in which `fix_time` strings are read.

@@ -352,8 +352,14 @@ fn is_connection_error(err: &RedisError) -> bool {
 /// `EVALSHA` of `script` as a plain command (for pipelines, and so the NOSCRIPT fallback can
 /// be handled once for commands and pipelines alike).
 pub(crate) fn evalsha(script: &LuaScript, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(&script.hash).arg(keys.len()).arg(keys);
+    let size = 64
+        + keys.iter().map(|k| k.len()).sum::<usize>()
+        + args.iter().map(|a| a.len()).sum::<usize>();
+    let mut cmd = redis::Cmd::with_capacity(3 + keys.len() + args.len(), size);
+    cmd.arg("EVALSHA")
+        .arg(&script.hash)
+        .arg(keys.len())
+        .arg(keys);
     for arg in args {
         cmd.arg(*arg);
     }
