@@ -171,18 +171,7 @@ pub fn mask_password(spec: &str) -> String {
 
 /// A key prefix: `[A-Za-z0-9_.:-]{1,64}`.
 pub fn check_prefix(prefix: &str) -> Result<()> {
-    let ok = (1..=64).contains(&prefix.len())
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "prefix {} is invalid: expected 1 to 64 characters of A-Z a-z 0-9 _ . : -",
-            shown(prefix)
-        )))
-    }
+    crate::input::check_name("prefix", prefix, 64)
 }
 
 /// An operation timeout in seconds: finite, above zero, at most an hour.

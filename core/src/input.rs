@@ -25,16 +25,22 @@ const CONFUSIONS: [(&str, &str); 7] = [
 
 /// A topic name: `[A-Za-z0-9_.:-]{1,128}`.
 pub fn check_topic(topic: &str) -> Result<()> {
-    let ok = (1..=128).contains(&topic.len())
-        && topic
+    check_name("topic", topic, 128)
+}
+
+/// A name made of `[A-Za-z0-9_.:-]`, 1 to `max` characters: topics and key prefixes, which end
+/// up in Redis keys and AMQP names.
+pub(crate) fn check_name(what: &str, name: &str, max: usize) -> Result<()> {
+    let ok = (1..=max).contains(&name.len())
+        && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
     if ok {
         return Ok(());
     }
     Err(Error::invalid(format!(
-        "topic {} is invalid: expected 1 to 128 characters of A-Z a-z 0-9 _ . : -",
-        shown(topic)
+        "{what} {} is invalid: expected 1 to {max} characters of A-Z a-z 0-9 _ . : -",
+        shown(name)
     )))
 }
 
