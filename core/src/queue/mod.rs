@@ -194,25 +194,14 @@ impl DelayQueue {
         let shard = self.shard(topic, &message.id);
         let definition = self.active_topic(shard, topic).await?;
         let now = now_ms();
-        let due_at_ms = message.due_ms(now, definition.delay_ms());
-        let state = if due_at_ms <= now {
-            State::Ready
-        } else {
-            State::Delayed
-        };
-        let base = self.keys.topic_base(topic);
-        let _: i64 = shard
-            .script(
-                &ADD,
-                &[&base],
-                &[
-                    message.id.as_bytes(),
-                    message.body.as_bytes(),
-                    due_at_ms.to_string().as_bytes(),
-                    state.as_str().as_bytes(),
-                ],
-            )
-            .await?;
+        let (due_at_ms, state) = placement(message, now, definition.delay_ms());
+        let add = add_command(
+            &self.keys.topic_base(topic),
+            &[message],
+            now,
+            definition.delay_ms(),
+        );
+        let _: i64 = shard.script(&ADD, Request::Cmd(&add)).await?;
         Ok(Added {
             id: message.id.clone(),
             due_at_ms,
@@ -247,33 +236,13 @@ impl DelayQueue {
             .map(|(i, batch)| {
                 let mut pipe = redis::pipe();
                 for chunk in batch.chunks(ADD_CHUNK) {
-                    let dues: Vec<(String, State)> = chunk
-                        .iter()
-                        .map(|m| {
-                            let due = m.due_ms(now, delay_ms);
-                            let state = if due <= now {
-                                State::Ready
-                            } else {
-                                State::Delayed
-                            };
-                            (due.to_string(), state)
-                        })
-                        .collect();
-                    let mut args: Vec<&[u8]> = Vec::with_capacity(chunk.len() * 4);
-                    for (message, (due, state)) in chunk.iter().zip(&dues) {
-                        args.extend([
-                            message.id.as_bytes(),
-                            message.body.as_bytes(),
-                            due.as_bytes(),
-                            state.as_str().as_bytes(),
-                        ]);
-                    }
-                    pipe.add_command(evalsha(&ADD, &[&base], &args)).ignore();
+                    pipe.add_command(add_command(&base, chunk, now, delay_ms))
+                        .ignore();
                 }
                 let shard = &self.shards[i];
                 async move {
                     shard
-                        .script_pipeline::<()>(&ADD, &pipe)
+                        .script::<()>(&ADD, Request::Pipe(&pipe))
                         .await
                         .map(|()| batch.len())
                 }
@@ -299,7 +268,7 @@ impl DelayQueue {
         let base = self.keys.topic_base(topic);
         let reply: Option<Vec<String>> = self
             .shard(topic, id)
-            .script(&GET, &[&base], &[id.as_bytes()])
+            .eval(&GET, &[&base], &[id.as_bytes()])
             .await?;
         let Some(reply) = reply else {
             return Ok(None);
@@ -338,7 +307,7 @@ impl DelayQueue {
         let base = self.keys.topic_base(topic);
         let removed: i64 = self
             .shard(topic, id)
-            .script(&DEL, &[&base], &[id.as_bytes()])
+            .eval(&DEL, &[&base], &[id.as_bytes()])
             .await?;
         Ok(removed > 0)
     }
@@ -420,6 +389,40 @@ impl DelayQueue {
             )),
         }
     }
+}
+
+/// When `message` falls due, and the state that puts it in.
+fn placement(message: &NewMessage, now: i64, topic_delay_ms: i64) -> (i64, State) {
+    let due = message.due_ms(now, topic_delay_ms);
+    (
+        due,
+        if due <= now {
+            State::Ready
+        } else {
+            State::Delayed
+        },
+    )
+}
+
+/// The `ADD` call that stores `messages` (at most `ADD_CHUNK` of them).
+fn add_command(base: &str, messages: &[&NewMessage], now: i64, topic_delay_ms: i64) -> redis::Cmd {
+    let placed: Vec<(String, State)> = messages
+        .iter()
+        .map(|m| {
+            let (due, state) = placement(m, now, topic_delay_ms);
+            (due.to_string(), state)
+        })
+        .collect();
+    let mut args: Vec<&[u8]> = Vec::with_capacity(messages.len() * 4);
+    for (message, (due, state)) in messages.iter().zip(&placed) {
+        args.extend([
+            message.id.as_bytes(),
+            message.body.as_bytes(),
+            due.as_bytes(),
+            state.as_str().as_bytes(),
+        ]);
+    }
+    evalsha(&ADD, &[base], &args)
 }
 
 pub(crate) fn now_ms() -> i64 {

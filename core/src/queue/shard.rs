@@ -115,23 +115,23 @@ impl Shard {
     }
 
     /// Runs `EVALSHA` of `script`, loading the script first if the server does not know it.
-    pub async fn script<T: FromRedisValue>(
+    pub async fn eval<T: FromRedisValue>(
         &self,
         script: &LuaScript,
         keys: &[&str],
         args: &[&[u8]],
     ) -> Result<T> {
-        let cmd = evalsha(script, keys, args);
-        self.query_inner(Request::Cmd(&cmd), Some(script)).await
+        self.script(script, Request::Cmd(&evalsha(script, keys, args)))
+            .await
     }
 
-    /// A pipeline of `EVALSHA`s of `script` (see [`evalsha`]), loading it when needed.
-    pub async fn script_pipeline<T: FromRedisValue>(
+    /// Sends `EVALSHA`s of `script` (built with [`evalsha`]), loading it when needed.
+    pub async fn script<T: FromRedisValue>(
         &self,
         script: &LuaScript,
-        pipe: &redis::Pipeline,
+        request: Request<'_>,
     ) -> Result<T> {
-        self.query_inner(Request::Pipe(pipe), Some(script)).await
+        self.query_inner(request, Some(script)).await
     }
 
     async fn query_inner<T: FromRedisValue>(

@@ -276,7 +276,7 @@ async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
 async fn write_entry(shard: &Shard, key: &str, entry: &Entry) -> Result<()> {
     let encoded = entry.encode()?;
     let _: i64 = shard
-        .script(
+        .eval(
             &SET_IF_NEWER,
             &[key],
             &[
