@@ -6,6 +6,7 @@
 //! - [`input`]: checks of topics, ids and message fields, one set of rules for all facades.
 //! - `queue`: the delay queue ([`DelayQueue`]): add, get, del, add many, stats.
 //! - `registry`: topics ([`Topic`]) and the gateway's [`Registry`], published into Redis.
+//! - `worker`: the [`Workers`] that deliver due messages: timer, notifier, lease reaper.
 //! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
 //!   ([`BlockingQueue`]) that the extension and the C ABI call.
 
@@ -16,13 +17,18 @@ pub mod input;
 mod queue;
 mod registry;
 mod runtime;
+mod worker;
 
 pub use blocking::BlockingQueue;
 pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};
-pub use queue::{Added, ConnectionMode, DelayQueue, Message, ShardHealth, State, Stats};
+pub use queue::{
+    Added, ConnectionMode, DeadLetter, DelayQueue, MAX_DEAD_PAGE, Message, ShardHealth, State,
+    Stats,
+};
 pub use registry::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, Status, Topic};
+pub use worker::{NoObserver, Observer, WorkerConfig, Workers, sign};
 
 /// The time zone type `fix_time` strings are read in.
 pub use chrono_tz::Tz;

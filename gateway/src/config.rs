@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
-use dq_core::{QueueConfig, RedisServer, Topic, Tz};
+use dq_core::{QueueConfig, RedisServer, Topic, Tz, WorkerConfig};
 use serde::Deserialize;
 
 /// The defaults, built into the binary.
@@ -22,6 +22,7 @@ pub struct GatewayConfig {
     pub request_limit: usize,
     pub shutdown_timeout: Duration,
     pub registry_sync_interval: Duration,
+    pub workers: WorkerConfig,
     pub topics: Vec<Topic>,
 }
 
@@ -48,7 +49,21 @@ struct File {
     shutdown_timeout: Option<f64>,
     registry_sync_interval: Option<f64>,
     #[serde(default)]
+    workers: WorkersFile,
+    #[serde(default)]
     topic: Vec<Topic>,
+}
+
+/// `[workers]`: how due messages are delivered.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WorkersFile {
+    concurrency: Option<usize>,
+    topic_concurrency: Option<usize>,
+    batch: Option<usize>,
+    lease_margin_ms: Option<u64>,
+    dead_keep: Option<usize>,
+    dead_max_age_days: Option<f64>,
 }
 
 impl GatewayConfig {
@@ -75,6 +90,43 @@ impl GatewayConfig {
             Some(name) => parse_time_zone(name).map_err(|e| format!("{source}: {e}"))?,
         };
         let body_limit = file.body_limit.unwrap_or(defaults.body_limit);
+        let shutdown_timeout = seconds(
+            "shutdown_timeout",
+            file.shutdown_timeout,
+            Duration::from_secs(10),
+        )?;
+        let worker_defaults = WorkerConfig::default();
+        let positive = |field: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(format!("{source}: workers.{field} must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let w = &file.workers;
+        let workers = WorkerConfig {
+            concurrency: positive("concurrency", w.concurrency, worker_defaults.concurrency)?,
+            topic_concurrency: positive(
+                "topic_concurrency",
+                w.topic_concurrency,
+                worker_defaults.topic_concurrency,
+            )?,
+            batch: positive("batch", w.batch, worker_defaults.batch)?,
+            lease_margin: w
+                .lease_margin_ms
+                .map_or(worker_defaults.lease_margin, Duration::from_millis),
+            dead_keep: positive("dead_keep", w.dead_keep, worker_defaults.dead_keep)?,
+            dead_max_age: match w.dead_max_age_days {
+                Some(days) if days.is_finite() && days > 0.0 => {
+                    Duration::from_secs_f64(days * 86_400.0)
+                }
+                Some(days) => {
+                    return Err(format!(
+                        "{source}: workers.dead_max_age_days {days} must be above 0"
+                    ));
+                }
+                None => worker_defaults.dead_max_age,
+            },
+            shutdown_grace: shutdown_timeout,
+        };
         let config = GatewayConfig {
             listen: file.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string()),
             queue: QueueConfig {
@@ -93,16 +145,13 @@ impl GatewayConfig {
                 .request_limit
                 .unwrap_or(2 * 1024 * 1024)
                 .max(body_limit + 4096),
-            shutdown_timeout: seconds(
-                "shutdown_timeout",
-                file.shutdown_timeout,
-                Duration::from_secs(10),
-            )?,
+            shutdown_timeout,
             registry_sync_interval: seconds(
                 "registry_sync_interval",
                 file.registry_sync_interval,
                 Duration::from_secs(5),
             )?,
+            workers,
             topics: file.topic,
         };
         for topic in &config.topics {
@@ -189,6 +238,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("\"a b\""), "{e}");
+        let e = GatewayConfig::from_toml("[workers]\nconcurrency = 0", "f.toml").unwrap_err();
+        assert!(e.contains("workers.concurrency"), "{e}");
         let e = GatewayConfig::from_toml("timezone = \"Mars/Base\"", "f.toml").unwrap_err();
         assert!(e.contains("Mars/Base"), "{e}");
         let mut c = GatewayConfig::from_toml("", "f").unwrap();

@@ -31,7 +31,7 @@ pub struct AppState {
     pub time_zone: Tz,
     pub token: Option<String>,
     pub started: Instant,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -46,8 +46,13 @@ impl AppState {
             time_zone: config.time_zone,
             token: config.token.clone(),
             started: Instant::now(),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
         })
+    }
+
+    /// What the workers report deliveries to (the metrics).
+    pub fn observer(&self) -> Arc<dyn dq_core::Observer> {
+        self.metrics.clone()
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use dq_core::{DelayQueue, Registry};
+use dq_core::{DelayQueue, Registry, Workers};
 use dq_gateway::{AppState, GatewayConfig, app, config::EMBEDDED, run, sync_registry};
 use tokio::net::TcpListener;
 
@@ -24,6 +24,12 @@ struct Args {
     /// Print the built-in default configuration (a commented TOML file) and exit.
     #[arg(long)]
     print_config: bool,
+    /// Serve HTTP only; deliveries are left to other gateways.
+    #[arg(long, conflicts_with = "workers_only")]
+    no_workers: bool,
+    /// Run the workers only, without the HTTP listener.
+    #[arg(long)]
+    workers_only: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -38,7 +44,7 @@ fn main() -> ExitCode {
         print!("{EMBEDDED}");
         return ExitCode::SUCCESS;
     }
-    init_logging(args.log_format);
+    let _log_writer = init_logging(args.log_format);
     let config = match load_config(&args) {
         Ok(config) => config,
         Err(e) => {
@@ -56,7 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, &args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dq-gateway: {e}");
@@ -78,7 +84,7 @@ fn load_config(args: &Args) -> Result<GatewayConfig, String> {
     Ok(config)
 }
 
-async fn serve(config: GatewayConfig) -> Result<(), String> {
+async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
     let queue = Arc::new(DelayQueue::new(&config.queue).map_err(|e| e.to_string())?);
     let registry = Arc::new(Registry::new(queue.clone()));
     if let Err(e) = registry.declare(config.topics.clone()).await {
@@ -88,33 +94,70 @@ async fn serve(config: GatewayConfig) -> Result<(), String> {
         registry.clone(),
         config.registry_sync_interval,
     ));
+    let state = AppState::new(queue.clone(), registry.clone(), &config);
 
-    let listener = TcpListener::bind(&config.listen)
+    // One signal stops both the HTTP listener and the workers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let workers = if args.no_workers {
+        None
+    } else {
+        Some(
+            Workers::start(
+                queue,
+                registry.clone(),
+                config.workers.clone(),
+                state.observer(),
+            )
+            .map_err(|e| e.to_string())?,
+        )
+    };
+
+    if args.workers_only {
+        tracing::info!(
+            topics = registry.list().len(),
+            "dq-gateway running workers only (no HTTP listener)"
+        );
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    } else {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let servers: Vec<&str> = config
+            .queue
+            .redis
+            .iter()
+            .map(|s| s.display.as_str())
+            .collect();
+        tracing::info!(
+            redis = %servers.join(","),
+            prefix = %config.queue.prefix,
+            topics = registry.list().len(),
+            auth = config.token.is_some(),
+            workers = workers.is_some(),
+            "dq-gateway listening on http://{address}"
+        );
+        let mut stopped = stopped;
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        run(
+            listener,
+            app(state, config.request_limit),
+            shutdown,
+            config.shutdown_timeout,
+        )
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let servers: Vec<&str> = config
-        .queue
-        .redis
-        .iter()
-        .map(|s| s.display.as_str())
-        .collect();
-    tracing::info!(
-        redis = %servers.join(","),
-        prefix = %config.queue.prefix,
-        topics = registry.list().len(),
-        auth = config.token.is_some(),
-        "dq-gateway listening on http://{address}"
-    );
-    let state = AppState::new(queue, registry, &config);
-    run(
-        listener,
-        app(state, config.request_limit),
-        shutdown_signal(),
-        config.shutdown_timeout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?;
+    }
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
     tracing::info!("dq-gateway stopped");
     Ok(())
 }
@@ -140,15 +183,19 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stderr through a background writer, so a request never waits for the terminal
+/// or the log collector. The returned guard flushes what is left when `main` ends.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DQ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_seconds: HistogramFamily<RouteLabels>,
     pub added: Family<TopicLabels, Counter>,
+    pub delivered: Family<TopicLabels, Counter>,
+    pub failed: Family<TopicLabels, Counter>,
+    pub dead: Family<TopicLabels, Counter>,
+    pub lateness: Histogram,
     pub depth: Family<DepthLabels, Gauge>,
     pub redis_up: Family<ServerLabels, Gauge>,
 }
@@ -60,6 +64,11 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let added = Family::<TopicLabels, Counter>::default();
+        let delivered = Family::<TopicLabels, Counter>::default();
+        let failed = Family::<TopicLabels, Counter>::default();
+        let dead = Family::<TopicLabels, Counter>::default();
+        // 1 ms to about 65 s.
+        let lateness = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         let depth = Family::<DepthLabels, Gauge>::default();
         let redis_up = Family::<ServerLabels, Gauge>::default();
         registry.register(
@@ -92,6 +101,10 @@ impl Default for Metrics {
             http_requests,
             http_seconds,
             added,
+            delivered,
+            failed,
+            dead,
+            lateness,
             depth,
             redis_up,
         }
@@ -106,5 +119,32 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         text
+    }
+}
+
+impl dq_core::Observer for Metrics {
+    fn delivered(&self, topic: &str, lateness: std::time::Duration) {
+        self.delivered
+            .get_or_create(&TopicLabels {
+                topic: topic.to_string(),
+            })
+            .inc();
+        self.lateness.observe(lateness.as_secs_f64());
+    }
+
+    fn failed(&self, topic: &str, _status: Option<u16>) {
+        self.failed
+            .get_or_create(&TopicLabels {
+                topic: topic.to_string(),
+            })
+            .inc();
+    }
+
+    fn dead(&self, topic: &str) {
+        self.dead
+            .get_or_create(&TopicLabels {
+                topic: topic.to_string(),
+            })
+            .inc();
     }
 }

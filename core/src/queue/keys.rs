@@ -17,6 +17,20 @@ const SUFFIXES: [(&str, &str); 6] = [
     ("@meta", ":meta"),
 ];
 
+/// Keys (and one channel) per shard, after the prefix, that let the workers find work without
+/// scanning: scripts keep them in step with the topics' sets.
+const SHARD_SUFFIXES: [(&str, &str); 4] = [
+    // ZSET topic -> earliest due time of its delayed set (never later than the real head).
+    ("@timers", ":timers"),
+    // SET of topics whose ready set may be non-empty (always holds those that are).
+    ("@ready_topics", ":ready-topics"),
+    // ZSET topic -> earliest lease deadline of its inflight set.
+    ("@leases", ":leases"),
+    // Pub/sub channel: "t" when a topic's earliest due time moved earlier, "r" when a topic
+    // got ready messages. Workers sleep until told.
+    ("@wake", ":wake"),
+];
+
 /// Key names under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Keys {
@@ -48,6 +62,26 @@ impl Keys {
         format!("{}:topics", self.prefix)
     }
 
+    /// ZSET topic -> earliest delayed due time, on each shard.
+    pub fn timers(&self) -> String {
+        format!("{}{}", self.prefix, SHARD_SUFFIXES[0].1)
+    }
+
+    /// SET of topics with ready messages, on each shard.
+    pub fn ready_topics(&self) -> String {
+        format!("{}{}", self.prefix, SHARD_SUFFIXES[1].1)
+    }
+
+    /// ZSET topic -> earliest lease deadline, on each shard.
+    pub fn leases(&self) -> String {
+        format!("{}{}", self.prefix, SHARD_SUFFIXES[2].1)
+    }
+
+    /// The pub/sub channel that wakes the workers.
+    pub fn wake(&self) -> String {
+        format!("{}{}", self.prefix, SHARD_SUFFIXES[3].1)
+    }
+
     /// `prefix:{topic}`, the base of every key of the topic.
     pub fn topic_base(&self, topic: &str) -> String {
         format!("{}:{{{topic}}}", self.prefix)
@@ -65,12 +99,24 @@ impl Keys {
 }
 
 /// Lua source with `@delayed`, `@ready`, ... standing for the topic's keys, built from the
-/// topic's base in `KEYS[1]`, so that key names are spelled only here.
+/// topic's base in `KEYS[1]`, and `@timers`, `@ready_topics`, `@leases`, `@wake` for the
+/// shard's, built from the prefix in `KEYS[2]`, so that key names are spelled only here.
 pub(crate) fn lua(source: &str) -> String {
-    SUFFIXES
+    // Longest tokens first, so that `@ready_topics` is not read as `@ready` + `_topics`.
+    let mut tokens: Vec<(&str, String)> = SUFFIXES
         .iter()
-        .fold(source.to_string(), |code, (token, suffix)| {
-            code.replace(token, &format!("(KEYS[1] .. '{suffix}')"))
+        .map(|(token, suffix)| (*token, format!("(KEYS[1] .. '{suffix}')")))
+        .chain(
+            SHARD_SUFFIXES
+                .iter()
+                .map(|(token, suffix)| (*token, format!("(KEYS[2] .. '{suffix}')"))),
+        )
+        .collect();
+    tokens.sort_by_key(|(token, _)| std::cmp::Reverse(token.len()));
+    tokens
+        .iter()
+        .fold(source.to_string(), |code, (token, key)| {
+            code.replace(token, key)
         })
 }
 

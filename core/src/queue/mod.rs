@@ -4,7 +4,8 @@
 //! dead) with its body stored once in a hash. Every change of state is one Lua script, so it is
 //! atomic, and a second `add` of an id replaces the first wherever it is.
 
-mod keys;
+mod dead;
+pub(crate) mod keys;
 mod shard;
 mod topics;
 
@@ -20,6 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::input::{InputRules, NewMessage, check_id, check_topic};
 use crate::registry::Topic;
 
+pub use dead::{DeadLetter, MAX_DEAD_PAGE};
 pub(crate) use keys::Keys;
 pub use shard::ConnectionMode;
 pub(crate) use shard::{LuaScript, Request, Shard};
@@ -195,12 +197,7 @@ impl DelayQueue {
         let definition = self.active_topic(shard, topic).await?;
         let now = now_ms();
         let (due_at_ms, state) = placement(message, now, definition.delay_ms());
-        let add = add_command(
-            &self.keys.topic_base(topic),
-            &[message],
-            now,
-            definition.delay_ms(),
-        );
+        let add = add_command(&self.keys, topic, &[message], now, definition.delay_ms());
         let _: i64 = shard.script(&ADD, Request::Cmd(&add)).await?;
         Ok(Added {
             id: message.id.clone(),
@@ -228,7 +225,6 @@ impl DelayQueue {
             .unwrap_or(0);
         let definition = self.active_topic(&self.shards[first], topic).await?;
         let delay_ms = definition.delay_ms();
-        let base = self.keys.topic_base(topic);
         let batches = by_shard
             .iter()
             .enumerate()
@@ -236,7 +232,7 @@ impl DelayQueue {
             .map(|(i, batch)| {
                 let mut pipe = redis::pipe();
                 for chunk in batch.chunks(ADD_CHUNK) {
-                    pipe.add_command(add_command(&base, chunk, now, delay_ms))
+                    pipe.add_command(add_command(&self.keys, topic, chunk, now, delay_ms))
                         .ignore();
                 }
                 let shard = &self.shards[i];
@@ -307,7 +303,11 @@ impl DelayQueue {
         let base = self.keys.topic_base(topic);
         let removed: i64 = self
             .shard(topic, id)
-            .eval(&DEL, &[&base], &[id.as_bytes()])
+            .eval(
+                &DEL,
+                &[&base, self.keys.prefix()],
+                &[id.as_bytes(), topic.as_bytes()],
+            )
             .await?;
         Ok(removed > 0)
     }
@@ -404,8 +404,14 @@ fn placement(message: &NewMessage, now: i64, topic_delay_ms: i64) -> (i64, State
     )
 }
 
-/// The `ADD` call that stores `messages` (at most `ADD_CHUNK` of them).
-fn add_command(base: &str, messages: &[&NewMessage], now: i64, topic_delay_ms: i64) -> redis::Cmd {
+/// The `ADD` call that stores `messages` of `topic` (at most `ADD_CHUNK` of them).
+fn add_command(
+    keys: &Keys,
+    topic: &str,
+    messages: &[&NewMessage],
+    now: i64,
+    topic_delay_ms: i64,
+) -> redis::Cmd {
     let placed: Vec<(String, State)> = messages
         .iter()
         .map(|m| {
@@ -413,7 +419,8 @@ fn add_command(base: &str, messages: &[&NewMessage], now: i64, topic_delay_ms: i
             (due.to_string(), state)
         })
         .collect();
-    let mut args: Vec<&[u8]> = Vec::with_capacity(messages.len() * 4);
+    let mut args: Vec<&[u8]> = Vec::with_capacity(1 + messages.len() * 4);
+    args.push(topic.as_bytes());
     for (message, (due, state)) in messages.iter().zip(&placed) {
         args.extend([
             message.id.as_bytes(),
@@ -422,7 +429,7 @@ fn add_command(base: &str, messages: &[&NewMessage], now: i64, topic_delay_ms: i
             state.as_str().as_bytes(),
         ]);
     }
-    evalsha(&ADD, &[base], &args)
+    evalsha(&ADD, &[&keys.topic_base(topic), keys.prefix()], &args)
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -434,14 +441,17 @@ pub(crate) fn now_ms() -> i64 {
 
 /// Stores messages. When an id was pending already (its body existed), every copy of it is
 /// dropped first, whatever its state, so at most one is ever pending; an inflight delivery of
-/// the old copy finds its lease gone. New ids, the common case, cost two writes.
-/// KEYS: topic base. ARGV: id, body, due (ms), state ('ready' or 'delayed'), repeated for each
-/// message (at most `ADD_CHUNK` per call). Returns how many were stored.
+/// the old copy finds its lease gone. New ids, the common case, cost two writes. The shard's
+/// indexes are kept in step, and the workers woken only when there is news for them: a topic's
+/// earliest due time moved earlier, or a topic got its first ready message.
+/// KEYS: topic base, prefix. ARGV: topic, then id, body, due (ms), state ('ready' or
+/// 'delayed') for each message (at most `ADD_CHUNK`). Returns how many were stored.
 static ADD: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
 local delayed, ready, inflight, dead, body, meta = @delayed, @ready, @inflight, @dead, @body, @meta
-for i = 1, #ARGV, 4 do
+local topic, earliest, any_ready = ARGV[1], nil, false
+for i = 2, #ARGV, 4 do
   local id = ARGV[i]
   if redis.call('HSET', body, id, ARGV[i + 1]) == 0 then
     redis.call('ZREM', delayed, id)
@@ -452,11 +462,20 @@ for i = 1, #ARGV, 4 do
   end
   if ARGV[i + 3] == 'ready' then
     redis.call('ZADD', ready, ARGV[i + 2], id)
+    any_ready = true
   else
     redis.call('ZADD', delayed, ARGV[i + 2], id)
+    local due = tonumber(ARGV[i + 2])
+    if not earliest or due < earliest then earliest = due end
   end
 end
-return #ARGV / 4
+if earliest and redis.call('ZADD', @timers, 'LT', 'CH', earliest, topic) == 1 then
+  redis.call('PUBLISH', @wake, 't')
+end
+if any_ready and redis.call('SADD', @ready_topics, topic) == 1 then
+  redis.call('PUBLISH', @wake, 'r')
+end
+return (#ARGV - 1) / 4
 ",
     ))
 });
@@ -480,18 +499,22 @@ return {'lost', '0', body, meta}
     ))
 });
 
-/// Removes a message in whatever state. An inflight delivery of it finds its lease gone.
-/// KEYS: topic base. ARGV: id. Returns 1 if there was one.
+/// Removes a message in whatever state. An inflight delivery of it finds its lease gone. A set
+/// left empty takes its topic out of the shard's index.
+/// KEYS: topic base, prefix. ARGV: id, topic. Returns 1 if there was one.
 static DEL: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local id = ARGV[1]
+local id, topic = ARGV[1], ARGV[2]
 local existed = redis.call('HDEL', @body, id)
 redis.call('ZREM', @delayed, id)
 redis.call('ZREM', @ready, id)
 redis.call('ZREM', @inflight, id)
 redis.call('ZREM', @dead, id)
 redis.call('HDEL', @meta, id)
+if redis.call('ZCARD', @delayed) == 0 then redis.call('ZREM', @timers, topic) end
+if redis.call('ZCARD', @ready) == 0 then redis.call('SREM', @ready_topics, topic) end
+if redis.call('ZCARD', @inflight) == 0 then redis.call('ZREM', @leases, topic) end
 return existed
 ",
     ))

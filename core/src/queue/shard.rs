@@ -107,6 +107,15 @@ impl Shard {
         &self.server
     }
 
+    /// A new pub/sub connection to this shard (for the workers' wake-up channel).
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
+        match tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(err)) => Err(self.cannot_connect(&err)),
+            Err(_) => Err(self.connect_timed_out()),
+        }
+    }
+
     /// Sends `request` within the timeout. A connection that turns out to be broken (Redis
     /// restarted) is replaced and the request sent once more, so callers see an error only when
     /// Redis is really gone; every request dq sends is idempotent, which makes that safe.

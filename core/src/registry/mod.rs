@@ -81,6 +81,8 @@ impl Entry {
 pub struct Registry {
     queue: Arc<DelayQueue>,
     entries: RwLock<BTreeMap<String, Entry>>,
+    /// Bumped whenever an entry changes, so workers can react (a paused topic resumed).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
@@ -90,6 +92,7 @@ impl Registry {
         Registry {
             queue,
             entries: RwLock::new(BTreeMap::new()),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -118,6 +121,11 @@ impl Registry {
             }
         }
         self.sync().await
+    }
+
+    /// Changes whenever a topic is registered, changed or removed.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn get(&self, name: &str) -> Option<Topic> {
@@ -204,8 +212,11 @@ impl Registry {
         for name in merged.keys() {
             self.queue.forget_topic(name);
         }
-        if let Ok(mut entries) = self.entries.write() {
+        if let Ok(mut entries) = self.entries.write()
+            && *entries != merged
+        {
             *entries = merged;
+            self.changes.send_modify(|n| *n += 1);
         }
         first_error.map_or(Ok(()), Err)
     }
@@ -230,6 +241,7 @@ impl Registry {
         if let Ok(mut entries) = self.entries.write() {
             keep_newer(&mut entries, entry);
         }
+        self.changes.send_modify(|n| *n += 1);
         Ok(())
     }
 

@@ -65,6 +65,10 @@ pub struct Topic {
     /// Where to POST a dead letter when a message is given up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_webhook: Option<String>,
+    /// Deliveries of this topic in flight at once per gateway; default: the gateway's
+    /// `topic_concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
     /// When this definition was written (unix ms); the newest one wins between shards.
     #[serde(default)]
     pub updated_at: i64,
@@ -92,6 +96,7 @@ impl Topic {
             secret: None,
             status: Status::default(),
             alert_webhook: None,
+            concurrency: None,
             updated_at: 0,
         }
     }
@@ -126,6 +131,13 @@ impl Topic {
                 "max_attempts {max} is out of range: expected 1 to {MAX_ATTEMPTS}"
             )));
         }
+        if let Some(concurrency) = self.concurrency
+            && !(1..=10_000).contains(&concurrency)
+        {
+            return Err(Error::invalid(format!(
+                "concurrency {concurrency} is out of range: expected 1 to 10000"
+            )));
+        }
         if let Some(secret) = &self.secret
             && (secret.is_empty() || secret.len() > 256)
         {
@@ -141,6 +153,19 @@ impl Topic {
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
             .unwrap_or_else(|| u32::try_from(self.retry.len()).unwrap_or(u32::MAX) + 1)
+    }
+
+    /// How long to wait after failed attempt number `attempt` (1 for the first): the ladder's
+    /// rung for it, the last rung once the ladder is exhausted, 1 s without a ladder.
+    pub fn retry_after(&self, attempt: u32) -> std::time::Duration {
+        let rung = (attempt.max(1) - 1) as usize;
+        let seconds = self
+            .retry
+            .get(rung)
+            .or(self.retry.last())
+            .copied()
+            .unwrap_or(1.0);
+        std::time::Duration::from_secs_f64(seconds)
     }
 
     /// The default delay in milliseconds.
@@ -185,6 +210,9 @@ mod tests {
         let t = Topic::new("orders", "http://127.0.0.1:9000/hook");
         t.validate().unwrap();
         assert_eq!(t.max_attempts(), 6);
+        assert_eq!(t.retry_after(1).as_secs(), 1);
+        assert_eq!(t.retry_after(5).as_secs(), 30);
+        assert_eq!(t.retry_after(9).as_secs(), 30, "last rung repeats");
         let mut bad = t.clone();
         bad.callback = "ftp://x".into();
         assert!(

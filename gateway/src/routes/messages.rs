@@ -46,7 +46,7 @@ pub async fn add(
             topic: topic.clone(),
         })
         .inc();
-    tracing::debug!(topic = %topic, id = %added.id, due_at_ms = added.due_at_ms, "added");
+    tracing::info!(topic = %topic, id = %added.id, due_at_ms = added.due_at_ms, state = added.state.as_str(), "added");
     Ok((
         StatusCode::CREATED,
         Json(

@@ -1,5 +1,6 @@
 //! The HTTP routes, one file per resource.
 
+mod dead;
 mod health;
 mod messages;
 mod topics;
@@ -28,6 +29,15 @@ pub fn router() -> Router<Arc<AppState>> {
             get(messages::show).delete(messages::delete),
         )
         .route("/v1/topics/{topic}/stats", get(messages::stats))
+        .route("/v1/topics/{topic}/dead", get(dead::list))
+        .route(
+            "/v1/topics/{topic}/dead/{id}",
+            axum::routing::delete(dead::delete),
+        )
+        .route(
+            "/v1/topics/{topic}/dead/{id}/requeue",
+            axum::routing::post(dead::requeue),
+        )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .fallback(|uri: axum::http::Uri| async move {

@@ -1,0 +1,325 @@
+//! Calling a topic's callback: one pooled keep-alive HTTP(S) client, the request exactly as the
+//! contract says (POST JSON or GET query, `X-Dq-*` headers, HMAC signature), and what the answer
+//! means for the message.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hmac::{KeyInit, Mac};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use hyper::{Method as HttpMethod, Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::registry::{Method, Topic};
+
+/// At most this much of a callback's answer is read (and thrown away) so the connection can be
+/// reused; a longer answer is cut off, which is still a success if the status was 2xx.
+const ANSWER_LIMIT: usize = 64 * 1024;
+const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A message handed to a worker for delivery.
+#[derive(Debug, Clone)]
+pub(crate) struct Leased {
+    pub topic: String,
+    pub id: String,
+    /// JSON text.
+    pub body: String,
+    pub attempt: u32,
+    pub due_at_ms: i64,
+    /// Proves this worker still owns the message when it reports the outcome.
+    pub lease: String,
+}
+
+/// What a delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// 2xx within the timeout: the message is done.
+    Delivered(u16),
+    /// 410 Gone: the receiver wants no more of it; dead letter at once.
+    Gone,
+    /// Anything else: another attempt later, or a dead letter after the last one.
+    Failed { status: Option<u16>, error: String },
+}
+
+/// The fields every delivery carries, as JSON (POST) or query parameters (GET).
+#[derive(Serialize)]
+struct Notification<'a> {
+    topic: &'a str,
+    id: &'a str,
+    body: &'a RawValue,
+    attempt: u32,
+    due_at: f64,
+}
+
+pub(crate) struct Callbacks {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Callbacks {
+    /// A client keeping up to `pool` idle connections per host.
+    pub fn new(pool: usize) -> Result<Callbacks> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot load the system's TLS root certificates: {e}"
+                ))
+            })?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(pool)
+            .build(https);
+        Ok(Callbacks { client })
+    }
+
+    /// Delivers `message` to its topic's callback within the topic's timeout.
+    pub async fn deliver(&self, topic: &Topic, message: &Leased) -> Outcome {
+        let request = match build_request(topic, message) {
+            Ok(request) => request,
+            Err(e) => {
+                return Outcome::Failed {
+                    status: None,
+                    error: e.to_string(),
+                };
+            }
+        };
+        let timeout = Duration::from_millis(topic.timeout_ms);
+        match tokio::time::timeout(timeout, self.send(request)).await {
+            Err(_) => Outcome::Failed {
+                status: None,
+                error: format!("no answer within {} ms", topic.timeout_ms),
+            },
+            Ok(Err(error)) => Outcome::Failed {
+                status: None,
+                error,
+            },
+            Ok(Ok(status)) if status.is_success() => Outcome::Delivered(status.as_u16()),
+            Ok(Ok(StatusCode::GONE)) => Outcome::Gone,
+            Ok(Ok(status)) => Outcome::Failed {
+                status: Some(status.as_u16()),
+                error: format!("HTTP {status}"),
+            },
+        }
+    }
+
+    /// POSTs a dead letter to an alert webhook; failures are only logged.
+    pub async fn alert(&self, url: &str, dead_letter: &serde_json::Value) {
+        let request = Request::post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(USER_AGENT, user_agent())
+            .body(Full::new(Bytes::from(dead_letter.to_string())));
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(url, error = %e, "alert webhook is not a valid request target");
+                return;
+            }
+        };
+        match tokio::time::timeout(ALERT_TIMEOUT, self.send(request)).await {
+            Ok(Ok(status)) if status.is_success() => {}
+            Ok(Ok(status)) => tracing::warn!(url, %status, "alert webhook refused the dead letter"),
+            Ok(Err(error)) => tracing::warn!(url, error, "alert webhook failed"),
+            Err(_) => tracing::warn!(url, "alert webhook did not answer within 10 s"),
+        }
+    }
+
+    /// Sends a request and reads its answer (up to `ANSWER_LIMIT`) so the connection is reused.
+    async fn send(&self, request: Request<Full<Bytes>>) -> std::result::Result<StatusCode, String> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(describe_client_error)?;
+        let status = response.status();
+        let _ = Limited::new(response.into_body(), ANSWER_LIMIT)
+            .collect()
+            .await;
+        Ok(status)
+    }
+}
+
+fn user_agent() -> HeaderValue {
+    HeaderValue::from_static(concat!("dq/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The request for one attempt: POST with the JSON notification, or GET with its fields as
+/// query parameters; signed over the raw body (POST) or the raw query string (GET).
+fn build_request(topic: &Topic, message: &Leased) -> Result<Request<Full<Bytes>>> {
+    let body = RawValue::from_string(message.body.clone()).map_err(|e| {
+        Error::internal(format!(
+            "stored body of {}/{} is not JSON: {e}",
+            message.topic, message.id
+        ))
+    })?;
+    let notification = Notification {
+        topic: &message.topic,
+        id: &message.id,
+        body: &body,
+        attempt: message.attempt,
+        due_at: message.due_at_ms as f64 / 1000.0,
+    };
+    let (method, uri, payload, signed) = match topic.method {
+        Method::Post => {
+            let json = serde_json::to_string(&notification)
+                .map_err(|e| Error::internal(format!("cannot encode the notification: {e}")))?;
+            (HttpMethod::POST, topic.callback.clone(), json.clone(), json)
+        }
+        Method::Get => {
+            let query = query_string(&notification);
+            let separator = if topic.callback.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            let uri = format!("{}{separator}{query}", topic.callback);
+            (HttpMethod::GET, uri, String::new(), query)
+        }
+    };
+    let uri: Uri = uri.parse().map_err(|e| {
+        Error::invalid(format!(
+            "callback {} is not a valid URL: {e}",
+            topic.callback
+        ))
+    })?;
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(USER_AGENT, user_agent())
+        .header("X-Dq-Topic", header_value(&message.topic)?)
+        .header("X-Dq-Id", header_value(&message.id)?)
+        .header("X-Dq-Attempt", message.attempt);
+    if topic.method == Method::Post {
+        request = request.header(CONTENT_TYPE, "application/json");
+    }
+    if let Some(secret) = &topic.secret {
+        request = request.header(
+            "X-Dq-Signature",
+            format!("sha256={}", sign(secret, signed.as_bytes())),
+        );
+    }
+    request
+        .body(Full::new(Bytes::from(payload)))
+        .map_err(|e| Error::internal(format!("cannot build the request: {e}")))
+}
+
+/// Ids are any UTF-8 without control characters; headers must be visible ASCII, so others
+/// are percent-encoded there (the body and query carry the exact id).
+fn header_value(text: &str) -> Result<HeaderValue> {
+    let visible = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let value = if visible {
+        text.to_string()
+    } else {
+        percent_encode(text)
+    };
+    HeaderValue::from_str(&value)
+        .map_err(|e| Error::internal(format!("header value {value:?}: {e}")))
+}
+
+/// `topic=..&id=..&body=..&attempt=..&due_at=..`, each value percent-encoded; `body` is the JSON text.
+fn query_string(n: &Notification<'_>) -> String {
+    format!(
+        "topic={}&id={}&body={}&attempt={}&due_at={}",
+        percent_encode(n.topic),
+        percent_encode(n.id),
+        percent_encode(n.body.get()),
+        n.attempt,
+        n.due_at
+    )
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Hex HMAC-SHA256 of `payload` with `secret`: what `X-Dq-Signature: sha256=...` carries.
+pub fn sign(secret: &str, payload: &[u8]) -> String {
+    // HMAC takes keys of any length, so this never fails.
+    let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+    else {
+        return String::new();
+    };
+    mac.update(payload);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A short reason for a failed request: refused, DNS, TLS, reset.
+fn describe_client_error(err: hyper_util::client::legacy::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leased() -> Leased {
+        Leased {
+            topic: "pay".into(),
+            id: "o/1 ü".into(),
+            body: r#"{"a":[1,2]}"#.into(),
+            attempt: 2,
+            due_at_ms: 1_800_000_000_500,
+            lease: "w:1".into(),
+        }
+    }
+
+    #[test]
+    fn post_request_is_signed_json() {
+        let mut topic = Topic::new("pay", "http://127.0.0.1:1/hook");
+        topic.secret = Some("k".into());
+        let request = build_request(&topic, &leased()).unwrap();
+        assert_eq!(request.method(), HttpMethod::POST);
+        assert_eq!(request.headers()["X-Dq-Attempt"], "2");
+        assert_eq!(request.headers()["X-Dq-Id"], "o%2F1%20%C3%BC");
+        let expected =
+            r#"{"topic":"pay","id":"o/1 ü","body":{"a":[1,2]},"attempt":2,"due_at":1800000000.5}"#;
+        assert_eq!(
+            request.headers()["X-Dq-Signature"],
+            format!("sha256={}", sign("k", expected.as_bytes())).as_str()
+        );
+    }
+
+    #[test]
+    fn get_request_carries_the_fields_in_the_query() {
+        let mut topic = Topic::new("pay", "http://127.0.0.1:1/hook?x=1");
+        topic.method = Method::Get;
+        let request = build_request(&topic, &leased()).unwrap();
+        assert_eq!(
+            request.uri().to_string(),
+            "http://127.0.0.1:1/hook?x=1&topic=pay&id=o%2F1%20%C3%BC&body=%7B%22a%22%3A%5B1%2C2%5D%7D&attempt=2&due_at=1800000000.5"
+        );
+        assert!(request.headers().get("X-Dq-Signature").is_none());
+    }
+
+    #[test]
+    fn signature_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

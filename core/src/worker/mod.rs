@@ -1,0 +1,264 @@
+//! The workers that replace php-delayqueue's master/timer/consumer daemon. Per Redis shard:
+//!
+//! - `timer`: sleeps until the next due time (or until told of an earlier one) and moves due
+//!   messages from delayed to ready, in bounded batches;
+//! - `notifier`: leases ready messages (inflight, with a deadline), calls their callbacks within
+//!   global and per-topic limits, and settles each: done, retry on the ladder, or dead letter;
+//! - `reaper`: returns leases that outlived their deadline (a worker died) to ready, and keeps
+//!   dead letters within their retention;
+//! - `wake`: listens on the shard's wake channel so the others sleep until there is news.
+//!
+//! At least once: a message is removed only after its callback answered 2xx, and every change
+//! of state is a Lua script that checks the lease, so several gateways can share the work.
+
+mod delivery;
+mod notifier;
+mod reaper;
+mod timer;
+mod wake;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::error::Result;
+use crate::queue::DelayQueue;
+use crate::registry::Registry;
+use delivery::{Callbacks, Leased};
+
+pub use delivery::sign;
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Deliveries in flight at once, all topics and shards of this gateway.
+    pub concurrency: usize,
+    /// Deliveries in flight at once per topic, unless the topic sets `concurrency`.
+    pub topic_concurrency: usize,
+    /// Messages moved or leased per script call.
+    pub batch: usize,
+    /// Added to a topic's timeout to make a lease's deadline.
+    pub lease_margin: Duration,
+    /// Dead letters kept per topic and shard; the oldest go first.
+    pub dead_keep: usize,
+    /// Dead letters older than this are removed.
+    pub dead_max_age: Duration,
+    /// How long in-flight deliveries may finish after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 256,
+            topic_concurrency: 64,
+            batch: 100,
+            lease_margin: Duration::from_secs(5),
+            dead_keep: 10_000,
+            dead_max_age: Duration::from_secs(7 * 24 * 3600),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Hears about each delivery, for metrics. Every method has an empty default.
+pub trait Observer: Send + Sync + 'static {
+    /// A callback answered 2xx; `lateness` is the time from due to the attempt.
+    fn delivered(&self, _topic: &str, _lateness: Duration) {}
+    /// An attempt failed (`status` when the callback answered at all).
+    fn failed(&self, _topic: &str, _status: Option<u16>) {}
+    /// A message became a dead letter.
+    fn dead(&self, _topic: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// The running workers of one gateway.
+pub struct Workers {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Per shard: who to wake when the wake channel speaks.
+#[derive(Default)]
+struct Wake {
+    timer: Notify,
+    notifier: Notify,
+}
+
+/// What the tasks of every shard share.
+struct Shared {
+    queue: Arc<DelayQueue>,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+    observer: Arc<dyn Observer>,
+    callbacks: Callbacks,
+    /// This gateway's share of all deliveries.
+    global: Arc<Semaphore>,
+    /// Per topic: the limit it was made with, and the semaphore.
+    topics: Mutex<HashMap<String, (usize, Arc<Semaphore>)>>,
+    /// Names this gateway's leases.
+    worker_id: String,
+    stop: watch::Receiver<bool>,
+    /// Deliveries under way: shard, message and how to stop them.
+    deliveries: Mutex<HashMap<u64, (usize, Leased, tokio::task::AbortHandle)>>,
+    next_delivery: AtomicU64,
+    /// A delivery finished: notifiers waiting for capacity may lease again.
+    freed: Notify,
+}
+
+impl Workers {
+    /// Starts the workers of every shard of `queue`, with topics from `registry`.
+    pub fn start(
+        queue: Arc<DelayQueue>,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Workers> {
+        let (stop_tx, stop) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            callbacks: Callbacks::new(config.concurrency)?,
+            global: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            topics: Mutex::new(HashMap::new()),
+            worker_id: format!("{:08x}", fastrand::u32(..)),
+            deliveries: Mutex::new(HashMap::new()),
+            next_delivery: AtomicU64::new(0),
+            freed: Notify::new(),
+            queue,
+            registry,
+            config,
+            observer,
+            stop,
+        });
+        let mut tasks = JoinSet::new();
+        for shard in 0..shared.queue.shards().len() {
+            let wake = Arc::new(Wake::default());
+            tasks.spawn(wake::listen(shared.clone(), shard, wake.clone()));
+            tasks.spawn(timer::run(shared.clone(), shard, wake.clone()));
+            tasks.spawn(notifier::run(shared.clone(), shard, wake));
+            tasks.spawn(reaper::run(shared.clone(), shard));
+        }
+        tracing::info!(
+            worker = %shared.worker_id,
+            shards = shared.queue.shards().len(),
+            concurrency = shared.config.concurrency,
+            "workers started"
+        );
+        Ok(Workers {
+            shared,
+            stop: stop_tx,
+            tasks,
+        })
+    }
+
+    /// Stops taking new work, lets deliveries under way finish within the grace period, and
+    /// returns the leases of those that did not to ready at once.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        let grace = self.shared.config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.shared.freed.notified();
+            if self.shared.deliveries_under_way() == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let unfinished: Vec<(usize, Leased, tokio::task::AbortHandle)> = self
+            .shared
+            .deliveries
+            .lock()
+            .map(|mut d| d.drain().map(|(_, v)| v).collect())
+            .unwrap_or_default();
+        for (shard, message, abort) in unfinished {
+            abort.abort();
+            match notifier::release(&self.shared, shard, &message).await {
+                Ok(()) => {
+                    tracing::info!(topic = %message.topic, id = %message.id, "lease returned at shutdown")
+                }
+                Err(e) => tracing::warn!(topic = %message.topic, id = %message.id, error = %e,
+                    "could not return the lease at shutdown; it expires and the message is delivered again"),
+            }
+        }
+        tracing::info!("workers stopped");
+    }
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn deliveries_under_way(&self) -> usize {
+        self.deliveries.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// The semaphore limiting `topic` to `limit` deliveries at once (made anew if the limit
+    /// changed; deliveries holding the old one finish under it).
+    fn topic_permits(&self, topic: &str, limit: usize) -> Arc<Semaphore> {
+        let Ok(mut topics) = self.topics.lock() else {
+            return Arc::new(Semaphore::new(limit.max(1)));
+        };
+        match topics.get(topic) {
+            Some((made_with, semaphore)) if *made_with == limit => semaphore.clone(),
+            _ => {
+                let semaphore = Arc::new(Semaphore::new(limit.max(1)));
+                topics.insert(topic.to_string(), (limit, semaphore.clone()));
+                semaphore
+            }
+        }
+    }
+}
+
+/// Logs an error of a background loop when it starts failing and when it recovers, not at
+/// every retry.
+struct Trouble {
+    what: &'static str,
+    failing: bool,
+}
+
+impl Trouble {
+    fn new(what: &'static str) -> Trouble {
+        Trouble {
+            what,
+            failing: false,
+        }
+    }
+
+    fn failed(&mut self, shard: &str, error: &crate::Error) {
+        if !self.failing {
+            tracing::warn!(shard, error = %error, "{} failing; retrying every second", self.what);
+            self.failing = true;
+        }
+    }
+
+    fn ok(&mut self, shard: &str) {
+        if self.failing {
+            tracing::info!(shard, "{} works again", self.what);
+            self.failing = false;
+        }
+    }
+}
+
+/// Sleeps `duration`, or less if the workers are stopping. Returns false when stopping.
+async fn pause(shared: &Shared, duration: Duration) -> bool {
+    let mut stop = shared.stop.clone();
+    tokio::select! {
+        () = tokio::time::sleep(duration) => !shared.stopping(),
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+fn next_id(shared: &Shared) -> u64 {
+    shared.next_delivery.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,478 @@
+//! The notifier of one shard: leases ready messages within the gateway's and each topic's
+//! concurrency limit, delivers each to its topic's callback, and settles it: removed after a
+//! 2xx, scheduled again on the topic's retry ladder after a failure, a dead letter after 410 or
+//! the last attempt. Every settlement checks the lease, so a message replaced, deleted or
+//! re-leased meanwhile is left alone.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::delivery::{Leased, Outcome};
+use super::{Shared, Trouble, Wake, next_id, pause};
+use crate::error::{Error, Result};
+use crate::queue::{LuaScript, Request, keys, now_ms};
+use crate::registry::{Status, Topic};
+
+/// Longest wait without looking: covers a wake message lost with a broken connection.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+enum Pass {
+    /// Leased something: look again at once.
+    Leased,
+    /// Nothing ready that may be delivered now.
+    Idle,
+    /// Work is waiting but the concurrency limits are reached.
+    Saturated,
+}
+
+pub(super) async fn run(shared: Arc<Shared>, shard: usize, wake: Arc<Wake>) {
+    let name = shared.queue.shards()[shard].server().display.clone();
+    let mut trouble = Trouble::new("notifier");
+    let mut stop = shared.stop.clone();
+    let mut registry = shared.registry.changes();
+    while !shared.stopping() {
+        // Interest in "a delivery finished" is registered before capacity is checked, so a
+        // delivery finishing in between is not missed.
+        let freed = shared.freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        match pass(&shared, shard).await {
+            Ok(Pass::Leased) => {
+                trouble.ok(&name);
+                continue;
+            }
+            Ok(Pass::Saturated) => {
+                trouble.ok(&name);
+                tokio::select! {
+                    () = &mut freed => {}
+                    () = tokio::time::sleep(IDLE_CHECK) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            Ok(Pass::Idle) => {
+                trouble.ok(&name);
+                tokio::select! {
+                    () = wake.notifier.notified() => {}
+                    _ = registry.changed() => {}
+                    () = tokio::time::sleep(IDLE_CHECK) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            Err(e) => {
+                trouble.failed(&name, &e);
+                if !pause(&shared, Duration::from_secs(1)).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One look at the shard's ready topics, leasing what the limits allow.
+async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
+    let queue = &shared.queue;
+    let keys = queue.keys();
+    let shard_ref = &queue.shards()[shard];
+    let mut topics: Vec<String> = shard_ref
+        .query(Request::Cmd(
+            &redis::cmd("SMEMBERS").arg(keys.ready_topics()).to_owned(),
+        ))
+        .await?;
+    fastrand::shuffle(&mut topics);
+    let mut outcome = Pass::Idle;
+    for name in topics {
+        // Unknown topics wait until they are registered (again); paused ones until resumed.
+        let Some(topic) = shared.registry.get(&name) else {
+            continue;
+        };
+        if topic.status == Status::Paused {
+            continue;
+        }
+        let free = shared.global.available_permits();
+        if free == 0 {
+            return Ok(Pass::Saturated);
+        }
+        let limit = topic
+            .concurrency
+            .map_or(shared.config.topic_concurrency, |c| c as usize);
+        let permits = shared.topic_permits(&name, limit);
+        let want = free
+            .min(permits.available_permits())
+            .min(shared.config.batch.max(1));
+        if want == 0 {
+            outcome = Pass::Saturated;
+            continue;
+        }
+        let leased = lease(shared, shard, &topic, want).await?;
+        if leased.is_empty() {
+            continue;
+        }
+        let topic = Arc::new(topic);
+        for message in leased {
+            let (Ok(global), Ok(own)) = (
+                shared.global.clone().acquire_owned().await,
+                permits.clone().acquire_owned().await,
+            ) else {
+                return Ok(Pass::Idle);
+            };
+            let id = next_id(shared);
+            // Listed under the lock before the task can finish and unlist itself.
+            let Ok(mut deliveries) = shared.deliveries.lock() else {
+                return Err(Error::internal("delivery list poisoned"));
+            };
+            let task = tokio::spawn(deliver(
+                shared.clone(),
+                shard,
+                topic.clone(),
+                message.clone(),
+                id,
+                (global, own),
+            ));
+            deliveries.insert(id, (shard, message, task.abort_handle()));
+        }
+        outcome = Pass::Leased;
+    }
+    Ok(outcome)
+}
+
+/// Leases up to `count` of the topic's ready messages, earliest due first.
+async fn lease(shared: &Shared, shard: usize, topic: &Topic, count: usize) -> Result<Vec<Leased>> {
+    let keys = shared.queue.keys();
+    let lease_ms = topic.timeout_ms + shared.config.lease_margin.as_millis() as u64;
+    let reply: Vec<(String, String, u32, i64, String)> = shared.queue.shards()[shard]
+        .eval(
+            &LEASE,
+            &[&keys.topic_base(&topic.name), keys.prefix()],
+            &[
+                topic.name.as_bytes(),
+                count.to_string().as_bytes(),
+                lease_ms.to_string().as_bytes(),
+                shared.worker_id.as_bytes(),
+            ],
+        )
+        .await?;
+    Ok(reply
+        .into_iter()
+        .map(|(id, body, attempt, due_at_ms, lease)| Leased {
+            topic: topic.name.clone(),
+            id,
+            body,
+            attempt,
+            due_at_ms,
+            lease,
+        })
+        .collect())
+}
+
+/// One attempt, from the HTTP call to the settlement. Holds its two permits until done.
+async fn deliver(
+    shared: Arc<Shared>,
+    shard: usize,
+    topic: Arc<Topic>,
+    message: Leased,
+    id: u64,
+    permits: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+) {
+    let started = Instant::now();
+    let lateness = Duration::from_millis(u64::try_from(now_ms() - message.due_at_ms).unwrap_or(0));
+    let outcome = shared.callbacks.deliver(&topic, &message).await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let settled = settle(
+        &shared, shard, &topic, &message, &outcome, lateness, elapsed_ms,
+    )
+    .await;
+    if let Err(e) = settled {
+        tracing::warn!(topic = %message.topic, id = %message.id, error = %e,
+            "could not record the outcome; the lease will expire and the message be delivered again");
+    }
+    if let Ok(mut deliveries) = shared.deliveries.lock() {
+        deliveries.remove(&id);
+    }
+    drop(permits);
+    shared.freed.notify_waiters();
+}
+
+async fn settle(
+    shared: &Shared,
+    shard: usize,
+    topic: &Topic,
+    message: &Leased,
+    outcome: &Outcome,
+    lateness: Duration,
+    elapsed_ms: u64,
+) -> Result<()> {
+    let (status, error) = match outcome {
+        Outcome::Delivered(status) => {
+            let done = ack(shared, shard, message).await?;
+            shared.observer.delivered(&message.topic, lateness);
+            tracing::info!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+                lateness_ms = lateness.as_millis() as u64, elapsed_ms, superseded = !done, "delivered");
+            return Ok(());
+        }
+        Outcome::Gone => (
+            Some(410),
+            "HTTP 410 Gone: the receiver wants no more of it".to_string(),
+        ),
+        Outcome::Failed { status, error } => (*status, error.clone()),
+    };
+    shared.observer.failed(&message.topic, status);
+    let last = message.attempt >= topic.max_attempts();
+    if *outcome == Outcome::Gone || last {
+        if bury(shared, shard, message, status, &error).await? {
+            shared.observer.dead(&message.topic);
+            tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
+                error = %error, "dead letter");
+            if let Some(hook) = &topic.alert_webhook {
+                let letter = json!({
+                    "topic": message.topic, "id": message.id,
+                    "body": serde_json::from_str::<serde_json::Value>(&message.body).unwrap_or_default(),
+                    "attempts": message.attempt, "last_status": status, "last_error": error,
+                    "due_at": message.due_at_ms as f64 / 1000.0, "died_at": now_ms() as f64 / 1000.0,
+                });
+                shared.callbacks.alert(hook, &letter).await;
+            }
+        }
+        return Ok(());
+    }
+    let wait = topic.retry_after(message.attempt);
+    retry(
+        shared,
+        shard,
+        message,
+        now_ms() + wait.as_millis() as i64,
+        status,
+        &error,
+    )
+    .await?;
+    tracing::warn!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+        error = %error, elapsed_ms, retry_in_s = wait.as_secs_f64(), "delivery failed");
+    Ok(())
+}
+
+fn script_keys(shared: &Shared, topic: &str) -> [String; 2] {
+    let keys = shared.queue.keys();
+    [keys.topic_base(topic), keys.prefix().to_string()]
+}
+
+async fn ack(shared: &Shared, shard: usize, message: &Leased) -> Result<bool> {
+    let [base, prefix] = script_keys(shared, &message.topic);
+    let done: i64 = shared.queue.shards()[shard]
+        .eval(
+            &ACK,
+            &[&base, &prefix],
+            &[
+                message.id.as_bytes(),
+                message.lease.as_bytes(),
+                message.topic.as_bytes(),
+            ],
+        )
+        .await?;
+    Ok(done == 1)
+}
+
+async fn retry(
+    shared: &Shared,
+    shard: usize,
+    message: &Leased,
+    due_ms: i64,
+    status: Option<u16>,
+    error: &str,
+) -> Result<bool> {
+    let [base, prefix] = script_keys(shared, &message.topic);
+    let status = status.map(|s| s.to_string()).unwrap_or_default();
+    let done: i64 = shared.queue.shards()[shard]
+        .eval(
+            &RETRY,
+            &[&base, &prefix],
+            &[
+                message.id.as_bytes(),
+                message.lease.as_bytes(),
+                message.topic.as_bytes(),
+                due_ms.to_string().as_bytes(),
+                status.as_bytes(),
+                error.as_bytes(),
+            ],
+        )
+        .await?;
+    Ok(done == 1)
+}
+
+async fn bury(
+    shared: &Shared,
+    shard: usize,
+    message: &Leased,
+    status: Option<u16>,
+    error: &str,
+) -> Result<bool> {
+    let [base, prefix] = script_keys(shared, &message.topic);
+    let status = status.map(|s| s.to_string()).unwrap_or_default();
+    let done: i64 = shared.queue.shards()[shard]
+        .eval(
+            &BURY,
+            &[&base, &prefix],
+            &[
+                message.id.as_bytes(),
+                message.lease.as_bytes(),
+                message.topic.as_bytes(),
+                status.as_bytes(),
+                error.as_bytes(),
+            ],
+        )
+        .await?;
+    Ok(done == 1)
+}
+
+/// Returns an unfinished lease to ready at once (shutdown), not counting the attempt.
+pub(super) async fn release(shared: &Shared, shard: usize, message: &Leased) -> Result<()> {
+    let [base, prefix] = script_keys(shared, &message.topic);
+    let _: i64 = shared.queue.shards()[shard]
+        .eval(
+            &RELEASE,
+            &[&base, &prefix],
+            &[
+                message.id.as_bytes(),
+                message.lease.as_bytes(),
+                message.topic.as_bytes(),
+            ],
+        )
+        .await
+        .map_err(|e: Error| e.context("returning a lease"))?;
+    Ok(())
+}
+
+/// Leases up to ARGV[2] ready messages, earliest due first: each goes inflight with a deadline
+/// ARGV[3] ms from now, its attempts counted and a lease token recorded in its meta. A topic
+/// whose ready set is left empty leaves the ready index.
+/// KEYS: topic base, prefix. ARGV: topic, count, lease ms, worker id.
+/// Returns {id, body, attempt, due ms, lease} for each.
+static LEASE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local topic = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = now + tonumber(ARGV[3])
+local ready, inflight, body, meta = @ready, @inflight, @body, @meta
+local picked = redis.call('ZRANGE', ready, 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #picked, 2 do
+  local id, due = picked[i], tonumber(picked[i + 1])
+  redis.call('ZREM', ready, id)
+  local text = redis.call('HGET', body, id)
+  if text then
+    local raw = redis.call('HGET', meta, id)
+    local m = raw and cjson.decode(raw) or {}
+    m.attempts = (m.attempts or 0) + 1
+    m.due_at = due
+    m.lease = ARGV[4] .. ':' .. now .. ':' .. m.attempts .. ':' .. i
+    redis.call('HSET', meta, id, cjson.encode(m))
+    redis.call('ZADD', inflight, deadline, id)
+    out[#out + 1] = {id, text, m.attempts, due, m.lease}
+  end
+end
+if redis.call('ZCARD', ready) == 0 then
+  redis.call('SREM', @ready_topics, topic)
+end
+if #out > 0 then
+  redis.call('ZADD', @leases, 'LT', deadline, topic)
+end
+return out
+",
+    ))
+});
+
+/// Removes a delivered message, if the lease is still this one.
+/// KEYS: topic base, prefix. ARGV: id, lease, topic. Returns 1 if removed.
+static ACK: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local id = ARGV[1]
+local raw = redis.call('HGET', @meta, id)
+if not raw or cjson.decode(raw).lease ~= ARGV[2] then return 0 end
+redis.call('HDEL', @body, id)
+redis.call('HDEL', @meta, id)
+redis.call('ZREM', @inflight, id)
+return 1
+",
+    ))
+});
+
+/// Schedules the next attempt of a message, if the lease is still this one.
+/// KEYS: topic base, prefix. ARGV: id, lease, topic, due ms, last status, last error.
+/// Returns 1 if rescheduled.
+static RETRY: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local id, topic, due = ARGV[1], ARGV[3], tonumber(ARGV[4])
+local raw = redis.call('HGET', @meta, id)
+if not raw then return 0 end
+local m = cjson.decode(raw)
+if m.lease ~= ARGV[2] then return 0 end
+m.lease = nil
+m.last_status = tonumber(ARGV[5])
+m.last_error = ARGV[6]
+redis.call('HSET', @meta, id, cjson.encode(m))
+redis.call('ZREM', @inflight, id)
+redis.call('ZADD', @delayed, due, id)
+if redis.call('ZADD', @timers, 'LT', 'CH', due, topic) == 1 then
+  redis.call('PUBLISH', @wake, 't')
+end
+return 1
+",
+    ))
+});
+
+/// Makes a message a dead letter, if the lease is still this one.
+/// KEYS: topic base, prefix. ARGV: id, lease, topic, last status, last error.
+/// Returns 1 if buried.
+static BURY: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local id = ARGV[1]
+local raw = redis.call('HGET', @meta, id)
+if not raw then return 0 end
+local m = cjson.decode(raw)
+if m.lease ~= ARGV[2] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+m.lease = nil
+m.last_status = tonumber(ARGV[4])
+m.last_error = ARGV[5]
+m.died_at = now
+redis.call('HSET', @meta, id, cjson.encode(m))
+redis.call('ZREM', @inflight, id)
+redis.call('ZADD', @dead, now, id)
+return 1
+",
+    ))
+});
+
+/// Returns a leased message to ready without counting the attempt, if the lease is still
+/// this one (shutdown).
+/// KEYS: topic base, prefix. ARGV: id, lease, topic. Returns 1 if returned.
+static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local id, topic = ARGV[1], ARGV[3]
+local raw = redis.call('HGET', @meta, id)
+if not raw then return 0 end
+local m = cjson.decode(raw)
+if m.lease ~= ARGV[2] then return 0 end
+m.lease = nil
+m.attempts = math.max((m.attempts or 1) - 1, 0)
+redis.call('HSET', @meta, id, cjson.encode(m))
+redis.call('ZREM', @inflight, id)
+redis.call('ZADD', @ready, m.due_at or 0, id)
+if redis.call('SADD', @ready_topics, topic) == 1 then
+  redis.call('PUBLISH', @wake, 'r')
+end
+return 1
+",
+    ))
+});

@@ -1,0 +1,183 @@
+//! The reaper of one shard: a lease whose deadline passed belongs to a worker that died (or hung
+//! past its timeout and margin), so its message goes back to ready and is delivered again. It
+//! sleeps until the earliest lease deadline. It also keeps dead letters within their retention
+//! (count and age), so Redis does not grow without bound.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Shared, Trouble};
+use crate::error::Result;
+use crate::queue::{LuaScript, Request, keys, now_ms};
+
+const TOPICS_PER_ROUND: usize = 64;
+const LONGEST_SLEEP: Duration = Duration::from_secs(10);
+const TRIM_EVERY: Duration = Duration::from_secs(60);
+const PER_CALL: usize = 1000;
+
+pub(super) async fn run(shared: Arc<Shared>, shard: usize) {
+    let name = shared.queue.shards()[shard].server().display.clone();
+    let mut trouble = Trouble::new("lease reaper");
+    let mut stop = shared.stop.clone();
+    let mut trimmed: Option<Instant> = None;
+    while !shared.stopping() {
+        let next = match reap(&shared, shard).await {
+            Ok(next) => {
+                trouble.ok(&name);
+                next
+            }
+            Err(e) => {
+                trouble.failed(&name, &e);
+                Some(Instant::now() + Duration::from_secs(1))
+            }
+        };
+        if trimmed.is_none_or(|at| at.elapsed() >= TRIM_EVERY) {
+            if let Err(e) = trim(&shared, shard).await {
+                tracing::warn!(shard = %name, error = %e, "could not trim dead letters");
+            }
+            trimmed = Some(Instant::now());
+        }
+        let Some(until) = next else {
+            continue;
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(until.min(Instant::now() + LONGEST_SLEEP)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Returns expired leases to ready. Returns when to look next (`None`: at once).
+async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
+    let keys = shared.queue.keys();
+    let shard_ref = &shared.queue.shards()[shard];
+    let (now_s, now_us): (i64, i64) = shard_ref.query(Request::Cmd(&redis::cmd("TIME"))).await?;
+    let now = now_s * 1000 + now_us / 1000;
+    let mut look = redis::pipe();
+    look.cmd("ZRANGEBYSCORE")
+        .arg(keys.leases())
+        .arg("-inf")
+        .arg(now)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(TOPICS_PER_ROUND)
+        .cmd("ZRANGE")
+        .arg(keys.leases())
+        .arg(0)
+        .arg(0)
+        .arg("WITHSCORES");
+    let (expired, head): (Vec<String>, Vec<(String, f64)>) =
+        shard_ref.query(Request::Pipe(&look)).await?;
+    let mut more = expired.len() == TOPICS_PER_ROUND;
+    for topic in &expired {
+        let n: usize = shard_ref
+            .eval(
+                &REAP,
+                &[&keys.topic_base(topic), keys.prefix()],
+                &[topic.as_bytes(), PER_CALL.to_string().as_bytes()],
+            )
+            .await?;
+        if n > 0 {
+            tracing::warn!(topic = %topic, count = n, "leases expired: messages return to ready");
+        }
+        more |= n == PER_CALL;
+    }
+    if more {
+        return Ok(None);
+    }
+    if !expired.is_empty() {
+        return Ok(Some(Instant::now()));
+    }
+    let wait = head.first().map_or(LONGEST_SLEEP, |(_, deadline)| {
+        Duration::from_millis(u64::try_from(*deadline as i64 - now).unwrap_or(0))
+    });
+    Ok(Some(Instant::now() + wait))
+}
+
+/// Removes dead letters beyond the retention count and age, for every registered topic.
+async fn trim(shared: &Shared, shard: usize) -> Result<()> {
+    let keys = shared.queue.keys();
+    let shard_ref = &shared.queue.shards()[shard];
+    let oldest_kept = now_ms() - shared.config.dead_max_age.as_millis() as i64;
+    for topic in shared.registry.list() {
+        loop {
+            let removed: usize = shard_ref
+                .eval(
+                    &TRIM,
+                    &[&keys.topic_base(&topic.name), keys.prefix()],
+                    &[
+                        shared.config.dead_keep.to_string().as_bytes(),
+                        oldest_kept.to_string().as_bytes(),
+                        PER_CALL.to_string().as_bytes(),
+                    ],
+                )
+                .await?;
+            if removed < PER_CALL {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Returns up to ARGV[2] expired leases of a topic to ready (at their due time, so they go
+/// first) and sets the topic's entry in the leases index to its next deadline.
+/// KEYS: topic base, prefix. ARGV: topic, most to return. Returns how many returned.
+static REAP: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local topic = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local inflight, meta = @inflight, @meta
+local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(expired) do
+  local raw = redis.call('HGET', meta, id)
+  local m = raw and cjson.decode(raw) or {}
+  m.lease = nil
+  m.last_error = m.last_error or 'lease expired: the worker stopped before it finished'
+  redis.call('HSET', meta, id, cjson.encode(m))
+  redis.call('ZREM', inflight, id)
+  redis.call('ZADD', @ready, m.due_at or now, id)
+end
+if #expired > 0 and redis.call('SADD', @ready_topics, topic) == 1 then
+  redis.call('PUBLISH', @wake, 'r')
+end
+local head = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
+if head[2] then
+  redis.call('ZADD', @leases, head[2], topic)
+else
+  redis.call('ZREM', @leases, topic)
+end
+return #expired
+",
+    ))
+});
+
+/// Removes dead letters beyond ARGV[1] (oldest first) and those that died before ARGV[2],
+/// at most ARGV[3] in one call. KEYS: topic base, prefix. Returns how many were removed.
+static TRIM: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local dead, body, meta = @dead, @body, @meta
+local budget = tonumber(ARGV[3])
+local excess = redis.call('ZCARD', dead) - tonumber(ARGV[1])
+local doomed = {}
+if excess > 0 then
+  doomed = redis.call('ZRANGE', dead, 0, math.min(excess, budget) - 1)
+end
+if #doomed < budget then
+  local old = redis.call('ZRANGEBYSCORE', dead, '-inf', '(' .. ARGV[2], 'LIMIT', #doomed, budget - #doomed)
+  for _, id in ipairs(old) do doomed[#doomed + 1] = id end
+end
+for _, id in ipairs(doomed) do
+  redis.call('ZREM', dead, id)
+  redis.call('HDEL', body, id)
+  redis.call('HDEL', meta, id)
+end
+return #doomed
+",
+    ))
+});
