@@ -46,8 +46,10 @@ pub(super) async fn run(shared: Arc<Shared>, shard: usize, wake: Arc<Wake>) {
             }
             Ok(Pass::Saturated) => {
                 trouble.ok(&name);
+                // One topic at its limit must not hold up news of others.
                 tokio::select! {
                     () = &mut freed => {}
+                    () = wake.notifier.notified() => {}
                     () = tokio::time::sleep(IDLE_CHECK) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
@@ -112,11 +114,15 @@ async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
         }
         let topic = Arc::new(topic);
         for message in leased {
+            // Other shards' notifiers share the permits: one that lost the race hands the
+            // message back at once rather than let its lease run out while it waits.
             let (Ok(global), Ok(own)) = (
-                shared.global.clone().acquire_owned().await,
-                permits.clone().acquire_owned().await,
+                shared.global.clone().try_acquire_owned(),
+                permits.clone().try_acquire_owned(),
             ) else {
-                return Ok(Pass::Idle);
+                release(shared, shard, &message).await?;
+                outcome = Pass::Saturated;
+                continue;
             };
             let id = next_id(shared);
             // Listed under the lock before the task can finish and unlist itself.
@@ -133,7 +139,9 @@ async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
             ));
             deliveries.insert(id, (shard, message, task.abort_handle()));
         }
-        outcome = Pass::Leased;
+        if !matches!(outcome, Pass::Saturated) {
+            outcome = Pass::Leased;
+        }
     }
     Ok(outcome)
 }
