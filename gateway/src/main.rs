@@ -102,6 +102,16 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
+    // Bind first: a gateway that cannot listen must not have started leasing messages.
+    let listener = if args.workers_only {
+        None
+    } else {
+        Some(
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?,
+        )
+    };
     let workers = if args.no_workers {
         None
     } else {
@@ -115,45 +125,43 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
         )
     };
-
-    if args.workers_only {
-        tracing::info!(
-            topics = registry.list().len(),
-            "dq-gateway running workers only (no HTTP listener)"
-        );
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    } else {
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let servers: Vec<&str> = config
-            .queue
-            .redis
-            .iter()
-            .map(|s| s.display.as_str())
-            .collect();
-        tracing::info!(
-            redis = %servers.join(","),
-            prefix = %config.queue.prefix,
-            topics = registry.list().len(),
-            auth = config.token.is_some(),
-            workers = workers.is_some(),
-            "dq-gateway listening on http://{address}"
-        );
-        let mut stopped = stopped;
-        let shutdown = async move {
+    let mut stopped = stopped;
+    match listener {
+        None => {
+            tracing::info!(
+                topics = registry.list().len(),
+                "dq-gateway running workers only (no HTTP listener)"
+            );
             let _ = stopped.wait_for(|s| *s).await;
-        };
-        run(
-            listener,
-            app(state, config.request_limit),
-            shutdown,
-            config.shutdown_timeout,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        }
+        Some(listener) => {
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            let servers: Vec<&str> = config
+                .queue
+                .redis
+                .iter()
+                .map(|s| s.display.as_str())
+                .collect();
+            tracing::info!(
+                redis = %servers.join(","),
+                prefix = %config.queue.prefix,
+                topics = registry.list().len(),
+                auth = config.token.is_some(),
+                workers = workers.is_some(),
+                "dq-gateway listening on http://{address}"
+            );
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            run(
+                listener,
+                app(state, config.request_limit),
+                shutdown,
+                config.shutdown_timeout,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
     }
     if let Some(workers) = workers {
         workers.shutdown().await;

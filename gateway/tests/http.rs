@@ -101,7 +101,7 @@ async fn topics_put_get_list_delete() {
     assert_eq!(body["callback"], "https://m.test/2");
     assert_eq!(
         body["retry"],
-        json!([1.0, 3.0, 5.0, 15.0, 30.0]),
+        json!([1, 3, 5, 15, 30]),
         "PUT replaces the whole topic"
     );
     let (_, body) = gw.call("GET", "/v1/topics", None).await;

@@ -112,12 +112,24 @@ impl Callbacks {
         }
     }
 
-    /// POSTs a dead letter to an alert webhook; failures are only logged.
-    pub async fn alert(&self, url: &str, dead_letter: &serde_json::Value) {
-        let request = Request::post(url)
+    /// POSTs a dead letter to the topic's alert webhook, signed like deliveries when the topic
+    /// has a secret; failures are only logged.
+    pub async fn alert(&self, topic: &Topic, url: &str, dead_letter: &serde_json::Value) {
+        let payload = dead_letter.to_string();
+        let mut request = Request::post(url)
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, user_agent())
-            .body(Full::new(Bytes::from(dead_letter.to_string())));
+            .header(
+                "X-Dq-Topic",
+                header_value(&topic.name).unwrap_or(HeaderValue::from_static("")),
+            );
+        if let Some(secret) = &topic.secret {
+            request = request.header(
+                "X-Dq-Signature",
+                format!("sha256={}", sign(secret, payload.as_bytes())),
+            );
+        }
+        let request = request.body(Full::new(Bytes::from(payload)));
         let request = match request {
             Ok(request) => request,
             Err(e) => {

@@ -243,7 +243,7 @@ async fn settle(
                     "attempts": message.attempt, "last_status": status, "last_error": error,
                     "due_at": message.due_at_ms as f64 / 1000.0, "died_at": now_ms() as f64 / 1000.0,
                 });
-                shared.callbacks.alert(hook, &letter).await;
+                shared.callbacks.alert(topic, hook, &letter).await;
             }
         }
         return Ok(());

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::{ApiError, JsonObject};
 
-/// A topic as the API shows it: the secret is never echoed.
+/// A topic as the API shows it: the secret is never echoed, whole numbers are integers, and
+/// `updated_at` is in seconds like every other time in the API.
 fn view(topic: &Topic) -> Value {
     let mut value = serde_json::to_value(topic).unwrap_or_default();
     if let Some(obj) = value.as_object_mut() {
@@ -19,8 +20,26 @@ fn view(topic: &Topic) -> Value {
             obj.insert("secret".into(), json!("***"));
         }
         obj.insert("max_attempts".into(), json!(topic.max_attempts()));
+        obj.insert("updated_at".into(), json!(topic.updated_at as f64 / 1000.0));
+        for field in ["delay", "retry"] {
+            if let Some(v) = obj.get_mut(field) {
+                whole_numbers(v);
+            }
+        }
     }
     value
+}
+
+fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15) {
+                *value = json!(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 fn unknown(name: &str) -> ApiError {
