@@ -41,3 +41,9 @@ print(f"  gateway / php-delayqueue         = {rate / 2400:.0f}x  (its published 
 print(f"  messages stored                  = {stored:,}")
 print(f"  gateway peak RSS                 = {rss_kib / 1024:.1f} MiB")
 PY
+
+# Deliveries (bench/workers.sh), after this gateway and its keys are gone: its paused topic
+# would otherwise have the wrk messages moved to ready while the workers are measured.
+cleanup
+trap - EXIT
+bash bench/workers.sh

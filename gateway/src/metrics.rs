@@ -83,8 +83,24 @@ impl Default for Metrics {
         );
         registry.register(
             "messages_added",
-            "Messages accepted per topic",
+            "Messages accepted over this gateway's HTTP API per topic (adds from dq.so go straight to Redis)",
             added.clone(),
+        );
+        registry.register(
+            "messages_delivered",
+            "Callbacks that answered 2xx, per topic",
+            delivered.clone(),
+        );
+        registry.register(
+            "delivery_failures",
+            "Failed delivery attempts per topic",
+            failed.clone(),
+        );
+        registry.register("dead_letters", "Messages given up per topic", dead.clone());
+        registry.register(
+            "delivery_lateness_seconds",
+            "Time from a message's due time to its delivery",
+            lateness.clone(),
         );
         registry.register(
             "queue_messages",

@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 struct Gateway {
     router: Router,
+    observer: Arc<dyn dq_core::Observer>,
     scratch: Scratch,
 }
 
@@ -26,6 +27,7 @@ fn gateway_with(token: Option<&str>, request_limit: usize) -> Gateway {
     let registry = Arc::new(Registry::new(queue.clone()));
     let state = AppState::new(queue, registry, &config);
     Gateway {
+        observer: state.observer(),
         router: app(state, request_limit),
         scratch,
     }
@@ -330,6 +332,11 @@ async fn healthz_and_metrics() {
         Some(json!({"id": "1", "delay": 60})),
     )
     .await;
+    // What the workers report.
+    gw.observer
+        .delivered("m", std::time::Duration::from_millis(3));
+    gw.observer.failed("m", Some(503));
+    gw.observer.dead("m");
     let (status, body) = gw.call("GET", "/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
@@ -349,6 +356,14 @@ async fn healthz_and_metrics() {
         "{text}"
     );
     assert!(text.contains("dq_redis_up{"), "{text}");
+    for sample in [
+        r#"dq_messages_delivered_total{topic="m"} 1"#,
+        r#"dq_delivery_failures_total{topic="m"} 1"#,
+        r#"dq_dead_letters_total{topic="m"} 1"#,
+        "dq_delivery_lateness_seconds_count 1",
+    ] {
+        assert!(text.contains(sample), "{sample} missing:\n{text}");
+    }
     drop(gw.scratch);
 }
 
