@@ -154,7 +154,8 @@ impl Registry {
         Ok(topic)
     }
 
-    /// Removes a topic (its messages stay and are still delivered). `false` if there was none.
+    /// Removes a topic. Its pending messages stay (`get`, `del` and stats still see them) and
+    /// are delivered if the topic is registered again. `false` if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool> {
         check_topic(name)?;
         if self.get(name).is_none() {

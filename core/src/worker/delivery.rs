@@ -194,7 +194,11 @@ fn build_request(topic: &Topic, message: &Leased) -> Result<Request<Full<Bytes>>
                 '?'
             };
             let uri = format!("{}{separator}{query}", topic.callback);
-            (HttpMethod::GET, uri, String::new(), query)
+            // Signed over the whole query string the receiver gets (its own parameters too).
+            let signed = uri
+                .split_once('?')
+                .map_or_else(|| query.clone(), |(_, q)| q.to_string());
+            (HttpMethod::GET, uri, String::new(), signed)
         }
     };
     let uri: Uri = uri.parse().map_err(|e| {
@@ -319,11 +323,19 @@ mod tests {
         let mut topic = Topic::new("pay", "http://127.0.0.1:1/hook?x=1");
         topic.method = Method::Get;
         let request = build_request(&topic, &leased()).unwrap();
+        let query = "x=1&topic=pay&id=o%2F1%20%C3%BC&body=%7B%22a%22%3A%5B1%2C2%5D%7D&attempt=2&due_at=1800000000.5";
         assert_eq!(
             request.uri().to_string(),
-            "http://127.0.0.1:1/hook?x=1&topic=pay&id=o%2F1%20%C3%BC&body=%7B%22a%22%3A%5B1%2C2%5D%7D&attempt=2&due_at=1800000000.5"
+            format!("http://127.0.0.1:1/hook?{query}")
         );
         assert!(request.headers().get("X-Dq-Signature").is_none());
+        topic.secret = Some("k".into());
+        let request = build_request(&topic, &leased()).unwrap();
+        assert_eq!(
+            request.headers()["X-Dq-Signature"],
+            format!("sha256={}", sign("k", query.as_bytes())).as_str(),
+            "signed over the whole query, the callback's own parameters included"
+        );
     }
 
     #[test]

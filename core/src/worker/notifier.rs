@@ -236,7 +236,12 @@ async fn settle(
             shared.observer.dead(&message.topic);
             tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
                 error = %error, "dead letter");
-            if let Some(hook) = &topic.alert_webhook {
+            // An alert is for a ladder that ran out; a 410 is the receiver's own request.
+            if let Some(hook) = topic
+                .alert_webhook
+                .as_ref()
+                .filter(|_| *outcome != Outcome::Gone)
+            {
                 let letter = json!({
                     "topic": message.topic, "id": message.id,
                     "body": serde_json::from_str::<serde_json::Value>(&message.body).unwrap_or_default(),
