@@ -122,7 +122,7 @@ impl RedisServer {
         }
         let url = match auth {
             Some(auth) if !auth.is_empty() => {
-                format!("redis://:{}@{host}:{port}/{db}", encode_userinfo(auth))
+                format!("redis://:{}@{host}:{port}/{db}", percent_encode(auth))
             }
             _ => format!("redis://{host}:{port}/{db}"),
         };
@@ -133,7 +133,8 @@ impl RedisServer {
     }
 }
 
-fn encode_userinfo(raw: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters (URL userinfo, query values).
+pub(crate) fn percent_encode(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for b in raw.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -3,9 +3,7 @@
 
 use std::sync::LazyLock;
 
-use serde::Deserialize;
-
-use super::{DelayQueue, LuaScript, keys, now_ms, shard_index};
+use super::{DelayQueue, LuaScript, Meta, keys, now_ms, shard_index};
 use crate::error::{Error, Result};
 use crate::input::{check_id, check_topic};
 
@@ -25,15 +23,6 @@ pub struct DeadLetter {
     pub due_at_ms: i64,
     /// When it was given up (unix ms).
     pub died_at_ms: i64,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct Meta {
-    attempts: u32,
-    due_at: Option<i64>,
-    last_status: Option<u16>,
-    last_error: Option<String>,
 }
 
 impl DelayQueue {

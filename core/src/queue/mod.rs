@@ -120,11 +120,11 @@ const ADD_CHUNK: usize = 500;
 /// Per-message bookkeeping kept beside the body once a message has been worked on.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct Meta {
-    attempts: u32,
-    due_at: Option<i64>,
-    last_status: Option<u16>,
-    last_error: Option<String>,
+pub(crate) struct Meta {
+    pub attempts: u32,
+    pub due_at: Option<i64>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
 }
 
 /// The delay queue over one or more Redis shards.

@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::config::percent_encode;
 use crate::error::{Error, Result};
 use crate::registry::{Method, Topic};
 
@@ -251,18 +252,6 @@ fn query_string(n: &Notification<'_>) -> String {
         n.attempt,
         n.due_at
     )
-}
-
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Hex HMAC-SHA256 of `payload` with `secret`: what `X-Dq-Signature: sha256=...` carries.

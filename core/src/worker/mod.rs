@@ -26,7 +26,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::error::Result;
-use crate::queue::DelayQueue;
+use crate::queue::{DelayQueue, Request, Shard};
 use crate::registry::Registry;
 use delivery::{Callbacks, Leased};
 
@@ -257,6 +257,31 @@ async fn pause(shared: &Shared, duration: Duration) -> bool {
         () = tokio::time::sleep(duration) => !shared.stopping(),
         _ = stop.wait_for(|s| *s) => false,
     }
+}
+
+/// The topics of a shard index (`timers` or `leases`, topic -> time) whose time has come by
+/// `now`, at most `limit`, and the earliest time in the index.
+async fn due_topics(
+    shard: &Shard,
+    index: &str,
+    now: i64,
+    limit: usize,
+) -> Result<(Vec<String>, Option<i64>)> {
+    let mut look = redis::pipe();
+    look.cmd("ZRANGEBYSCORE")
+        .arg(index)
+        .arg("-inf")
+        .arg(now)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit)
+        .cmd("ZRANGE")
+        .arg(index)
+        .arg(0)
+        .arg(0)
+        .arg("WITHSCORES");
+    let (due, head): (Vec<String>, Vec<(String, f64)>) = shard.query(Request::Pipe(&look)).await?;
+    Ok((due, head.first().map(|(_, at)| *at as i64)))
 }
 
 fn next_id(shared: &Shared) -> u64 {

@@ -217,7 +217,7 @@ async fn settle(
 ) -> Result<()> {
     let (status, error) = match outcome {
         Outcome::Delivered(status) => {
-            let done = ack(shared, shard, message).await?;
+            let done = on_lease(shared, shard, &ACK, message, &[]).await?;
             shared.observer.delivered(&message.topic, lateness);
             tracing::info!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
                 lateness_ms = lateness.as_millis() as u64, elapsed_ms, superseded = !done, "delivered");
@@ -230,9 +230,18 @@ async fn settle(
         Outcome::Failed { status, error } => (*status, error.clone()),
     };
     shared.observer.failed(&message.topic, status);
+    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
     let last = message.attempt >= topic.max_attempts();
     if *outcome == Outcome::Gone || last {
-        if bury(shared, shard, message, status, &error).await? {
+        if on_lease(
+            shared,
+            shard,
+            &BURY,
+            message,
+            &[status_text.as_bytes(), error.as_bytes()],
+        )
+        .await?
+        {
             shared.observer.dead(&message.topic);
             tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
                 error = %error, "dead letter");
@@ -254,13 +263,13 @@ async fn settle(
         return Ok(());
     }
     let wait = topic.retry_after(message.attempt);
-    retry(
+    let due = (now_ms() + wait.as_millis() as i64).to_string();
+    on_lease(
         shared,
         shard,
+        &RETRY,
         message,
-        now_ms() + wait.as_millis() as i64,
-        status,
-        &error,
+        &[due.as_bytes(), status_text.as_bytes(), error.as_bytes()],
     )
     .await?;
     tracing::warn!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
@@ -268,95 +277,35 @@ async fn settle(
     Ok(())
 }
 
-fn script_keys(shared: &Shared, topic: &str) -> [String; 2] {
+/// Runs one of the lease-checked scripts on `message` (ARGV: id, lease, topic, then `extra`).
+/// `true` if the lease was still this one and the script did its work.
+async fn on_lease(
+    shared: &Shared,
+    shard: usize,
+    script: &LuaScript,
+    message: &Leased,
+    extra: &[&[u8]],
+) -> Result<bool> {
     let keys = shared.queue.keys();
-    [keys.topic_base(topic), keys.prefix().to_string()]
-}
-
-async fn ack(shared: &Shared, shard: usize, message: &Leased) -> Result<bool> {
-    let [base, prefix] = script_keys(shared, &message.topic);
+    let base = keys.topic_base(&message.topic);
+    let mut args: Vec<&[u8]> = vec![
+        message.id.as_bytes(),
+        message.lease.as_bytes(),
+        message.topic.as_bytes(),
+    ];
+    args.extend_from_slice(extra);
     let done: i64 = shared.queue.shards()[shard]
-        .eval(
-            &ACK,
-            &[&base, &prefix],
-            &[
-                message.id.as_bytes(),
-                message.lease.as_bytes(),
-                message.topic.as_bytes(),
-            ],
-        )
-        .await?;
-    Ok(done == 1)
-}
-
-async fn retry(
-    shared: &Shared,
-    shard: usize,
-    message: &Leased,
-    due_ms: i64,
-    status: Option<u16>,
-    error: &str,
-) -> Result<bool> {
-    let [base, prefix] = script_keys(shared, &message.topic);
-    let status = status.map(|s| s.to_string()).unwrap_or_default();
-    let done: i64 = shared.queue.shards()[shard]
-        .eval(
-            &RETRY,
-            &[&base, &prefix],
-            &[
-                message.id.as_bytes(),
-                message.lease.as_bytes(),
-                message.topic.as_bytes(),
-                due_ms.to_string().as_bytes(),
-                status.as_bytes(),
-                error.as_bytes(),
-            ],
-        )
-        .await?;
-    Ok(done == 1)
-}
-
-async fn bury(
-    shared: &Shared,
-    shard: usize,
-    message: &Leased,
-    status: Option<u16>,
-    error: &str,
-) -> Result<bool> {
-    let [base, prefix] = script_keys(shared, &message.topic);
-    let status = status.map(|s| s.to_string()).unwrap_or_default();
-    let done: i64 = shared.queue.shards()[shard]
-        .eval(
-            &BURY,
-            &[&base, &prefix],
-            &[
-                message.id.as_bytes(),
-                message.lease.as_bytes(),
-                message.topic.as_bytes(),
-                status.as_bytes(),
-                error.as_bytes(),
-            ],
-        )
+        .eval(script, &[&base, keys.prefix()], &args)
         .await?;
     Ok(done == 1)
 }
 
 /// Returns an unfinished lease to ready at once (shutdown), not counting the attempt.
 pub(super) async fn release(shared: &Shared, shard: usize, message: &Leased) -> Result<()> {
-    let [base, prefix] = script_keys(shared, &message.topic);
-    let _: i64 = shared.queue.shards()[shard]
-        .eval(
-            &RELEASE,
-            &[&base, &prefix],
-            &[
-                message.id.as_bytes(),
-                message.lease.as_bytes(),
-                message.topic.as_bytes(),
-            ],
-        )
+    on_lease(shared, shard, &RELEASE, message, &[])
         .await
-        .map_err(|e: Error| e.context("returning a lease"))?;
-    Ok(())
+        .map(|_| ())
+        .map_err(|e: Error| e.context("returning a lease"))
 }
 
 /// Leases up to ARGV[2] ready messages, earliest due first: each goes inflight with a deadline

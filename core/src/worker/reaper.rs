@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Shared, Trouble};
+use super::{Shared, Trouble, due_topics};
 use crate::error::Result;
 use crate::queue::{LuaScript, Request, keys, now_ms};
 
@@ -55,21 +55,7 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
     let shard_ref = &shared.queue.shards()[shard];
     let (now_s, now_us): (i64, i64) = shard_ref.query(Request::Cmd(&redis::cmd("TIME"))).await?;
     let now = now_s * 1000 + now_us / 1000;
-    let mut look = redis::pipe();
-    look.cmd("ZRANGEBYSCORE")
-        .arg(keys.leases())
-        .arg("-inf")
-        .arg(now)
-        .arg("LIMIT")
-        .arg(0)
-        .arg(TOPICS_PER_ROUND)
-        .cmd("ZRANGE")
-        .arg(keys.leases())
-        .arg(0)
-        .arg(0)
-        .arg("WITHSCORES");
-    let (expired, head): (Vec<String>, Vec<(String, f64)>) =
-        shard_ref.query(Request::Pipe(&look)).await?;
+    let (expired, head) = due_topics(shard_ref, &keys.leases(), now, TOPICS_PER_ROUND).await?;
     let mut more = expired.len() == TOPICS_PER_ROUND;
     for topic in &expired {
         let n: usize = shard_ref
@@ -90,8 +76,8 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
     if !expired.is_empty() {
         return Ok(Some(Instant::now()));
     }
-    let wait = head.first().map_or(LONGEST_SLEEP, |(_, deadline)| {
-        Duration::from_millis(u64::try_from(*deadline as i64 - now).unwrap_or(0))
+    let wait = head.map_or(LONGEST_SLEEP, |deadline| {
+        Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0))
     });
     Ok(Some(Instant::now() + wait))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Shared, Trouble, Wake};
+use super::{Shared, Trouble, Wake, due_topics};
 use crate::error::Result;
 use crate::queue::{LuaScript, Request, keys, now_ms};
 
@@ -60,24 +60,10 @@ async fn round(
     let shard_ref = &queue.shards()[shard];
     clock.refresh(shard_ref).await?;
     let now = clock.redis_now();
-    let mut look = redis::pipe();
-    look.cmd("ZRANGEBYSCORE")
-        .arg(keys.timers())
-        .arg("-inf")
-        .arg(now)
-        .arg("LIMIT")
-        .arg(0)
-        .arg(TOPICS_PER_ROUND)
-        .cmd("ZRANGE")
-        .arg(keys.timers())
-        .arg(0)
-        .arg(0)
-        .arg("WITHSCORES");
-    let (due, head): (Vec<String>, Vec<(String, f64)>) =
-        shard_ref.query(Request::Pipe(&look)).await?;
+    let (due, head) = due_topics(shard_ref, &keys.timers(), now, TOPICS_PER_ROUND).await?;
     if due.is_empty() {
-        return Ok(Some(match head.first() {
-            Some((_, next_due)) => clock.local_instant(*next_due as i64),
+        return Ok(Some(match head {
+            Some(next_due) => clock.local_instant(next_due),
             None => Instant::now() + LONGEST_SLEEP,
         }));
     }
