@@ -129,9 +129,7 @@ if not redis.call('ZSCORE', @dead, id) then return 0 end
 redis.call('ZREM', @dead, id)
 redis.call('HDEL', @meta, id)
 redis.call('ZADD', @ready, ARGV[3], id)
-if redis.call('SADD', @ready_topics, topic) == 1 then
-  redis.call('PUBLISH', @wake, 'r')
-end
+mark_ready(topic)
 return 1
 ",
     ))

@@ -98,10 +98,51 @@ impl Keys {
     }
 }
 
+/// Lua functions the scripts share, each put in front of a script that calls it. They keep the
+/// shard's indexes and wake-ups right in one place.
+const HELPERS: [(&str, &str); 4] = [
+    (
+        "now_ms()",
+        "local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end",
+    ),
+    (
+        "mark_ready(",
+        "-- The topic has ready messages: into the index, and wake the notifiers if it was not.
+local function mark_ready(topic)
+  if redis.call('SADD', @ready_topics, topic) == 1 then redis.call('PUBLISH', @wake, 'r') end
+end",
+    ),
+    (
+        "mark_due(",
+        "-- The topic has a message due at `due`: lower its timer, and wake the timers if it moved.
+local function mark_due(topic, due)
+  if redis.call('ZADD', @timers, 'LT', 'CH', due, topic) == 1 then redis.call('PUBLISH', @wake, 't') end
+end",
+    ),
+    (
+        "index_head(",
+        "-- Sets the topic's entry in `index` to the earliest score of `set`, or drops it.
+local function index_head(set, index, topic)
+  local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+  if head[2] then redis.call('ZADD', index, head[2], topic) else redis.call('ZREM', index, topic) end
+end",
+    ),
+];
+
 /// Lua source with `@delayed`, `@ready`, ... standing for the topic's keys, built from the
 /// topic's base in `KEYS[1]`, and `@timers`, `@ready_topics`, `@leases`, `@wake` for the
-/// shard's, built from the prefix in `KEYS[2]`, so that key names are spelled only here.
+/// shard's, built from the prefix in `KEYS[2]`, so that key names are spelled only here. The
+/// shared functions of `HELPERS` it calls are put in front of it.
 pub(crate) fn lua(source: &str) -> String {
+    let mut source = source.to_string();
+    for (call, function) in HELPERS.iter().rev() {
+        if source.contains(call) {
+            source = format!("{function}\n{source}");
+        }
+    }
     // Longest tokens first, so that `@ready_topics` is not read as `@ready` + `_topics`.
     let mut tokens: Vec<(&str, String)> = SUFFIXES
         .iter()
@@ -115,9 +156,7 @@ pub(crate) fn lua(source: &str) -> String {
     tokens.sort_by_key(|(token, _)| std::cmp::Reverse(token.len()));
     tokens
         .iter()
-        .fold(source.to_string(), |code, (token, key)| {
-            code.replace(token, key)
-        })
+        .fold(source, |code, (token, key)| code.replace(token, key))
 }
 
 #[cfg(test)]
@@ -134,6 +173,21 @@ mod tests {
         assert_eq!(
             lua("redis.call('ZCARD', @dead)"),
             "redis.call('ZCARD', (KEYS[1] .. ':dead'))"
+        );
+        assert_eq!(
+            lua("@ready_topics @ready"),
+            "(KEYS[2] .. ':ready-topics') (KEYS[1] .. ':ready')"
+        );
+        assert_eq!(k.wake(), "dq:wake");
+        let script = lua("mark_ready(ARGV[1])");
+        assert!(
+            script.starts_with("-- The topic has ready messages"),
+            "{script}"
+        );
+        assert!(script.contains("(KEYS[2] .. ':wake')"), "{script}");
+        assert!(
+            !script.contains("now_ms"),
+            "only the helpers it calls: {script}"
         );
     }
 }

@@ -469,12 +469,8 @@ for i = 2, #ARGV, 4 do
     if not earliest or due < earliest then earliest = due end
   end
 end
-if earliest and redis.call('ZADD', @timers, 'LT', 'CH', earliest, topic) == 1 then
-  redis.call('PUBLISH', @wake, 't')
-end
-if any_ready and redis.call('SADD', @ready_topics, topic) == 1 then
-  redis.call('PUBLISH', @wake, 'r')
-end
+if earliest then mark_due(topic, earliest) end
+if any_ready then mark_ready(topic) end
 return (#ARGV - 1) / 4
 ",
     ))

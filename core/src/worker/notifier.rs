@@ -316,9 +316,7 @@ pub(super) async fn release(shared: &Shared, shard: usize, message: &Leased) -> 
 static LEASE: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local topic = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local topic, now = ARGV[1], now_ms()
 local deadline = now + tonumber(ARGV[3])
 local ready, inflight, body, meta = @ready, @inflight, @body, @meta
 local picked = redis.call('ZRANGE', ready, 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
@@ -382,9 +380,7 @@ m.last_error = ARGV[6]
 redis.call('HSET', @meta, id, cjson.encode(m))
 redis.call('ZREM', @inflight, id)
 redis.call('ZADD', @delayed, due, id)
-if redis.call('ZADD', @timers, 'LT', 'CH', due, topic) == 1 then
-  redis.call('PUBLISH', @wake, 't')
-end
+mark_due(topic, due)
 return 1
 ",
     ))
@@ -401,8 +397,7 @@ local raw = redis.call('HGET', @meta, id)
 if not raw then return 0 end
 local m = cjson.decode(raw)
 if m.lease ~= ARGV[2] then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 m.lease = nil
 m.last_status = tonumber(ARGV[4])
 m.last_error = ARGV[5]
@@ -431,9 +426,7 @@ m.attempts = math.max((m.attempts or 1) - 1, 0)
 redis.call('HSET', @meta, id, cjson.encode(m))
 redis.call('ZREM', @inflight, id)
 redis.call('ZADD', @ready, m.due_at or 0, id)
-if redis.call('SADD', @ready_topics, topic) == 1 then
-  redis.call('PUBLISH', @wake, 'r')
-end
+mark_ready(topic)
 return 1
 ",
     ))

@@ -114,9 +114,7 @@ async fn trim(shared: &Shared, shard: usize) -> Result<()> {
 static REAP: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local topic = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local topic, now = ARGV[1], now_ms()
 local inflight, meta = @inflight, @meta
 local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(expired) do
@@ -128,15 +126,8 @@ for _, id in ipairs(expired) do
   redis.call('ZREM', inflight, id)
   redis.call('ZADD', @ready, m.due_at or now, id)
 end
-if #expired > 0 and redis.call('SADD', @ready_topics, topic) == 1 then
-  redis.call('PUBLISH', @wake, 'r')
-end
-local head = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
-if head[2] then
-  redis.call('ZADD', @leases, head[2], topic)
-else
-  redis.call('ZREM', @leases, topic)
-end
+if #expired > 0 then mark_ready(topic) end
+index_head(inflight, @leases, topic)
 return #expired
 ",
     ))

@@ -125,24 +125,15 @@ impl Clock {
 static MOVE: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local topic = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local topic, now = ARGV[1], now_ms()
 local delayed, ready = @delayed, @ready
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 for i = 1, #due, 2 do
   redis.call('ZREM', delayed, due[i])
   redis.call('ZADD', ready, due[i + 1], due[i])
 end
-if #due > 0 and redis.call('SADD', @ready_topics, topic) == 1 then
-  redis.call('PUBLISH', @wake, 'r')
-end
-local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-if head[2] then
-  redis.call('ZADD', @timers, head[2], topic)
-else
-  redis.call('ZREM', @timers, topic)
-end
+if #due > 0 then mark_ready(topic) end
+index_head(delayed, @timers, topic)
 return #due / 2
 ",
     ))
