@@ -1,6 +1,7 @@
 //! The synchronous face of dq-core for the PHP extension and the C ABI: the async API plus the
-//! process's runtime, one `block_on` per call, panics turned into errors. Queues are pooled per
-//! process by configuration, so a PHP-FPM worker keeps its connections across requests.
+//! process's runtimes, one `block_on` per call, panics turned into errors. Queues and RabbitMQ
+//! connections are pooled per process by configuration, so a PHP-FPM worker keeps its
+//! connections across requests.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,15 +9,19 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use crate::amqp::{
+    AmqpConfig, Consumer, Delivery, ExchangeOptions, OutgoingMessage, Producer, QueueOptions, Reply,
+};
 use crate::config::QueueConfig;
 use crate::error::{Error, Result};
 use crate::input::{InputRules, NewMessage};
 use crate::queue::{Added, ConnectionMode, DelayQueue, Message, Stats};
-use crate::runtime::runtime;
+use crate::runtime::{amqp_runtime, runtime};
 
 /// Pooled queues; a process rarely uses more than one or two configurations.
 const POOL_LIMIT: usize = 32;
@@ -109,12 +114,174 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
         }
         runtime.block_on(future)
     }))
-    .unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        Err(Error::internal(format!("dq panicked: {what}")))
-    })
+    .unwrap_or_else(|panic| Err(panicked(panic)))
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    Error::internal(format!("dq panicked: {what}"))
+}
+
+/// Producers pooled per configuration, so that a PHP-FPM worker keeps one connection per
+/// broker across requests.
+static PRODUCERS: Mutex<Option<HashMap<AmqpConfig, Producer>>> = Mutex::new(None);
+
+/// RabbitMQ for callers without an async runtime.
+#[derive(Clone)]
+pub struct BlockingProducer {
+    producer: Producer,
+}
+
+impl BlockingProducer {
+    /// The process's connection for this configuration (opened on first use).
+    pub fn open(config: &AmqpConfig, confirm: bool) -> Result<BlockingProducer> {
+        let mut pool = PRODUCERS.lock().unwrap_or_else(|p| p.into_inner());
+        let pool = pool.get_or_insert_with(HashMap::new);
+        if pool.len() >= POOL_LIMIT && !pool.contains_key(config) {
+            pool.clear();
+        }
+        let shared = pool
+            .entry(config.clone())
+            .or_insert_with(|| Producer::new(config.clone(), true));
+        Ok(BlockingProducer {
+            producer: shared.with_confirm(confirm),
+        })
+    }
+
+    pub fn config(&self) -> &AmqpConfig {
+        self.producer.config()
+    }
+
+    pub fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &OutgoingMessage,
+    ) -> Result<()> {
+        block_on_amqp(self.producer.publish(exchange, routing_key, message))
+    }
+
+    pub fn publish_batch(
+        &self,
+        exchange: &str,
+        messages: &[(String, OutgoingMessage)],
+    ) -> Result<usize> {
+        block_on_amqp(self.producer.publish_batch(exchange, messages))
+    }
+
+    pub fn publish_delayed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &OutgoingMessage,
+        delay: Duration,
+    ) -> Result<()> {
+        block_on_amqp(
+            self.producer
+                .publish_delayed(exchange, routing_key, message, delay),
+        )
+    }
+
+    pub fn call(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        request: OutgoingMessage,
+        wait: Duration,
+    ) -> Result<Reply> {
+        block_on_amqp(self.producer.call(exchange, routing_key, request, wait))
+    }
+
+    pub fn declare_exchange(
+        &self,
+        name: &str,
+        kind: &str,
+        options: &ExchangeOptions,
+    ) -> Result<()> {
+        block_on_amqp(self.producer.declare_exchange(name, kind, options))
+    }
+
+    pub fn declare_queue(&self, name: &str, options: &QueueOptions) -> Result<String> {
+        block_on_amqp(self.producer.declare_queue(name, options))
+    }
+
+    pub fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &Map<String, Value>,
+    ) -> Result<()> {
+        block_on_amqp(
+            self.producer
+                .bind_queue(queue, exchange, routing_key, arguments),
+        )
+    }
+
+    /// A consumer of `queue` on the same connection, taking up to `prefetch` messages ahead.
+    pub fn consumer(&self, queue: &str, prefetch: u16) -> BlockingConsumer {
+        BlockingConsumer {
+            consumer: self.producer.consumer(queue, prefetch),
+        }
+    }
+}
+
+/// Takes messages from a queue. Dropping it closes its channel, which returns any unacked
+/// deliveries to the queue.
+pub struct BlockingConsumer {
+    consumer: Consumer,
+}
+
+impl BlockingConsumer {
+    pub fn queue(&self) -> &str {
+        self.consumer.queue()
+    }
+
+    /// The next delivery, waiting up to `wait`.
+    pub fn next(&self, wait: Duration) -> Result<Option<BlockingDelivery>> {
+        Ok(block_on_amqp(self.consumer.next(wait))?.map(|delivery| BlockingDelivery { delivery }))
+    }
+}
+
+impl Drop for BlockingConsumer {
+    fn drop(&mut self) {
+        let _ = block_on_amqp(async {
+            self.consumer.close().await;
+            Ok(())
+        });
+    }
+}
+
+/// A message taken from a queue.
+pub struct BlockingDelivery {
+    delivery: Delivery,
+}
+
+impl BlockingDelivery {
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    pub fn ack(&self) -> Result<()> {
+        block_on_amqp(self.delivery.ack())
+    }
+
+    pub fn nack(&self, requeue: bool) -> Result<()> {
+        block_on_amqp(self.delivery.nack(requeue))
+    }
+
+    pub fn reply(&self, message: OutgoingMessage) -> Result<()> {
+        block_on_amqp(self.delivery.reply(message))
+    }
+}
+
+/// Runs `future` on the process's RabbitMQ runtime. A panic becomes an `Internal` error.
+pub fn block_on_amqp<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let runtime = amqp_runtime()?;
+    catch_unwind(AssertUnwindSafe(|| runtime.block_on(future)))
+        .unwrap_or_else(|panic| Err(panicked(panic)))
 }

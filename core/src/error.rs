@@ -25,11 +25,13 @@ pub enum ErrorKind {
     Unauthorized = 8,
     /// A request body over the configured limit.
     PayloadTooLarge = 9,
+    /// The broker refused a message: a nack, or a mandatory message no queue takes.
+    Rejected = 10,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Internal,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownTopic,
@@ -39,6 +41,7 @@ impl ErrorKind {
         ErrorKind::Backend,
         ErrorKind::Unauthorized,
         ErrorKind::PayloadTooLarge,
+        ErrorKind::Rejected,
     ];
 
     /// The stable numeric code.
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Backend => "BACKEND",
             ErrorKind::Unauthorized => "UNAUTHORIZED",
             ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorKind::Rejected => "REJECTED",
         }
     }
 

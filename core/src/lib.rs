@@ -1,15 +1,18 @@
 //! dq-core: the engine behind `dq.so`, `libdq.so` and `dq-gateway`, and the only crate that
-//! talks to Redis (and later RabbitMQ and MySQL).
+//! talks to Redis, RabbitMQ and callback URLs (and later MySQL).
 //!
 //! - [`config`]: checked configuration values (Redis URLs, prefix, timeouts).
 //! - [`error`]: [`Error`] and [`ErrorKind`], whose numbers every facade shares.
 //! - [`input`]: checks of topics, ids and message fields, one set of rules for all facades.
+//! - [`amqp`]: RabbitMQ: [`amqp::Producer`] (publish, delayed, batch, RPC, topology) and
+//!   [`amqp::Consumer`].
 //! - `queue`: the delay queue ([`DelayQueue`]): add, get, del, add many, stats.
 //! - `registry`: topics ([`Topic`]) and the gateway's [`Registry`], published into Redis.
 //! - `worker`: the [`Workers`] that deliver due messages: timer, notifier, lease reaper.
 //! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
 //!   ([`BlockingQueue`]) that the extension and the C ABI call.
 
+pub mod amqp;
 pub mod blocking;
 pub mod config;
 pub mod error;
@@ -19,7 +22,7 @@ mod registry;
 mod runtime;
 mod worker;
 
-pub use blocking::BlockingQueue;
+pub use blocking::{BlockingConsumer, BlockingDelivery, BlockingProducer, BlockingQueue};
 pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};

@@ -43,11 +43,33 @@ impl Drop for Owned {
 }
 
 static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
+static AMQP_RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
 
-/// This process's runtime: a current-thread runtime, driven by the calling thread inside each
-/// `block_on`, so a PHP worker has no extra threads while idle.
+/// This process's runtime for Redis: a current-thread runtime, driven by the calling thread
+/// inside each `block_on`, so a PHP worker that only uses the delay queue has no extra threads.
 pub(crate) fn runtime() -> Result<Arc<Runtime>> {
-    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    owned_runtime(&RUNTIME, || {
+        Builder::new_current_thread().enable_all().build()
+    })
+}
+
+/// This process's runtime for RabbitMQ: one worker thread keeps heartbeats, confirms and
+/// prefetched deliveries flowing between calls, so an idle PHP-FPM worker keeps its connection.
+pub(crate) fn amqp_runtime() -> Result<Arc<Runtime>> {
+    owned_runtime(&AMQP_RUNTIME, || {
+        Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("dq-amqp")
+            .enable_all()
+            .build()
+    })
+}
+
+fn owned_runtime(
+    slot: &Mutex<Option<Owned>>,
+    build: impl FnOnce() -> std::io::Result<Runtime>,
+) -> Result<Arc<Runtime>> {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
     let current = process();
     if let Some(Owned {
         process: owner,
@@ -57,9 +79,7 @@ pub(crate) fn runtime() -> Result<Arc<Runtime>> {
     {
         return Ok(runtime.clone());
     }
-    let runtime = Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let runtime = build()
         .map(Arc::new)
         .map_err(|e| Error::internal(format!("cannot start the dq runtime: {e}")))?;
     *slot = Some(Owned {

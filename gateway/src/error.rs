@@ -37,6 +37,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Backend => StatusCode::BAD_GATEWAY,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

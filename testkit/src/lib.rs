@@ -209,3 +209,54 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// A RabbitMQ vhost of the test's own (guest may use it), deleted with everything in it on drop.
+pub struct TestVhost {
+    pub name: String,
+}
+
+impl TestVhost {
+    pub fn new() -> TestVhost {
+        let name = format!("dqtest-{}-{:x}", std::process::id(), fastrand::u32(..));
+        rabbitmqctl(&["add_vhost", &name]);
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+        TestVhost { name }
+    }
+
+    /// The AMQP URL of this vhost as guest.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+}
+
+impl Default for TestVhost {
+    fn default() -> Self {
+        TestVhost::new()
+    }
+}
+
+impl Drop for TestVhost {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs `rabbitmqctl -q ARGS`, panicking with its output if it fails.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let out = Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl is installed (scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

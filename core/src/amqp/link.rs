@@ -1,0 +1,230 @@
+//! One connection to RabbitMQ, opened on first use and kept: the channels it shares (a
+//! publisher with confirms, one without, the RPC channel), opened again after the broker closed
+//! them, and a new connection after the old one broke. A forked child leaves its parent's
+//! connection alone (it is leaked, not closed) and opens its own.
+
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::Mutex;
+
+use super::rpc::Rpc;
+use super::{AmqpConfig, amqp_error};
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::process;
+
+/// What one live connection holds.
+struct Live {
+    connection: Connection,
+    confirming: Option<Channel>,
+    plain: Option<Channel>,
+    rpc: Option<Arc<Rpc>>,
+    /// Delay queues declared on this connection, and when (they are declared again before
+    /// their `x-expires` could run out).
+    delay_queues: HashMap<String, Instant>,
+    /// Whether the broker has the delayed-message exchange plugin (asked once).
+    delayed_plugin: Option<bool>,
+}
+
+struct Owned {
+    process: u64,
+    live: ManuallyDrop<Live>,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if self.process == process() {
+            // SAFETY: dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.live) }
+        }
+    }
+}
+
+pub(crate) struct Link {
+    config: AmqpConfig,
+    state: Mutex<Option<Owned>>,
+}
+
+/// Which shared channel an operation wants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publisher {
+    /// Publisher confirms on: `publish` returns after the broker's ack.
+    Confirming,
+    /// No confirms: `publish` returns once the message is written.
+    Plain,
+}
+
+impl Link {
+    pub fn new(config: AmqpConfig) -> Link {
+        Link {
+            config,
+            state: Mutex::new(None),
+        }
+    }
+
+    pub fn config(&self) -> &AmqpConfig {
+        &self.config
+    }
+
+    /// A shared publishing channel, opening the connection or channel if needed.
+    pub async fn publisher(&self, kind: Publisher) -> Result<Channel> {
+        let mut state = self.live().await?;
+        let live = live_mut(&mut state)?;
+        let slot = match kind {
+            Publisher::Confirming => &mut live.confirming,
+            Publisher::Plain => &mut live.plain,
+        };
+        if let Some(channel) = slot.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| amqp_error(&self.config.display, e))?;
+        if kind == Publisher::Confirming {
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| amqp_error(&self.config.display, e))?;
+        }
+        *slot = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// A channel of its own (consumers, probes); the caller closes it.
+    pub async fn channel(&self) -> Result<Channel> {
+        let mut state = self.live().await?;
+        live_mut(&mut state)?
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| amqp_error(&self.config.display, e))
+    }
+
+    /// The connection's RPC channel, consuming direct replies.
+    pub async fn rpc(&self) -> Result<Arc<Rpc>> {
+        let mut state = self.live().await?;
+        let live = live_mut(&mut state)?;
+        if let Some(rpc) = live.rpc.as_ref().filter(|r| r.usable()) {
+            return Ok(rpc.clone());
+        }
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| amqp_error(&self.config.display, e))?;
+        let rpc = Arc::new(Rpc::start(channel, &self.config.display).await?);
+        live.rpc = Some(rpc.clone());
+        Ok(rpc)
+    }
+
+    /// Whether the delay queue (or binding) `name` needs declaring: not declared on this
+    /// connection within `renew`. `delay_queue_declared` records a declaration.
+    pub async fn delay_queue_due(&self, name: &str, renew: Duration) -> Result<bool> {
+        let mut state = self.live().await?;
+        let live = live_mut(&mut state)?;
+        let due = live
+            .delay_queues
+            .get(name)
+            .is_none_or(|at| at.elapsed() >= renew);
+        Ok(due)
+    }
+
+    pub async fn delay_queue_declared(&self, name: &str) {
+        if let Some(owned) = self.state.lock().await.as_mut() {
+            owned
+                .live
+                .delay_queues
+                .insert(name.to_string(), Instant::now());
+        }
+    }
+
+    pub async fn delayed_plugin(&self) -> Option<bool> {
+        self.state
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|o| o.live.delayed_plugin)
+    }
+
+    pub async fn set_delayed_plugin(&self, present: bool) {
+        if let Some(owned) = self.state.lock().await.as_mut() {
+            owned.live.delayed_plugin = Some(present);
+        }
+    }
+
+    /// After an error: forget what the error broke (the connection, or closed channels), so
+    /// the next operation opens them again.
+    pub async fn heal(&self) {
+        let mut state = self.state.lock().await;
+        let Some(owned) = state.as_mut() else {
+            return;
+        };
+        if !owned.live.connection.status().connected() {
+            *state = None;
+            return;
+        }
+        let live: &mut Live = &mut owned.live;
+        for slot in [&mut live.confirming, &mut live.plain] {
+            if slot.as_ref().is_some_and(|c| !c.status().connected()) {
+                *slot = None;
+            }
+        }
+        if live.rpc.as_ref().is_some_and(|r| !r.usable()) {
+            live.rpc = None;
+        }
+    }
+
+    /// Closes the connection (the gateway at shutdown).
+    pub async fn close(&self) {
+        if let Some(owned) = self.state.lock().await.take()
+            && owned.process == process()
+        {
+            let _ = owned.live.connection.close(200, "dq closing".into()).await;
+        }
+    }
+
+    /// The state, connected (a new connection if there is none, or it broke, or it is the
+    /// parent's after a fork).
+    async fn live(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Owned>>> {
+        let mut state = self.state.lock().await;
+        let usable = state
+            .as_ref()
+            .is_some_and(|o| o.process == process() && o.live.connection.status().connected());
+        if !usable {
+            *state = None;
+            let name = format!("dq:{}", std::process::id());
+            let properties = ConnectionProperties::default().with_connection_name(name.into());
+            let connection = Connection::connect(&self.config.url, properties)
+                .await
+                .map_err(|e| {
+                    let err = amqp_error(&self.config.display, e);
+                    Error::new(ErrorKind::Connection, format!("cannot connect: {err}"))
+                })?;
+            *state = Some(Owned {
+                process: process(),
+                live: ManuallyDrop::new(Live {
+                    connection,
+                    confirming: None,
+                    plain: None,
+                    rpc: None,
+                    delay_queues: HashMap::new(),
+                    delayed_plugin: None,
+                }),
+            });
+        }
+        Ok(state)
+    }
+}
+
+fn live_mut<'a>(state: &'a mut tokio::sync::MutexGuard<'_, Option<Owned>>) -> Result<&'a mut Live> {
+    state
+        .as_mut()
+        .map(|o| &mut *o.live)
+        .ok_or_else(|| Error::internal("no RabbitMQ connection"))
+}

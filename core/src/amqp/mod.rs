@@ -1,0 +1,341 @@
+//! RabbitMQ: publishing with confirms, delayed publishing, RPC, topology, consuming.
+//!
+//! - `link`: the connection kept per process and its shared channels;
+//! - `message`: messages and properties, checked once for every facade;
+//! - [`Producer`]: publish, publish many, publish delayed, call (RPC), declare and bind;
+//! - `consumer`: [`Consumer`] and [`Delivery`] (ack, nack, reply);
+//! - `rpc`: direct reply-to.
+
+mod consumer;
+mod link;
+mod message;
+mod rpc;
+mod topology;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::BasicPublishOptions;
+use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+use lapin::{Confirmation, ErrorKind as LapinKind};
+
+use crate::config::{check_prefix, mask_password};
+use crate::error::{Error, ErrorKind, Result, shown};
+use link::{Link, Publisher};
+
+pub use consumer::{Consumer, Delivery};
+pub use message::{OutgoingMessage, properties_json};
+pub use rpc::{REPLY_TO, Reply};
+pub use topology::{ExchangeOptions, QueueOptions};
+
+pub const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// How to reach RabbitMQ, and the namespace of the objects dq creates there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AmqpConfig {
+    pub url: String,
+    /// The URL with its password masked.
+    pub display: String,
+    /// Prefix of the objects dq declares itself (delay queues).
+    pub prefix: String,
+    /// Bound on each operation, connecting included.
+    pub timeout: Duration,
+}
+
+impl AmqpConfig {
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<AmqpConfig> {
+        let display = mask_password(url);
+        url.parse::<lapin::uri::AMQPUri>().map_err(|e| {
+            Error::invalid(format!(
+                "RabbitMQ URL {} is invalid ({e}): expected amqp://user:password@host:5672/vhost",
+                shown(&display)
+            ))
+        })?;
+        check_prefix(prefix)?;
+        Ok(AmqpConfig {
+            url: url.to_string(),
+            display,
+            prefix: prefix.to_string(),
+            timeout,
+        })
+    }
+}
+
+/// Publishes to RabbitMQ over the connection it shares with every producer of the same
+/// configuration.
+#[derive(Clone)]
+pub struct Producer {
+    link: Arc<Link>,
+    confirm: bool,
+}
+
+impl Producer {
+    /// A producer (no connection is opened until the first operation). With `confirm`, each
+    /// publish returns only after the broker confirmed it.
+    pub fn new(config: AmqpConfig, confirm: bool) -> Producer {
+        Producer {
+            link: Arc::new(Link::new(config)),
+            confirm,
+        }
+    }
+
+    /// The same connection, confirms on or off.
+    pub fn with_confirm(&self, confirm: bool) -> Producer {
+        Producer {
+            link: self.link.clone(),
+            confirm,
+        }
+    }
+
+    pub fn config(&self) -> &AmqpConfig {
+        self.link.config()
+    }
+
+    /// Publishes one message; with confirms, returns after the broker's ack. A nack, an
+    /// unroutable mandatory message or no answer within the timeout is an error.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &OutgoingMessage,
+    ) -> Result<()> {
+        self.bounded(async {
+            let channel = self.link.publisher(self.publisher()).await?;
+            let confirm = channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    options(message),
+                    &message.body,
+                    message.properties.clone(),
+                )
+                .await
+                .map_err(|e| self.error(e))?;
+            settle(
+                confirm.await.map_err(|e| self.error(e))?,
+                exchange,
+                routing_key,
+            )
+        })
+        .await
+    }
+
+    /// Publishes many messages to one exchange and awaits all their confirms together.
+    /// Returns how many were confirmed; if any was not, the error says how many were.
+    pub async fn publish_batch(
+        &self,
+        exchange: &str,
+        messages: &[(String, OutgoingMessage)],
+    ) -> Result<usize> {
+        self.bounded(async {
+            let channel = self.link.publisher(self.publisher()).await?;
+            let mut confirms = Vec::with_capacity(messages.len());
+            for (routing_key, message) in messages {
+                let confirm = channel
+                    .basic_publish(
+                        exchange.into(),
+                        routing_key.as_str().into(),
+                        options(message),
+                        &message.body,
+                        message.properties.clone(),
+                    )
+                    .await
+                    .map_err(|e| self.error(e))?;
+                confirms.push(confirm);
+            }
+            let outcomes = futures_util::future::join_all(confirms).await;
+            let mut confirmed = 0;
+            let mut first_error = None;
+            for (outcome, (routing_key, _)) in outcomes.into_iter().zip(messages) {
+                match outcome
+                    .map_err(|e| self.error(e))
+                    .and_then(|c| settle(c, exchange, routing_key))
+                {
+                    Ok(()) => confirmed += 1,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match first_error {
+                None => Ok(confirmed),
+                Some(e) => Err(Error::new(
+                    e.kind(),
+                    format!(
+                        "{e} ({confirmed} of {} messages were confirmed)",
+                        messages.len()
+                    ),
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through
+    /// the broker's delayed-message exchange when it has the plugin, otherwise through a queue
+    /// per (delay, target) whose TTL dead-letters messages to the target when they expire.
+    pub async fn publish_delayed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &OutgoingMessage,
+        delay: Duration,
+    ) -> Result<()> {
+        if delay.is_zero() {
+            return self.publish(exchange, routing_key, message).await;
+        }
+        self.bounded(topology::publish_delayed(
+            self,
+            exchange,
+            routing_key,
+            message,
+            delay,
+        ))
+        .await
+    }
+
+    /// Sends a request and waits up to `wait` for its reply (direct reply-to).
+    pub async fn call(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        request: OutgoingMessage,
+        wait: Duration,
+    ) -> Result<Reply> {
+        let rpc = self.bounded(self.link.rpc()).await?;
+        let result = rpc.call(exchange, routing_key, request, wait).await;
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() != ErrorKind::Timeout)
+        {
+            self.link.heal().await;
+        }
+        result
+    }
+
+    /// Declares an exchange of `kind` (direct, fanout, topic, headers, or a plugin's type).
+    pub async fn declare_exchange(
+        &self,
+        name: &str,
+        kind: &str,
+        options: &ExchangeOptions,
+    ) -> Result<()> {
+        self.bounded(topology::declare_exchange(self, name, kind, options))
+            .await
+    }
+
+    /// Declares a queue; `""` lets the broker name it. Returns its name.
+    pub async fn declare_queue(&self, name: &str, options: &QueueOptions) -> Result<String> {
+        self.bounded(topology::declare_queue(self, name, options))
+            .await
+    }
+
+    /// Binds a queue to an exchange.
+    pub async fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        self.bounded(topology::bind_queue(
+            self,
+            queue,
+            exchange,
+            routing_key,
+            arguments,
+        ))
+        .await
+    }
+
+    /// A consumer of `queue` on this producer's connection.
+    pub fn consumer(&self, queue: &str, prefetch: u16) -> Consumer {
+        Consumer::new(self.link.clone(), queue, prefetch)
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        self.link.close().await;
+    }
+
+    fn publisher(&self) -> Publisher {
+        if self.confirm {
+            Publisher::Confirming
+        } else {
+            Publisher::Plain
+        }
+    }
+
+    fn error(&self, error: lapin::Error) -> Error {
+        amqp_error(&self.link.config().display, error)
+    }
+
+    /// Runs `work` within the timeout; after a failure, forgets what it broke.
+    async fn bounded<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let timeout = self.link.config().timeout;
+        let outcome = match tokio::time::timeout(timeout, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "RabbitMQ at {} did not answer within {:.3}s",
+                    self.link.config().display,
+                    timeout.as_secs_f64()
+                ),
+            )),
+        };
+        if outcome.is_err() {
+            self.link.heal().await;
+        }
+        outcome
+    }
+}
+
+fn options(message: &OutgoingMessage) -> BasicPublishOptions {
+    BasicPublishOptions {
+        mandatory: message.mandatory,
+        immediate: false,
+    }
+}
+
+/// What a confirmation means for the caller.
+pub(crate) fn settle(confirmation: Confirmation, exchange: &str, routing_key: &str) -> Result<()> {
+    match confirmation {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(returned)) => Err(Error::new(
+            ErrorKind::Rejected,
+            format!(
+                "message to exchange {exchange:?} with routing key {routing_key:?} is unroutable: {} {} (no queue is bound to take it)",
+                returned.reply_code, returned.reply_text
+            ),
+        )),
+        Confirmation::Nack(_) => Err(Error::new(
+            ErrorKind::Rejected,
+            format!(
+                "RabbitMQ refused (nacked) the message to exchange {exchange:?} with routing key {routing_key:?}"
+            ),
+        )),
+    }
+}
+
+/// A lapin error as a dq error: the broker's refusals by what they mean, broken connections
+/// as connection errors.
+pub(crate) fn amqp_error(display: &str, error: lapin::Error) -> Error {
+    let kind = match error.kind() {
+        LapinKind::ProtocolError(amqp) => match amqp.kind() {
+            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => ErrorKind::NotFound,
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+            | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) => ErrorKind::Unauthorized,
+            AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED) => ErrorKind::InvalidArgument,
+            AMQPErrorKind::Hard(AMQPHardError::CONNECTIONFORCED) => ErrorKind::Connection,
+            _ => ErrorKind::Backend,
+        },
+        LapinKind::IOError(_)
+        | LapinKind::InvalidConnectionState(_)
+        | LapinKind::InvalidChannelState(..)
+        | LapinKind::MissingHeartbeatError
+        | LapinKind::RuntimeShutdownError(_) => ErrorKind::Connection,
+        _ => ErrorKind::Backend,
+    };
+    Error::new(kind, format!("RabbitMQ at {display}: {error}"))
+}

@@ -1,0 +1,417 @@
+//! Exchanges, queues and bindings, and delayed publishing built on them.
+
+use std::time::Duration;
+
+use lapin::ExchangeKind;
+use lapin::options::{
+    ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use serde_json::{Map, Value};
+
+use super::message::{OutgoingMessage, amqp_value};
+use super::{Producer, amqp_error};
+use crate::error::{Error, Result, shown};
+
+/// Longest delay `publish_delayed` takes: TTLs and queue expiries are 32-bit milliseconds.
+pub const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+/// A delay queue is declared again on a connection after this long, which renews its
+/// `x-expires`; its expiry leaves room for a whole delay after the last renewal.
+const RENEW: Duration = Duration::from_secs(300);
+
+/// How an exchange is declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeOptions {
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    /// Only check that it exists.
+    pub passive: bool,
+    pub arguments: Map<String, Value>,
+}
+
+impl Default for ExchangeOptions {
+    fn default() -> Self {
+        ExchangeOptions {
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            passive: false,
+            arguments: Map::new(),
+        }
+    }
+}
+
+/// How a queue is declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueOptions {
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub exclusive: bool,
+    pub passive: bool,
+    /// `x-dead-letter-exchange`, `x-message-ttl`, `x-max-priority`, `x-queue-type`, ...
+    pub arguments: Map<String, Value>,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            durable: true,
+            auto_delete: false,
+            exclusive: false,
+            passive: false,
+            arguments: Map::new(),
+        }
+    }
+}
+
+impl ExchangeOptions {
+    /// From `['durable' => .., 'auto_delete' => .., 'internal' => .., 'passive' => ..,
+    /// 'arguments' => [..]]`; unknown keys are refused.
+    pub fn from_json(options: &Map<String, Value>) -> Result<ExchangeOptions> {
+        let mut out = ExchangeOptions::default();
+        for (key, value) in options {
+            match key.as_str() {
+                "durable" => out.durable = flag(key, value)?,
+                "auto_delete" => out.auto_delete = flag(key, value)?,
+                "internal" => out.internal = flag(key, value)?,
+                "passive" => out.passive = flag(key, value)?,
+                "arguments" => out.arguments = arguments(value)?,
+                other => {
+                    return Err(unknown(
+                        other,
+                        "durable, auto_delete, internal, passive, arguments",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl QueueOptions {
+    /// From `['durable' => .., 'auto_delete' => .., 'exclusive' => .., 'passive' => ..,
+    /// 'arguments' => [..]]`; unknown keys are refused.
+    pub fn from_json(options: &Map<String, Value>) -> Result<QueueOptions> {
+        let mut out = QueueOptions::default();
+        for (key, value) in options {
+            match key.as_str() {
+                "durable" => out.durable = flag(key, value)?,
+                "auto_delete" => out.auto_delete = flag(key, value)?,
+                "exclusive" => out.exclusive = flag(key, value)?,
+                "passive" => out.passive = flag(key, value)?,
+                "arguments" => out.arguments = arguments(value)?,
+                other => {
+                    return Err(unknown(
+                        other,
+                        "durable, auto_delete, exclusive, passive, arguments",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn flag(key: &str, value: &Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Error::invalid(format!("{key} {value} is invalid: expected true or false")))
+}
+
+fn arguments(value: &Value) -> Result<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Ok(map.clone()),
+        Value::Array(items) if items.is_empty() => Ok(Map::new()),
+        other => Err(Error::invalid(format!(
+            "arguments {other} is invalid: expected an array of name => value"
+        ))),
+    }
+}
+
+fn unknown(key: &str, known: &str) -> Error {
+    Error::invalid(format!("unknown option {}: expected {known}", shown(key)))
+}
+
+pub(crate) fn field_table(arguments: &Map<String, Value>) -> Result<FieldTable> {
+    let mut table = FieldTable::default();
+    for (key, value) in arguments {
+        table.insert(
+            key.as_str().into(),
+            amqp_value(value, &format!("arguments[\"{key}\"]"))?,
+        );
+    }
+    Ok(table)
+}
+
+fn exchange_kind(kind: &str) -> ExchangeKind {
+    match kind {
+        "direct" => ExchangeKind::Direct,
+        "fanout" => ExchangeKind::Fanout,
+        "topic" => ExchangeKind::Topic,
+        "headers" => ExchangeKind::Headers,
+        other => ExchangeKind::Custom(other.to_string()),
+    }
+}
+
+pub(super) async fn declare_exchange(
+    producer: &Producer,
+    name: &str,
+    kind: &str,
+    options: &ExchangeOptions,
+) -> Result<()> {
+    if name.is_empty() || name.starts_with("amq.") {
+        return Err(Error::invalid(format!(
+            "exchange {} cannot be declared: the name is empty or reserved (amq.*)",
+            shown(name)
+        )));
+    }
+    let channel = producer.link.publisher(producer.publisher()).await?;
+    channel
+        .exchange_declare(
+            name.into(),
+            exchange_kind(kind),
+            ExchangeDeclareOptions {
+                passive: options.passive,
+                durable: options.durable,
+                auto_delete: options.auto_delete,
+                internal: options.internal,
+                nowait: false,
+            },
+            field_table(&options.arguments)?,
+        )
+        .await
+        .map_err(|e| producer.error(e))
+}
+
+pub(super) async fn declare_queue(
+    producer: &Producer,
+    name: &str,
+    options: &QueueOptions,
+) -> Result<String> {
+    let channel = producer.link.publisher(producer.publisher()).await?;
+    let queue = channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                passive: options.passive,
+                durable: options.durable,
+                exclusive: options.exclusive,
+                auto_delete: options.auto_delete,
+                nowait: false,
+            },
+            field_table(&options.arguments)?,
+        )
+        .await
+        .map_err(|e| producer.error(e))?;
+    Ok(queue.name().as_str().to_string())
+}
+
+pub(super) async fn bind_queue(
+    producer: &Producer,
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+    arguments: &Map<String, Value>,
+) -> Result<()> {
+    let channel = producer.link.publisher(producer.publisher()).await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            field_table(arguments)?,
+        )
+        .await
+        .map_err(|e| producer.error(e))
+}
+
+pub(super) async fn publish_delayed(
+    producer: &Producer,
+    exchange: &str,
+    routing_key: &str,
+    message: &OutgoingMessage,
+    delay: Duration,
+) -> Result<()> {
+    if delay > MAX_DELAY {
+        return Err(Error::invalid(format!(
+            "delay of {} ms is over the longest delay of {} ms (30 days)",
+            delay.as_millis(),
+            MAX_DELAY.as_millis()
+        )));
+    }
+    let delay_ms = delay.as_millis() as u64;
+    // The default exchange cannot be bound to, so the plugin cannot route to it.
+    if !exchange.is_empty() && delayed_plugin(producer).await? {
+        let delayed = format!("{}.delayed", producer.config().prefix);
+        let binding = format!("bind {exchange} {routing_key}");
+        if producer
+            .link
+            .delay_queue_due(&binding, Duration::MAX)
+            .await?
+        {
+            let channel = producer.link.publisher(producer.publisher()).await?;
+            channel
+                .exchange_bind(
+                    exchange.into(),
+                    delayed.as_str().into(),
+                    routing_key.into(),
+                    ExchangeBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| producer.error(e))?;
+            producer.link.delay_queue_declared(&binding).await;
+        }
+        let mut headers = message.properties.headers().clone().unwrap_or_default();
+        headers.insert("x-delay".into(), AMQPValue::LongLongInt(delay_ms as i64));
+        let delayed_message = OutgoingMessage {
+            properties: message.properties.clone().with_headers(headers),
+            ..message.clone()
+        };
+        return producer
+            .publish(&delayed, routing_key, &delayed_message)
+            .await;
+    }
+    let queue = delay_queue_name(&producer.config().prefix, delay_ms, exchange, routing_key);
+    if producer.link.delay_queue_due(&queue, RENEW).await? {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(delay_ms as i64),
+        );
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(exchange.as_bytes().to_vec())),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(LongString::from(routing_key.as_bytes().to_vec())),
+        );
+        let expires = delay + 2 * RENEW;
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(expires.as_millis() as i64),
+        );
+        let channel = producer.link.publisher(producer.publisher()).await?;
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await
+            .map_err(|e| producer.error(e))?;
+        producer.link.delay_queue_declared(&queue).await;
+    }
+    producer.publish("", &queue, message).await
+}
+
+/// Whether the broker has the delayed-message exchange plugin: asked once per connection by
+/// declaring dq's delayed exchange, which the broker refuses without the plugin.
+async fn delayed_plugin(producer: &Producer) -> Result<bool> {
+    if let Some(known) = producer.link.delayed_plugin().await {
+        return Ok(known);
+    }
+    let probe = producer.link.channel().await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-delayed-type".into(),
+        AMQPValue::LongString(LongString::from(b"direct".to_vec())),
+    );
+    let declared = probe
+        .exchange_declare(
+            format!("{}.delayed", producer.config().prefix)
+                .as_str()
+                .into(),
+            ExchangeKind::Custom("x-delayed-message".into()),
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await;
+    let present = match declared {
+        Ok(()) => true,
+        Err(e) if e.is_amqp_error() => false,
+        Err(e) => return Err(amqp_error(&producer.config().display, e)),
+    };
+    if present {
+        let _ = probe.close(200, "probe done".into()).await;
+    }
+    producer.link.set_delayed_plugin(present).await;
+    tracing::info!(
+        plugin = present,
+        "delayed publishing uses {}",
+        if present {
+            "the delayed-message exchange"
+        } else {
+            "TTL and dead-letter queues"
+        }
+    );
+    Ok(present)
+}
+
+/// `prefix.delay.<ms>ms.<exchange>.<routing key>`, or a hash of the target when that would be
+/// over AMQP's 255 bytes.
+fn delay_queue_name(prefix: &str, delay_ms: u64, exchange: &str, routing_key: &str) -> String {
+    let target = if exchange.is_empty() {
+        "amq.default"
+    } else {
+        exchange
+    };
+    let name = format!("{prefix}.delay.{delay_ms}ms.{target}.{routing_key}");
+    if name.len() <= 255 {
+        return name;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in exchange.bytes().chain([0]).chain(routing_key.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{prefix}.delay.{delay_ms}ms.{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn delay_queue_names() {
+        assert_eq!(
+            delay_queue_name("dq", 1500, "orders", "paid"),
+            "dq.delay.1500ms.orders.paid"
+        );
+        assert_eq!(
+            delay_queue_name("dq", 10, "", "q"),
+            "dq.delay.10ms.amq.default.q"
+        );
+        let long = delay_queue_name("dq", 10, "e", &"k".repeat(300));
+        assert!(
+            long.len() <= 255 && long.starts_with("dq.delay.10ms."),
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let o = QueueOptions::from_json(
+            json!({"durable": false, "arguments": {"x-max-priority": 10}})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(!o.durable && o.arguments["x-max-priority"] == 10);
+        let e = QueueOptions::from_json(json!({"durabel": true}).as_object().unwrap()).unwrap_err();
+        assert!(e.message().contains("\"durabel\""), "{e}");
+        let e = ExchangeOptions::from_json(json!({"internal": "yes"}).as_object().unwrap())
+            .unwrap_err();
+        assert!(e.message().contains("internal \"yes\""), "{e}");
+    }
+}

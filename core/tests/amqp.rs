@@ -1,0 +1,225 @@
+//! RabbitMQ through dq-core against the real broker: each test in names of its own.
+
+use std::time::{Duration, Instant};
+
+use dq_core::ErrorKind;
+use dq_core::amqp::{AmqpConfig, OutgoingMessage, Producer, QueueOptions};
+use dq_testkit::TestVhost;
+use serde_json::json;
+
+/// A producer in a vhost of the test's own (removed with everything in it when dropped).
+fn producer() -> (Producer, String, TestVhost) {
+    let vhost = TestVhost::new();
+    let config = AmqpConfig::new(&vhost.url(), "dq", Duration::from_secs(3)).unwrap();
+    (Producer::new(config, true), "t".to_string(), vhost)
+}
+
+fn message(body: &str, properties: serde_json::Value) -> OutgoingMessage {
+    OutgoingMessage::new(body.as_bytes().to_vec(), properties.as_object().unwrap()).unwrap()
+}
+
+/// A transient queue of the test's own, deleted when the test's connection closes.
+async fn queue(p: &Producer, name: &str) -> String {
+    let options = QueueOptions {
+        durable: false,
+        auto_delete: false,
+        exclusive: false,
+        arguments: json!({"x-expires": 60000}).as_object().unwrap().clone(),
+        ..QueueOptions::default()
+    };
+    p.declare_queue(name, &options).await.unwrap()
+}
+
+#[tokio::test]
+async fn publish_consume_ack_with_properties() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.q")).await;
+    p.publish(
+        "",
+        &q,
+        &message(
+            "hello",
+            json!({"message_id": "m1", "headers": {"x": 1}, "priority": 3}),
+        ),
+    )
+    .await
+    .unwrap();
+    let consumer = p.consumer(&q, 10);
+    let d = consumer
+        .next(Duration::from_secs(3))
+        .await
+        .unwrap()
+        .expect("a delivery");
+    assert_eq!(d.body(), b"hello");
+    let props = d.properties();
+    assert_eq!(props["message_id"], "m1");
+    assert_eq!(props["headers"], json!({"x": 1}));
+    assert_eq!(props["persistent"], true);
+    assert_eq!(d.routing_key(), q);
+    d.ack().await.unwrap();
+    assert_eq!(
+        d.ack().await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument,
+        "twice"
+    );
+    assert!(
+        consumer
+            .next(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    consumer.close().await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn missing_exchange_and_unroutable_mandatory_fail() {
+    let (p, name, _vhost) = producer();
+    let err = p
+        .publish(&format!("{name}.nope"), "k", &message("x", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.message().contains("no exchange"), "{err}");
+    // The channel closed by the broker is replaced: the next publish works.
+    let err = p
+        .publish(
+            "amq.direct",
+            &format!("{name}.nobody"),
+            &message("x", json!({"mandatory": true})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert!(err.message().contains("unroutable"), "{err}");
+    p.publish(
+        "amq.direct",
+        &format!("{name}.nobody"),
+        &message("x", json!({})),
+    )
+    .await
+    .unwrap();
+    p.close().await;
+}
+
+#[tokio::test]
+async fn batch_of_many_is_all_confirmed() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.batch")).await;
+    let messages: Vec<(String, OutgoingMessage)> = (0..2000)
+        .map(|i| (q.clone(), message(&i.to_string(), json!({}))))
+        .collect();
+    assert_eq!(p.publish_batch("", &messages).await.unwrap(), 2000);
+    p.close().await;
+}
+
+#[tokio::test]
+async fn delayed_messages_arrive_after_their_delay() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.late")).await;
+    let started = Instant::now();
+    for (ms, body) in [(1500u64, "b"), (500, "a"), (2500, "c")] {
+        p.publish_delayed("", &q, &message(body, json!({})), Duration::from_millis(ms))
+            .await
+            .unwrap();
+    }
+    let consumer = p.consumer(&q, 10);
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let d = consumer
+            .next(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect("delivered in time");
+        got.push((
+            String::from_utf8(d.body().to_vec()).unwrap(),
+            started.elapsed(),
+        ));
+        d.ack().await.unwrap();
+    }
+    for ((body, at), (want, ms)) in got.iter().zip([("a", 500u64), ("b", 1500), ("c", 2500)]) {
+        assert_eq!(body, want);
+        assert!(
+            *at >= Duration::from_millis(ms),
+            "{body} arrived at {at:?}, before {ms} ms"
+        );
+        assert!(
+            *at < Duration::from_millis(ms + 1000),
+            "{body} arrived at {at:?}, over 1 s late"
+        );
+    }
+    consumer.close().await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn rpc_call_and_reply() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.rpc")).await;
+    let server = p.clone();
+    let q2 = q.clone();
+    let responder = tokio::spawn(async move {
+        let consumer = server.consumer(&q2, 1);
+        let d = consumer
+            .next(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .unwrap();
+        let body = String::from_utf8(d.body().to_vec()).unwrap();
+        d.reply(message(&format!("pong:{body}"), json!({})))
+            .await
+            .unwrap();
+        d.ack().await.unwrap();
+        consumer.close().await;
+    });
+    let reply = p
+        .call("", &q, message("ping", json!({})), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(reply.body, b"pong:ping");
+    responder.await.unwrap();
+    let err = p
+        .call(
+            "",
+            &q,
+            message("nobody", json!({})),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    let err = p
+        .call(
+            "amq.direct",
+            &format!("{name}.none"),
+            message("x", json!({})),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Rejected,
+        "no route fails at once: {err}"
+    );
+    p.close().await;
+}
+
+#[tokio::test]
+async fn broker_not_there_is_a_connection_error() {
+    let config = AmqpConfig::new(
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+        "dq",
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let p = Producer::new(config, true);
+    let started = Instant::now();
+    let err = p
+        .publish("", "q", &message("x", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
