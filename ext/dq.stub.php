@@ -76,6 +76,103 @@ namespace Dq {
          */
         public function stats(string $topic): array {}
     }
+
+    /**
+     * Publishes to RabbitMQ. One connection per process, kept across requests, opened again after
+     * a broker restart or a fork. Properties: message_id, correlation_id, reply_to, content_type,
+     * content_encoding, type, app_id, user_id, priority, expiration (ms), timestamp (unix s),
+     * headers (array), persistent (default true), delivery_mode, mandatory.
+     * An array body is sent as JSON with content_type application/json.
+     */
+    final class Producer
+    {
+        /**
+         * @param array{amqp?: string, confirm?: bool, timeout?: int|float, prefix?: string} $options
+         *        Defaults come from the dq.amqp, dq.timeout and dq.prefix ini settings.
+         */
+        public function __construct(array $options = []) {}
+
+        /**
+         * Returns after the broker confirmed the message (confirms are on by default).
+         * @param string|array $body
+         * @throws Exception code 10 on a nack or an unroutable mandatory message, code 6 for a missing exchange
+         * @throws TimeoutException|ConnectionException|InvalidArgumentException
+         */
+        public function publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void {}
+
+        /**
+         * The message reaches the exchange after $delayMs milliseconds (at most 30 days).
+         * @param string|array $body
+         */
+        public function publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void {}
+
+        /**
+         * @param array<array{routing_key?: string, body: string|array, properties?: array}> $messages
+         * @return int how many were confirmed (all confirms are awaited together)
+         */
+        public function publishBatch(string $exchange, array $messages): int {}
+
+        /**
+         * RPC over direct reply-to: returns the reply's body.
+         * @param string|array $body
+         * @throws TimeoutException when no reply comes within $timeout seconds
+         */
+        public function call(string $exchange, string $routingKey, mixed $body, float $timeout = 5.0, array $properties = []): string {}
+
+        /**
+         * @param string $type direct, fanout, topic, headers, or a plugin's type
+         * @param array{durable?: bool, auto_delete?: bool, internal?: bool, passive?: bool, arguments?: array} $options durable by default
+         */
+        public function declareExchange(string $name, string $type = 'direct', array $options = []): void {}
+
+        /**
+         * @param array{durable?: bool, auto_delete?: bool, exclusive?: bool, passive?: bool, arguments?: array} $options
+         *        durable by default; arguments: x-dead-letter-exchange, x-message-ttl, x-max-priority, x-queue-type, ...
+         * @return string the queue's name ('' lets the broker name it)
+         */
+        public function declareQueue(string $name, array $options = []): string {}
+
+        public function bindQueue(string $queue, string $exchange, string $routingKey = '', array $arguments = []): void {}
+    }
+
+    /**
+     * Takes messages from a queue, up to `prefetch` ahead. Unacked deliveries go back to the
+     * queue when the consumer is destroyed.
+     */
+    final class Consumer
+    {
+        /** @param array{prefetch?: int, amqp?: string, timeout?: int|float, prefix?: string} $options */
+        public function __construct(string $queue, array $options = []) {}
+
+        /** The next delivery, waiting up to $timeout seconds; null if none came. */
+        public function next(float $timeout = 1.0): ?Delivery {}
+    }
+
+    /** A message taken from a queue. Settle it once: ack() or nack(). */
+    final class Delivery
+    {
+        public function body(): string {}
+
+        /** @return array<string, mixed> the properties the message has (as for Producer::publish) */
+        public function properties(): array {}
+
+        public function routingKey(): string {}
+
+        public function exchange(): string {}
+
+        public function redelivered(): bool {}
+
+        public function ack(): void {}
+
+        /** Back to the queue with $requeue, else dropped or dead-lettered. */
+        public function nack(bool $requeue = false): void {}
+
+        /**
+         * Answers an RPC request: publishes to its reply_to with its correlation_id.
+         * @param string|array $body
+         */
+        public function reply(mixed $body): void {}
+    }
 }
 
 namespace {

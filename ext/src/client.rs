@@ -22,7 +22,8 @@ use crate::convert::{self, Key};
 use crate::errors::{invalid, to_php};
 use crate::ini;
 
-/// `array $options = []`: an optional array whose default shows as `[]` in reflection.
+/// `array $options = []`: an optional array whose default shows as `[]` in reflection; every
+/// class's optional array parameters use it.
 pub struct Options<'a>(pub Option<&'a ZendHashTable>);
 
 impl<'a> FromZval<'a> for Options<'a> {

@@ -170,36 +170,52 @@ fn write_json(out: &mut Vec<u8>, zval: &Zval, depth: usize) -> Result<(), Unconv
             let _ = write!(out, "{number}");
         }
         DataType::String => write_string(out, zval)?,
-        DataType::Array => {
-            let ht = zval.array().ok_or_else(|| fail("unreadable array"))?;
-            if is_list(ht) {
-                out.push(b'[');
-                for (n, (key, item)) in entries(ht).enumerate() {
-                    if n > 0 {
-                        out.push(b',');
-                    }
-                    write_json(out, item, depth + 1).map_err(|e| e.at(&key))?;
-                }
-                out.push(b']');
-            } else {
-                out.push(b'{');
-                for (n, (key, item)) in entries(ht).enumerate() {
-                    if n > 0 {
-                        out.push(b',');
-                    }
-                    write_key(out, &key)?;
-                    out.push(b':');
-                    write_json(out, item, depth + 1).map_err(|e| e.at(&key))?;
-                }
-                out.push(b'}');
-            }
-        }
+        DataType::Array => write_array(
+            out,
+            zval.array().ok_or_else(|| fail("unreadable array"))?,
+            depth,
+        )?,
         DataType::Object(_) => write_object(out, zval, depth)?,
         other => {
             return Err(fail(format!(
                 "a value of type {other} cannot be encoded as JSON"
             )));
         }
+    }
+    Ok(())
+}
+
+/// A PHP array as a JSON value.
+pub fn array_to_json(ht: &ZendHashTable) -> Result<Value, Unconvertible> {
+    let mut out = Vec::with_capacity(64);
+    write_array(&mut out, ht, 0)?;
+    serde_json::from_slice(&out).map_err(|e| fail(e.to_string()))
+}
+
+fn write_array(out: &mut Vec<u8>, ht: &ZendHashTable, depth: usize) -> Result<(), Unconvertible> {
+    if depth > MAX_DEPTH {
+        return Err(fail(format!("nested deeper than {MAX_DEPTH} levels")));
+    }
+    if is_list(ht) {
+        out.push(b'[');
+        for (n, (key, item)) in entries(ht).enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_json(out, item, depth + 1).map_err(|e| e.at(&key))?;
+        }
+        out.push(b']');
+    } else {
+        out.push(b'{');
+        for (n, (key, item)) in entries(ht).enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_key(out, &key)?;
+            out.push(b':');
+            write_json(out, item, depth + 1).map_err(|e| e.at(&key))?;
+        }
+        out.push(b'}');
     }
     Ok(())
 }

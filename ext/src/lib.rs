@@ -1,12 +1,14 @@
-//! dq.so, the PHP extension: `Dq\Client` (alias `DqClient`), the `Dq\*Exception` classes and
-//! the `dq.*` ini settings, all over dq-core. The tokio runtime and the connections are created
+//! dq.so, the PHP extension: `Dq\Client` (alias `DqClient`), `Dq\Producer`, `Dq\Consumer` and
+//! `Dq\Delivery`, the `Dq\*Exception` classes and the `dq.*` ini settings, all over dq-core. The tokio runtime and the connections are created
 //! on first use, never at module start: PHP-FPM forks its workers after that.
 
 mod client;
+mod consumer;
 mod convert;
 mod errors;
 mod ini;
 mod php_sys;
+mod producer;
 
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::IniEntryDef;
@@ -53,6 +55,9 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .name("dq")
         .version(env!("CARGO_PKG_VERSION"))
         .class::<Client>()
+        .class::<producer::Producer>()
+        .class::<consumer::Consumer>()
+        .class::<consumer::Delivery>()
         .request_startup_function(client::request_startup)
         .info_function(ini::info)
 }

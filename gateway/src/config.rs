@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP};
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::{QueueConfig, RedisServer, Topic, Tz, WorkerConfig};
@@ -15,7 +16,7 @@ pub const EMBEDDED: &str = include_str!("../dq-gateway.toml");
 pub struct GatewayConfig {
     pub listen: String,
     pub queue: QueueConfig,
-    pub amqp: String,
+    pub amqp: AmqpConfig,
     pub mysql: Option<String>,
     pub token: Option<String>,
     pub time_zone: Tz,
@@ -127,17 +128,22 @@ impl GatewayConfig {
             },
             shutdown_grace: shutdown_timeout,
         };
+        let timeout = seconds("timeout", file.timeout, defaults.timeout)?;
+        let amqp = AmqpConfig::new(
+            file.amqp.as_deref().unwrap_or(DEFAULT_AMQP),
+            &prefix,
+            timeout,
+        )
+        .map_err(|e| format!("{source}: amqp: {e}"))?;
         let config = GatewayConfig {
             listen: file.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string()),
             queue: QueueConfig {
                 redis,
                 prefix,
-                timeout: seconds("timeout", file.timeout, defaults.timeout)?,
+                timeout,
                 body_limit,
             },
-            amqp: file
-                .amqp
-                .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string()),
+            amqp,
             mysql: file.mysql.filter(|m| !m.is_empty()),
             token: file.token.filter(|t| !t.is_empty()),
             time_zone,
@@ -173,13 +179,15 @@ impl GatewayConfig {
                 RedisServer::parse_list(&redis).map_err(|e| format!("DQ_REDIS: {e}"))?;
         }
         if let Some(amqp) = var("DQ_AMQP") {
-            self.amqp = amqp;
+            self.amqp = AmqpConfig::new(&amqp, &self.amqp.prefix, self.amqp.timeout)
+                .map_err(|e| format!("DQ_AMQP: {e}"))?;
         }
         if let Some(mysql) = var("DQ_MYSQL") {
             self.mysql = Some(mysql).filter(|m| !m.is_empty());
         }
         if let Some(prefix) = var("DQ_PREFIX") {
             check_prefix(&prefix).map_err(|e| format!("DQ_PREFIX: {e}"))?;
+            self.amqp.prefix = prefix.clone();
             self.queue.prefix = prefix;
         }
         if let Some(token) = var("DQ_TOKEN") {

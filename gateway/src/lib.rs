@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use dq_core::amqp::Producer;
 use dq_core::{DelayQueue, Registry, Tz};
 use tokio::net::TcpListener;
 
@@ -27,6 +28,8 @@ use metrics::Metrics;
 /// What every handler shares.
 pub struct AppState {
     pub queue: Arc<DelayQueue>,
+    /// RabbitMQ, connected on first use.
+    pub producer: Producer,
     pub registry: Arc<Registry>,
     pub time_zone: Tz,
     pub token: Option<String>,
@@ -41,6 +44,7 @@ impl AppState {
         config: &GatewayConfig,
     ) -> Arc<AppState> {
         Arc::new(AppState {
+            producer: Producer::new(config.amqp.clone(), true),
             queue,
             registry,
             time_zone: config.time_zone,

@@ -95,6 +95,7 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
         config.registry_sync_interval,
     ));
     let state = AppState::new(queue.clone(), registry.clone(), &config);
+    let producer = state.producer.clone();
 
     // One signal stops both the HTTP listener and the workers.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -166,6 +167,7 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
     if let Some(workers) = workers {
         workers.shutdown().await;
     }
+    producer.close().await;
     tracing::info!("dq-gateway stopped");
     Ok(())
 }

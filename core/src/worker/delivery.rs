@@ -66,8 +66,10 @@ pub(crate) struct Callbacks {
 impl Callbacks {
     /// A client keeping up to `pool` idle connections per host.
     pub fn new(pool: usize) -> Result<Callbacks> {
+        // The provider is named, not taken from the process default, which is ambiguous when
+        // a dependency compiles in a second one.
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| {
                 Error::internal(format!(
                     "cannot load the system's TLS root certificates: {e}"

@@ -1,6 +1,7 @@
 //! The HTTP routes, one file per resource.
 
 mod dead;
+mod exchanges;
 mod health;
 mod messages;
 mod topics;
@@ -37,6 +38,14 @@ pub fn router() -> Router<Arc<AppState>> {
         .route(
             "/v1/topics/{topic}/dead/{id}/requeue",
             axum::routing::post(dead::requeue),
+        )
+        .route(
+            "/v1/exchanges/{exchange}/publish",
+            axum::routing::post(exchanges::publish),
+        )
+        .route(
+            "/v1/exchanges/{exchange}/call",
+            axum::routing::post(exchanges::call),
         )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
