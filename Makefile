@@ -7,21 +7,22 @@ CARGO ?= cargo
 PHP ?= php
 BUILD := build
 
-.PHONY: all setup build run test test-rust test-php lint bench install stubs clean
+.PHONY: all setup build run test test-rust test-php lint bench install header clean
 
 all: build
 
 setup:
 	@bash scripts/setup.sh
 
-# build/dq.so, build/dq-gateway (release). Files are replaced by rename, so a running PHP or
-# gateway keeps its copy.
+# build/dq.so, build/libdq.so, build/dq-gateway (release). Files are replaced by rename, so a
+# running PHP or gateway keeps its copy.
 build: setup
-	$(CARGO) build --release --locked -p dq-ext -p dq-gateway
+	$(CARGO) build --release --locked -p dq-ext -p dq-capi -p dq-gateway
 	@mkdir -p $(BUILD)
 	@install -m 0755 target/release/libdq_php.so $(BUILD)/.dq.so.new && mv -f $(BUILD)/.dq.so.new $(BUILD)/dq.so
+	@install -m 0755 target/release/libdq.so $(BUILD)/.libdq.so.new && mv -f $(BUILD)/.libdq.so.new $(BUILD)/libdq.so
 	@install -m 0755 target/release/dq-gateway $(BUILD)/.dq-gateway.new && mv -f $(BUILD)/.dq-gateway.new $(BUILD)/dq-gateway
-	@echo "built $(BUILD)/dq.so and $(BUILD)/dq-gateway"
+	@echo "built $(BUILD)/dq.so, $(BUILD)/libdq.so and $(BUILD)/dq-gateway"
 
 run: build
 	@bash scripts/try-it.sh
@@ -29,6 +30,7 @@ run: build
 
 test: build test-rust test-php
 
+# Includes the check that include/dq.h and include/dq_ffi.h match capi/src (`make header`).
 test-rust:
 	$(CARGO) test --release --locked --workspace
 
@@ -45,6 +47,10 @@ bench: build
 # dq.so into PHP's extension dir, a commented dq.ini into PHP's conf.d (Debian: phpenmod).
 install: build
 	@bash scripts/install.sh $(BUILD)/dq.so
+
+# Regenerates include/dq.h and include/dq_ffi.h from capi/src with the pinned cbindgen.
+header:
+	DQ_UPDATE_HEADER=1 $(CARGO) test --release --locked -p dq-capi --test header
 
 clean:
 	$(CARGO) clean
