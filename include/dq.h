@@ -85,7 +85,7 @@ void dq_string_free(char *text);
 //
 // # Safety
 // `data` is NULL or came from dq with this `len`, and is not used afterwards.
-void dq_bytes_free(uint8_t *data, size_t len);
+void dq_bytes_free(char *data, size_t len);
 
 // dq's version, a static string (do not free).
 const char *dq_version(void);
@@ -177,7 +177,7 @@ void dq_producer_free(dq_producer *producer);
 dq_result dq_producer_publish(const dq_producer *producer,
                               const char *exchange,
                               const char *routing_key,
-                              const uint8_t *body,
+                              const char *body,
                               size_t body_len,
                               const char *properties_json);
 
@@ -188,7 +188,7 @@ dq_result dq_producer_publish(const dq_producer *producer,
 dq_result dq_producer_publish_delayed(const dq_producer *producer,
                                       const char *exchange,
                                       const char *routing_key,
-                                      const uint8_t *body,
+                                      const char *body,
                                       size_t body_len,
                                       uint64_t delay_ms,
                                       const char *properties_json);
@@ -202,12 +202,57 @@ dq_result dq_producer_publish_delayed(const dq_producer *producer,
 dq_result dq_producer_call(const dq_producer *producer,
                            const char *exchange,
                            const char *routing_key,
-                           const uint8_t *body,
+                           const char *body,
                            size_t body_len,
                            const char *properties_json,
                            double timeout_seconds,
-                           uint8_t **out_body,
+                           char **out_body,
                            size_t *out_len);
+
+// Publishes many messages to one exchange and waits for all their confirms together.
+// `messages_json` is a JSON array of `{"routing_key", "body", "properties"}`: a string body is
+// sent as its UTF-8 bytes, any other JSON value as JSON (content type application/json). On
+// success `*out_count` is how many were confirmed.
+//
+// # Safety
+// `producer` came from `dq_producer_new`; the strings are NUL-terminated; `out_count` points
+// to writable storage.
+dq_result dq_producer_publish_batch(const dq_producer *producer,
+                                    const char *exchange,
+                                    const char *messages_json,
+                                    size_t *out_count);
+
+// Declares an exchange of `type` (direct, fanout, topic, headers, or a plugin's type).
+// `options_json`: NULL or `{"durable", "auto_delete", "internal", "passive", "arguments"}`.
+//
+// # Safety
+// `producer` came from `dq_producer_new`; the strings are NUL-terminated (`options_json` may
+// be NULL).
+dq_result dq_producer_declare_exchange(const dq_producer *producer,
+                                       const char *name,
+                                       const char *type,
+                                       const char *options_json);
+
+// Declares a queue (`""` lets the broker name it). `options_json`: NULL or `{"durable",
+// "auto_delete", "exclusive", "passive", "arguments"}`. On success `*out_name` is the queue's
+// name, freed with `dq_string_free`.
+//
+// # Safety
+// As for `dq_producer_declare_exchange`; `out_name` points to writable storage.
+dq_result dq_producer_declare_queue(const dq_producer *producer,
+                                    const char *name,
+                                    const char *options_json,
+                                    char **out_name);
+
+// Binds a queue to an exchange. `arguments_json`: NULL or a JSON object.
+//
+// # Safety
+// As for `dq_producer_declare_exchange`.
+dq_result dq_producer_bind_queue(const dq_producer *producer,
+                                 const char *queue,
+                                 const char *exchange,
+                                 const char *routing_key,
+                                 const char *arguments_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -148,11 +148,12 @@ pub unsafe fn optional_text<'a>(ptr: *const c_char, name: &str) -> Result<Option
     unsafe { text(ptr, name) }.map(Some)
 }
 
-/// A byte buffer argument: NULL is allowed only with length 0.
+/// A byte buffer argument (`const char *` and a length, so that any language's strings pass,
+/// NUL bytes included): NULL is allowed only with length 0.
 ///
 /// # Safety
 /// `ptr` points to `len` readable bytes (or is NULL with `len` 0).
-pub unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Error> {
+pub unsafe fn bytes<'a>(ptr: *const c_char, len: usize, name: &str) -> Result<&'a [u8], Error> {
     if ptr.is_null() {
         return if len == 0 {
             Ok(&[])
@@ -163,7 +164,7 @@ pub unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u
         };
     }
     // SAFETY: the caller promises `len` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
 /// A JSON object argument (NULL is an empty object).

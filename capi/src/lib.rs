@@ -80,10 +80,10 @@ pub unsafe extern "C" fn dq_string_free(text: *mut c_char) {
 /// # Safety
 /// `data` is NULL or came from dq with this `len`, and is not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn dq_bytes_free(data: *mut u8, len: usize) {
+pub unsafe extern "C" fn dq_bytes_free(data: *mut c_char, len: usize) {
     if !data.is_null() {
         // SAFETY: the caller hands back a boxed slice dq made with this length, once.
-        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)) });
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data.cast::<u8>(), len)) });
     }
 }
 

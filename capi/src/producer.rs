@@ -3,12 +3,12 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP, OutgoingMessage};
+use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP, ExchangeOptions, OutgoingMessage, QueueOptions};
 use dq_core::config::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, parse_timeout};
 use dq_core::{BlockingProducer, Error};
 use serde_json::Value;
 
-use crate::boundary::{boundary, bytes, dq_result, json_object, out, text};
+use crate::boundary::{boundary, bytes, dq_result, into_c_string, json_object, out, text};
 
 /// A producer: the process's RabbitMQ connection for its configuration (opened on first use,
 /// kept, opened again after it broke) and whether it waits for confirms. Thread-safe.
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn dq_producer_publish(
     producer: *const dq_producer,
     exchange: *const c_char,
     routing_key: *const c_char,
-    body: *const u8,
+    body: *const c_char,
     body_len: usize,
     properties_json: *const c_char,
 ) -> dq_result {
@@ -119,7 +119,7 @@ pub unsafe extern "C" fn dq_producer_publish_delayed(
     producer: *const dq_producer,
     exchange: *const c_char,
     routing_key: *const c_char,
-    body: *const u8,
+    body: *const c_char,
     body_len: usize,
     delay_ms: u64,
     properties_json: *const c_char,
@@ -157,11 +157,11 @@ pub unsafe extern "C" fn dq_producer_call(
     producer: *const dq_producer,
     exchange: *const c_char,
     routing_key: *const c_char,
-    body: *const u8,
+    body: *const c_char,
     body_len: usize,
     properties_json: *const c_char,
     timeout_seconds: f64,
-    out_body: *mut *mut u8,
+    out_body: *mut *mut c_char,
     out_len: *mut usize,
 ) -> dq_result {
     boundary(|| {
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn dq_producer_call(
         // SAFETY: checked not NULL above.
         unsafe {
             *out_len = len;
-            *out_body = Box::into_raw(reply).cast::<u8>();
+            *out_body = Box::into_raw(reply).cast::<c_char>();
         }
         Ok(())
     })
@@ -197,15 +197,13 @@ unsafe fn arguments<'a>(
     producer: *const dq_producer,
     exchange: *const c_char,
     routing_key: *const c_char,
-    body: *const u8,
+    body: *const c_char,
     body_len: usize,
     properties_json: *const c_char,
 ) -> Result<(&'a dq_producer, &'a str, &'a str, OutgoingMessage), Error> {
     // SAFETY: as the caller promises.
     unsafe {
-        let producer = producer
-            .as_ref()
-            .ok_or_else(|| Error::invalid("producer is NULL"))?;
+        let producer = handle(producer)?;
         let exchange = text(exchange, "exchange")?;
         let routing_key = text(routing_key, "routing_key")?;
         let body = bytes(body, body_len, "body")?;
@@ -214,4 +212,194 @@ unsafe fn arguments<'a>(
             .map_err(|e| e.context("properties_json"))?;
         Ok((producer, exchange, routing_key, message))
     }
+}
+
+/// Publishes many messages to one exchange and waits for all their confirms together.
+/// `messages_json` is a JSON array of `{"routing_key", "body", "properties"}`: a string body is
+/// sent as its UTF-8 bytes, any other JSON value as JSON (content type application/json). On
+/// success `*out_count` is how many were confirmed.
+///
+/// # Safety
+/// `producer` came from `dq_producer_new`; the strings are NUL-terminated; `out_count` points
+/// to writable storage.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_producer_publish_batch(
+    producer: *const dq_producer,
+    exchange: *const c_char,
+    messages_json: *const c_char,
+    out_count: *mut usize,
+) -> dq_result {
+    boundary(|| {
+        out(out_count, "out_count")?;
+        // SAFETY: as the caller promises.
+        let (p, exchange, json) = unsafe {
+            (
+                handle(producer)?,
+                text(exchange, "exchange")?,
+                text(messages_json, "messages_json")?,
+            )
+        };
+        let items: Vec<Value> = match serde_json::from_str(json) {
+            Ok(Value::Array(items)) => items,
+            Ok(_) => return Err(Error::invalid("messages_json is JSON but not an array")),
+            Err(e) => {
+                return Err(Error::invalid(format!(
+                    "messages_json is not valid JSON: {e}"
+                )));
+            }
+        };
+        let mut batch = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            batch.push(batch_item(item).map_err(|e| e.context(format!("messages[{i}]")))?);
+        }
+        let confirmed = p.producer.publish_batch(exchange, &batch)?;
+        // SAFETY: checked not NULL above.
+        unsafe { *out_count = confirmed };
+        Ok(())
+    })
+}
+
+/// Declares an exchange of `type` (direct, fanout, topic, headers, or a plugin's type).
+/// `options_json`: NULL or `{"durable", "auto_delete", "internal", "passive", "arguments"}`.
+///
+/// # Safety
+/// `producer` came from `dq_producer_new`; the strings are NUL-terminated (`options_json` may
+/// be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_producer_declare_exchange(
+    producer: *const dq_producer,
+    name: *const c_char,
+    r#type: *const c_char,
+    options_json: *const c_char,
+) -> dq_result {
+    boundary(|| {
+        // SAFETY: as the caller promises.
+        let (p, name, kind, options) = unsafe {
+            (
+                handle(producer)?,
+                text(name, "name")?,
+                text(r#type, "type")?,
+                json_object(options_json, "options_json")?,
+            )
+        };
+        p.producer
+            .declare_exchange(name, kind, &ExchangeOptions::from_json(&options)?)
+    })
+}
+
+/// Declares a queue (`""` lets the broker name it). `options_json`: NULL or `{"durable",
+/// "auto_delete", "exclusive", "passive", "arguments"}`. On success `*out_name` is the queue's
+/// name, freed with `dq_string_free`.
+///
+/// # Safety
+/// As for `dq_producer_declare_exchange`; `out_name` points to writable storage.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_producer_declare_queue(
+    producer: *const dq_producer,
+    name: *const c_char,
+    options_json: *const c_char,
+    out_name: *mut *mut c_char,
+) -> dq_result {
+    boundary(|| {
+        out(out_name, "out_name")?;
+        // SAFETY: as the caller promises.
+        let (p, name, options) = unsafe {
+            (
+                handle(producer)?,
+                text(name, "name")?,
+                json_object(options_json, "options_json")?,
+            )
+        };
+        let declared = p
+            .producer
+            .declare_queue(name, &QueueOptions::from_json(&options)?)?;
+        let declared = into_c_string(declared)?;
+        // SAFETY: checked not NULL above.
+        unsafe { *out_name = declared };
+        Ok(())
+    })
+}
+
+/// Binds a queue to an exchange. `arguments_json`: NULL or a JSON object.
+///
+/// # Safety
+/// As for `dq_producer_declare_exchange`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_producer_bind_queue(
+    producer: *const dq_producer,
+    queue: *const c_char,
+    exchange: *const c_char,
+    routing_key: *const c_char,
+    arguments_json: *const c_char,
+) -> dq_result {
+    boundary(|| {
+        // SAFETY: as the caller promises.
+        let (p, queue, exchange, routing_key, arguments) = unsafe {
+            (
+                handle(producer)?,
+                text(queue, "queue")?,
+                text(exchange, "exchange")?,
+                text(routing_key, "routing_key")?,
+                json_object(arguments_json, "arguments_json")?,
+            )
+        };
+        p.producer
+            .bind_queue(queue, exchange, routing_key, &arguments)
+    })
+}
+
+/// # Safety
+/// `producer` is NULL or came from `dq_producer_new` and is not freed yet.
+unsafe fn handle<'a>(producer: *const dq_producer) -> Result<&'a dq_producer, Error> {
+    // SAFETY: as the caller promises.
+    unsafe { producer.as_ref() }.ok_or_else(|| Error::invalid("producer is NULL"))
+}
+
+/// One item of a batch: `{"routing_key", "body", "properties"}`.
+fn batch_item(item: &Value) -> Result<(String, OutgoingMessage), Error> {
+    let Some(item) = item.as_object() else {
+        return Err(Error::invalid(
+            "is not an object with routing_key, body, properties",
+        ));
+    };
+    if let Some(unknown) = item
+        .keys()
+        .find(|k| !["routing_key", "body", "properties"].contains(&k.as_str()))
+    {
+        return Err(Error::invalid(format!(
+            "has unknown key {unknown:?} (keys: routing_key, body, properties)"
+        )));
+    }
+    let routing_key = match item.get("routing_key") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(key)) => key.clone(),
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "routing_key {other} is not a string"
+            )));
+        }
+    };
+    let mut properties = match item.get("properties") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "properties {other} is not an object"
+            )));
+        }
+    };
+    let body = match item.get("body") {
+        None => return Err(Error::invalid("has no body")),
+        Some(Value::String(text)) => text.clone().into_bytes(),
+        Some(value) => {
+            properties
+                .entry("content_type")
+                .or_insert_with(|| Value::String("application/json".into()));
+            value.to_string().into_bytes()
+        }
+    };
+    Ok((
+        routing_key,
+        OutgoingMessage::new(body, &properties).map_err(|e| e.context("properties"))?,
+    ))
 }
