@@ -101,7 +101,9 @@ namespace Dq {
         public function publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void {}
 
         /**
-         * The message reaches the exchange after $delayMs milliseconds (at most 30 days).
+         * The message reaches the exchange after $delayMs milliseconds (at most 30 days). Without the
+         * delayed-message plugin it waits in a TTL queue, so `expiration` and `mandatory` are refused,
+         * and a missing exchange is code 6 as for publish().
          * @param string|array $body
          */
         public function publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void {}
@@ -113,14 +115,16 @@ namespace Dq {
         public function publishBatch(string $exchange, array $messages): int {}
 
         /**
-         * RPC over direct reply-to: returns the reply's body.
+         * RPC over direct reply-to: returns the reply's body. dq sets `correlation_id` and `reply_to`
+         * (passing either is an InvalidArgumentException); $timeout bounds the whole call.
          * @param string|array $body
          * @throws TimeoutException when no reply comes within $timeout seconds
+         * @throws Exception code 10 when no queue takes the request
          */
         public function call(string $exchange, string $routingKey, mixed $body, float $timeout = 5.0, array $properties = []): string {}
 
         /**
-         * @param string $type direct, fanout, topic, headers, or a plugin's type
+         * @param string $type direct, fanout, topic, headers, or a plugin's x-... type
          * @param array{durable?: bool, auto_delete?: bool, internal?: bool, passive?: bool, arguments?: array} $options durable by default
          */
         public function declareExchange(string $name, string $type = 'direct', array $options = []): void {}
@@ -137,7 +141,8 @@ namespace Dq {
 
     /**
      * Takes messages from a queue, up to `prefetch` ahead. Unacked deliveries go back to the
-     * queue when the consumer is destroyed.
+     * queue when the consumer is destroyed, except those still held: a Delivery keeps its
+     * channel open until it is acked, nacked or destroyed.
      */
     final class Consumer
     {

@@ -223,3 +223,145 @@ async fn broker_not_there_is_a_connection_error() {
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// Input the broker would answer with a panic in the client, a closed connection or a silently
+/// lost message is refused first, naming the value; the producer keeps working.
+#[tokio::test]
+async fn refused_before_the_broker_sees_it() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.q")).await;
+    let long = "k".repeat(256);
+    let invalid = |e: dq_core::Error, needle: &str| {
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.message().contains(needle), "{needle:?} not in {e}");
+    };
+    invalid(
+        p.publish("", &long, &message("x", json!({})))
+            .await
+            .unwrap_err(),
+        "routing key \"kkk",
+    );
+    invalid(
+        p.publish(&long, "k", &message("x", json!({})))
+            .await
+            .unwrap_err(),
+        "256 bytes",
+    );
+    let batch = vec![(long.clone(), message("x", json!({})))];
+    invalid(p.publish_batch("", &batch).await.unwrap_err(), "255");
+    invalid(
+        p.publish_delayed("", &long, &message("x", json!({})), Duration::from_secs(1))
+            .await
+            .unwrap_err(),
+        "255",
+    );
+    invalid(
+        p.declare_queue(&long, &QueueOptions::default())
+            .await
+            .unwrap_err(),
+        "queue",
+    );
+    invalid(
+        p.declare_queue("amq.mine", &QueueOptions::default())
+            .await
+            .unwrap_err(),
+        "reserved",
+    );
+    for kind in ["", "nonsense", "x-"] {
+        invalid(
+            p.declare_exchange(&format!("{name}.x"), kind, &Default::default())
+                .await
+                .unwrap_err(),
+            "exchange type",
+        );
+    }
+    invalid(
+        p.call(
+            "",
+            &q,
+            message("x", json!({"correlation_id": "mine"})),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err(),
+        "correlation_id",
+    );
+    invalid(
+        p.publish_delayed(
+            "",
+            &q,
+            &message("x", json!({"expiration": "100"})),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err(),
+        "expiration \"100\"",
+    );
+    invalid(
+        p.publish_delayed(
+            "",
+            &q,
+            &message("x", json!({"mandatory": true})),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err(),
+        "mandatory",
+    );
+    // A delayed message to a missing exchange fails now, as publish does, not when it is due.
+    let err = p
+        .publish_delayed(
+            &format!("{name}.nope"),
+            "k",
+            &message("x", json!({})),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    // An empty headers list (PHP's []) is no headers.
+    p.publish("", &q, &message("ok", json!({"headers": []})))
+        .await
+        .unwrap();
+    p.close().await;
+}
+
+/// An unsettled delivery keeps its channel open: acked after its consumer closed, the ack takes
+/// effect; dropped unsettled, the message goes back to the queue.
+#[tokio::test]
+async fn deliveries_outlive_their_consumer() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.q")).await;
+    for body in ["acked", "dropped"] {
+        p.publish("", &q, &message(body, json!({}))).await.unwrap();
+    }
+    let consumer = p.consumer(&q, 10);
+    let first = consumer
+        .next(Duration::from_secs(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = consumer
+        .next(Duration::from_secs(3))
+        .await
+        .unwrap()
+        .unwrap();
+    consumer.close().await;
+    assert_eq!(first.body(), b"acked");
+    first.ack().await.unwrap();
+    drop(second);
+    let again = p.consumer(&q, 10);
+    let back = again.next(Duration::from_secs(3)).await.unwrap().unwrap();
+    assert_eq!(back.body(), b"dropped");
+    assert!(back.redelivered());
+    back.ack().await.unwrap();
+    assert!(
+        again
+            .next(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    again.close().await;
+    p.close().await;
+}

@@ -221,7 +221,8 @@ fn write_array(out: &mut Vec<u8>, ht: &ZendHashTable, depth: usize) -> Result<()
 }
 
 /// An object as `json_encode` writes it: `JsonSerializable` objects as what `jsonSerialize()`
-/// returns, others as their public properties.
+/// returns, others as their public properties as the engine gives them for JSON (an
+/// `ArrayObject`'s are its elements).
 fn write_object(out: &mut Vec<u8>, zval: &Zval, depth: usize) -> Result<(), Unconvertible> {
     let object = zval.object().ok_or_else(|| fail("unreadable object"))?;
     let json_serializable = ext_php_rs::zend::ClassEntry::try_find("JsonSerializable");
@@ -231,9 +232,13 @@ fn write_object(out: &mut Vec<u8>, zval: &Zval, depth: usize) -> Result<(), Unco
             .map_err(|e| fail(format!("jsonSerialize() failed: {e}")))?;
         return write_json(out, &serialized, depth + 1);
     }
-    let properties = object
-        .get_properties()
-        .map_err(|e| fail(format!("cannot read the object's properties: {e}")))?;
+    let held = JsonProperties::of(zval);
+    let properties = match held.as_ref().and_then(|h| h.table()) {
+        Some(table) => table,
+        None => object
+            .get_properties()
+            .map_err(|e| fail(format!("cannot read the object's properties: {e}")))?,
+    };
     out.push(b'{');
     let mut first = true;
     for (key, value) in entries(properties) {
@@ -251,6 +256,45 @@ fn write_object(out: &mut Vec<u8>, zval: &Zval, depth: usize) -> Result<(), Unco
     }
     out.push(b'}');
     Ok(())
+}
+
+/// `zend_get_properties_for(obj, ZEND_PROP_PURPOSE_JSON)`, released on drop as
+/// `zend_release_properties` does.
+struct JsonProperties(*mut ZendHashTable);
+
+impl JsonProperties {
+    fn of(zval: &Zval) -> Option<JsonProperties> {
+        let symbols = crate::php_sys::get()?;
+        // SAFETY: `zval` is an object; the engine only reads it.
+        let table = unsafe {
+            (symbols.zend_get_properties_for)(
+                std::ptr::from_ref(zval).cast_mut(),
+                crate::php_sys::PROP_PURPOSE_JSON,
+            )
+        };
+        (!table.is_null()).then_some(JsonProperties(table))
+    }
+
+    fn table(&self) -> Option<&ZendHashTable> {
+        // SAFETY: not NULL, and alive until `self` is dropped.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for JsonProperties {
+    fn drop(&mut self) {
+        const GC_IMMUTABLE: u32 = 1 << 6;
+        // SAFETY: the table came from zend_get_properties_for with a reference for us.
+        unsafe {
+            let gc = &mut (*self.0).gc;
+            if gc.u.type_info & GC_IMMUTABLE == 0 {
+                gc.refcount -= 1;
+                if gc.refcount == 0 {
+                    ext_php_rs::ffi::zend_array_destroy(self.0);
+                }
+            }
+        }
+    }
 }
 
 fn write_string(out: &mut Vec<u8>, zval: &Zval) -> Result<(), Unconvertible> {

@@ -5,6 +5,7 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::sync::OnceLock;
 
+use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::{ClassEntry, ModuleEntry};
 
 pub type PostStartup = Option<unsafe extern "C" fn() -> c_int>;
@@ -12,6 +13,10 @@ type IniStringEx = unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) 
 type DisplayIniEntries = unsafe extern "C" fn(*mut ModuleEntry);
 type RegisterClassAliasEx =
     unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int;
+type GetPropertiesFor = unsafe extern "C" fn(*mut Zval, c_int) -> *mut ZendHashTable;
+
+/// `ZEND_PROP_PURPOSE_JSON` of `zend_prop_purpose`.
+pub const PROP_PURPOSE_JSON: c_int = 4;
 
 pub struct Symbols {
     /// `char *zend_ini_string_ex(const char *name, size_t len, int orig, bool *exists)`
@@ -22,6 +27,9 @@ pub struct Symbols {
     /// `zend_result zend_register_class_alias_ex(const char *, size_t, zend_class_entry *, bool)`
     pub zend_register_class_alias_ex:
         unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int,
+    /// `HashTable *zend_get_properties_for(zval *obj, zend_prop_purpose purpose)`: the
+    /// properties `json_encode` sees (an `ArrayObject`'s storage, for one).
+    pub zend_get_properties_for: GetPropertiesFor,
     /// `zend_result (*zend_post_startup_cb)(void)`, a data symbol.
     pub zend_post_startup_cb: *mut PostStartup,
     /// `zend_class_entry *spl_ce_RuntimeException`, a data symbol.
@@ -62,6 +70,9 @@ pub fn init() -> Result<&'static Symbols, String> {
                 *mut libc::c_void,
                 RegisterClassAliasEx,
             >(lookup(c"zend_register_class_alias_ex")?),
+            zend_get_properties_for: std::mem::transmute::<*mut libc::c_void, GetPropertiesFor>(
+                lookup(c"zend_get_properties_for")?,
+            ),
             zend_post_startup_cb: lookup(c"zend_post_startup_cb")?.cast(),
             spl_ce_runtime_exception: lookup(c"spl_ce_RuntimeException")?.cast(),
         }

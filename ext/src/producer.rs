@@ -292,7 +292,15 @@ fn batch_item(item: &ZendHashTable, name: &str) -> PhpResult<(String, OutgoingMe
                 })?;
             }
             "body" => body = Some(value),
-            "properties" => properties = value.array(),
+            "properties" if value.is_null() => {}
+            "properties" => {
+                properties = Some(value.array().ok_or_else(|| {
+                    invalid(format!(
+                        "{name}['properties'] {}: expected an array of name => value",
+                        convert::described(value)
+                    ))
+                })?);
+            }
             other => {
                 return Err(invalid(format!(
                     "{name} has unknown key \"{other}\" (keys: routing_key, body, properties)"

@@ -2,6 +2,10 @@
 //! time, and each acked, nacked or replied to. A consumer whose channel or connection broke
 //! opens new ones on the next `next`; unacked deliveries of the broken channel go back to the
 //! queue (the broker's doing).
+//!
+//! An unsettled delivery keeps its channel open (lapin closes a channel when its last handle
+//! goes), so a delivery can be acked after its consumer is closed or dropped, as in PHP's
+//! `(new Dq\Consumer($q))->next()->ack()`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +20,7 @@ use tokio::sync::Mutex;
 
 use super::link::{Link, Publisher};
 use super::message::{OutgoingMessage, properties_json};
-use super::{amqp_error, settle};
+use super::{amqp_error, settle, short};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::process;
 
@@ -29,7 +33,7 @@ pub struct Consumer {
 
 struct Live {
     process: u64,
-    channel: Channel,
+    channel: Arc<Channel>,
     deliveries: lapin::Consumer,
 }
 
@@ -90,6 +94,7 @@ impl Consumer {
                 link: self.link.clone(),
                 process: process(),
                 settled: AtomicBool::new(false),
+                channel: std::sync::Mutex::new(Some(current.channel.clone())),
             })),
             Ok(Some(Err(e))) => {
                 *live = None;
@@ -109,16 +114,21 @@ impl Consumer {
         }
     }
 
-    /// Closes the consumer's channel: unacked deliveries go back to the queue at once.
+    /// Stops consuming and closes the consumer's channel, which returns its unacked messages to
+    /// the queue: at once, or when the last delivery still held is settled or dropped.
     pub async fn close(&self) {
         let mut live = self.live.lock().await;
         match live.take() {
             Some(l) if l.process == process() => {
-                let _ = tokio::time::timeout(
-                    self.link.config().timeout,
-                    l.channel.close(200, "consumer closed".into()),
-                )
-                .await;
+                // Cancels the consumer: nothing more is delivered to the channel.
+                drop(l.deliveries);
+                if let Ok(channel) = Arc::try_unwrap(l.channel) {
+                    let _ = tokio::time::timeout(
+                        self.link.config().timeout,
+                        channel.close(200, "consumer closed".into()),
+                    )
+                    .await;
+                }
             }
             Some(parents) => std::mem::forget(parents),
             None => {}
@@ -135,7 +145,7 @@ impl Consumer {
         let tag = format!("dq:{}:{:08x}", std::process::id(), fastrand::u32(..));
         let deliveries = channel
             .basic_consume(
-                self.queue.as_str().into(),
+                short("queue", &self.queue)?,
                 tag.as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -144,7 +154,7 @@ impl Consumer {
             .map_err(|e| amqp_error(display, e))?;
         Ok(Live {
             process: process(),
-            channel,
+            channel: Arc::new(channel),
             deliveries,
         })
     }
@@ -156,6 +166,17 @@ pub struct Delivery {
     link: Arc<Link>,
     process: u64,
     settled: AtomicBool,
+    /// The channel it came on, kept open until it is settled.
+    channel: std::sync::Mutex<Option<Arc<Channel>>>,
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if self.process != process() {
+            // The parent's channel: a child must not close it.
+            std::mem::forget(self.release());
+        }
+    }
 }
 
 impl Delivery {
@@ -186,7 +207,7 @@ impl Delivery {
     pub async fn ack(&self) -> Result<()> {
         self.settle("ack")?;
         let acked = self.inner.acker.ack(BasicAckOptions::default());
-        self.bounded(acked).await
+        self.bounded(acked, "ack").await
     }
 
     /// Rejects the delivery: back to the queue with `requeue`, else dropped (or dead-lettered,
@@ -197,7 +218,7 @@ impl Delivery {
             requeue,
             multiple: false,
         });
-        self.bounded(nacked).await
+        self.bounded(nacked, "nack").await
     }
 
     /// Publishes `message` to the delivery's `reply_to` with its `correlation_id` (RPC).
@@ -240,6 +261,13 @@ impl Delivery {
         }
     }
 
+    fn release(&self) -> Option<Arc<Channel>> {
+        self.channel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
     fn settle(&self, what: &str) -> Result<()> {
         if self.process != process() {
             return Err(Error::invalid(format!(
@@ -254,15 +282,28 @@ impl Delivery {
         Ok(())
     }
 
-    async fn bounded<T>(
+    /// Awaits an ack or nack; lapin's `false` means the channel the delivery came on is gone,
+    /// and with it the delivery (RabbitMQ has put the message back in the queue).
+    async fn bounded(
         &self,
-        work: impl std::future::Future<Output = lapin::Result<T>>,
+        work: impl std::future::Future<Output = lapin::Result<bool>>,
+        what: &str,
     ) -> Result<()> {
         let config = self.link.config();
-        match tokio::time::timeout(config.timeout, work).await {
-            Ok(result) => result
-                .map(|_| ())
-                .map_err(|e| amqp_error(&config.display, e)),
+        let outcome = tokio::time::timeout(config.timeout, work).await;
+        // Settled (or failed for good): the channel may close once nothing else holds it.
+        drop(self.release());
+        match outcome {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "cannot {what}: the channel the delivery came on is closed (its consumer was \
+                     dropped or the connection broke), so RabbitMQ has put the message back in \
+                     the queue for another delivery"
+                ),
+            )),
+            Ok(Err(e)) => Err(amqp_error(&config.display, e)),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!("RabbitMQ at {} did not answer in time", config.display),

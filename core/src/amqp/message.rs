@@ -5,6 +5,7 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
 use serde_json::{Map, Number, Value};
 
+use super::short;
 use crate::error::{Error, Result, shown};
 
 const STRING_PROPERTIES: [&str; 8] = [
@@ -80,6 +81,8 @@ impl OutgoingMessage {
                 "headers" => match value {
                     Value::Object(map) => out = out.with_headers(field_table(map, "headers")?),
                     Value::Null => {}
+                    // An empty PHP array is an empty list in JSON.
+                    Value::Array(items) if items.is_empty() => {}
                     other => {
                         return Err(Error::invalid(format!(
                             "headers is {}: expected an array of name => value",
@@ -157,14 +160,7 @@ fn short_string(name: &str, value: &Value) -> Result<ShortString> {
             )));
         }
     };
-    if text.len() > 255 {
-        return Err(Error::invalid(format!(
-            "{name} {} is {} bytes: AMQP allows at most 255",
-            shown(&text),
-            text.len()
-        )));
-    }
-    Ok(text.into())
+    short(name, &text)
 }
 
 fn small_int(name: &str, value: &Value, max: u64) -> Result<u64> {
@@ -207,18 +203,11 @@ fn timestamp(value: &Value) -> Result<u64> {
     }
 }
 
-fn field_table(map: &Map<String, Value>, path: &str) -> Result<FieldTable> {
+pub(crate) fn field_table(map: &Map<String, Value>, path: &str) -> Result<FieldTable> {
     let mut table = FieldTable::default();
     for (key, value) in map {
-        if key.len() > 255 {
-            return Err(Error::invalid(format!(
-                "{path} key {} is {} bytes: AMQP allows at most 255",
-                shown(key),
-                key.len()
-            )));
-        }
         table.insert(
-            key.as_str().into(),
+            short(&format!("{path} key"), key)?,
             amqp_value(value, &format!("{path}[\"{key}\"]"))?,
         );
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+use lapin::types::ShortString;
 use lapin::{Confirmation, ErrorKind as LapinKind};
 
 use crate::config::{check_prefix, mask_password};
@@ -29,6 +30,19 @@ pub use rpc::{REPLY_TO, Reply};
 pub use topology::{ExchangeOptions, QueueOptions};
 
 pub const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A name as AMQP carries it (exchange, queue, routing key, table key): a short string, at
+/// most 255 bytes. Checked before anything is sent, so a long name is a clear error.
+pub(crate) fn short(what: &str, value: &str) -> Result<ShortString> {
+    if value.len() > 255 {
+        return Err(Error::invalid(format!(
+            "{what} {} is {} bytes: AMQP allows at most 255",
+            shown(value),
+            value.len()
+        )));
+    }
+    Ok(value.into())
+}
 
 /// How to reach RabbitMQ, and the namespace of the objects dq creates there.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,8 +117,8 @@ impl Producer {
             let channel = self.link.publisher(self.publisher()).await?;
             let confirm = channel
                 .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
+                    short("exchange", exchange)?,
+                    short("routing key", routing_key)?,
                     options(message),
                     &message.body,
                     message.properties.clone(),
@@ -128,13 +142,18 @@ impl Producer {
         messages: &[(String, OutgoingMessage)],
     ) -> Result<usize> {
         self.bounded(async {
+            let exchange_name = short("exchange", exchange)?;
+            let keys = messages
+                .iter()
+                .map(|(routing_key, _)| short("routing key", routing_key))
+                .collect::<Result<Vec<_>>>()?;
             let channel = self.link.publisher(self.publisher()).await?;
             let mut confirms = Vec::with_capacity(messages.len());
-            for (routing_key, message) in messages {
+            for ((_, message), routing_key) in messages.iter().zip(keys) {
                 let confirm = channel
                     .basic_publish(
-                        exchange.into(),
-                        routing_key.as_str().into(),
+                        exchange_name.clone(),
+                        routing_key,
                         options(message),
                         &message.body,
                         message.properties.clone(),

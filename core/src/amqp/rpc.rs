@@ -15,7 +15,7 @@ use lapin::{BasicProperties, Channel};
 use tokio::sync::oneshot;
 
 use super::message::OutgoingMessage;
-use super::{amqp_error, settle};
+use super::{amqp_error, settle, short};
 use crate::error::{Error, ErrorKind, Result};
 
 pub const REPLY_TO: &str = "amq.rabbitmq.reply-to";
@@ -88,8 +88,8 @@ impl Rpc {
         !self.ended.load(Ordering::Acquire) && self.channel.status().connected()
     }
 
-    /// Publishes a request (mandatory: no route fails at once) and waits up to `wait` for the
-    /// reply with its correlation id.
+    /// Publishes a request (mandatory: no route fails at once) and waits for the reply with its
+    /// correlation id: `wait` bounds the whole call, the broker's confirm included.
     pub async fn call(
         &self,
         exchange: &str,
@@ -97,6 +97,14 @@ impl Rpc {
         mut request: OutgoingMessage,
         wait: Duration,
     ) -> Result<Reply> {
+        let deadline = tokio::time::Instant::now() + wait;
+        if request.properties.correlation_id().is_some() || request.properties.reply_to().is_some()
+        {
+            return Err(Error::invalid(
+                "call() sets correlation_id and reply_to itself (direct reply-to): put your own \
+                 id in message_id or a header",
+            ));
+        }
         let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         request.properties = request
             .properties
@@ -116,8 +124,8 @@ impl Rpc {
             let confirm = self
                 .channel
                 .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
+                    short("exchange", exchange)?,
+                    short("routing key", routing_key)?,
                     BasicPublishOptions {
                         mandatory: true,
                         immediate: false,
@@ -133,11 +141,23 @@ impl Rpc {
                 routing_key,
             )
         };
-        if let Err(e) = sent.await {
+        let sent = tokio::time::timeout_at(deadline, sent)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "RabbitMQ at {} did not confirm the request within {:.3}s",
+                        self.display,
+                        wait.as_secs_f64()
+                    ),
+                ))
+            });
+        if let Err(e) = sent {
             forget();
             return Err(e);
         }
-        match tokio::time::timeout(wait, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => Ok(Reply {
                 body: reply.data,
                 properties: reply.properties,

@@ -9,8 +9,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde_json::{Map, Value};
 
-use super::message::{OutgoingMessage, amqp_value};
-use super::{Producer, amqp_error};
+use super::message::{OutgoingMessage, field_table};
+use super::{Producer, amqp_error, short};
 use crate::error::{Error, Result, shown};
 
 /// Longest delay `publish_delayed` takes: TTLs and queue expiries are 32-bit milliseconds.
@@ -133,25 +133,25 @@ fn unknown(key: &str, known: &str) -> Error {
     Error::invalid(format!("unknown option {}: expected {known}", shown(key)))
 }
 
-pub(crate) fn field_table(arguments: &Map<String, Value>) -> Result<FieldTable> {
-    let mut table = FieldTable::default();
-    for (key, value) in arguments {
-        table.insert(
-            key.as_str().into(),
-            amqp_value(value, &format!("arguments[\"{key}\"]"))?,
-        );
-    }
-    Ok(table)
-}
-
-fn exchange_kind(kind: &str) -> ExchangeKind {
-    match kind {
+/// The built-in types, or a plugin's (`x-delayed-message`, `x-consistent-hash`, ...). Checked
+/// here: the broker answers an unknown type by closing the whole connection.
+fn exchange_kind(kind: &str) -> Result<ExchangeKind> {
+    Ok(match kind {
         "direct" => ExchangeKind::Direct,
         "fanout" => ExchangeKind::Fanout,
         "topic" => ExchangeKind::Topic,
         "headers" => ExchangeKind::Headers,
-        other => ExchangeKind::Custom(other.to_string()),
-    }
+        plugin if plugin.len() > 2 && plugin.starts_with("x-") => {
+            ExchangeKind::Custom(short("exchange type", plugin)?.to_string())
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "exchange type {} is unknown: expected direct, fanout, topic, headers or a \
+                 plugin's x-... type",
+                shown(other)
+            )));
+        }
+    })
 }
 
 pub(super) async fn declare_exchange(
@@ -166,11 +166,12 @@ pub(super) async fn declare_exchange(
             shown(name)
         )));
     }
+    let kind = exchange_kind(kind)?;
     let channel = producer.link.publisher(producer.publisher()).await?;
     channel
         .exchange_declare(
-            name.into(),
-            exchange_kind(kind),
+            short("exchange", name)?,
+            kind,
             ExchangeDeclareOptions {
                 passive: options.passive,
                 durable: options.durable,
@@ -178,7 +179,7 @@ pub(super) async fn declare_exchange(
                 internal: options.internal,
                 nowait: false,
             },
-            field_table(&options.arguments)?,
+            field_table(&options.arguments, "arguments")?,
         )
         .await
         .map_err(|e| producer.error(e))
@@ -189,10 +190,17 @@ pub(super) async fn declare_queue(
     name: &str,
     options: &QueueOptions,
 ) -> Result<String> {
+    if name.starts_with("amq.") && !options.passive {
+        return Err(Error::invalid(format!(
+            "queue {} cannot be declared: amq.* names are reserved for the broker (declare \"\" \
+             to have it name one for you)",
+            shown(name)
+        )));
+    }
     let channel = producer.link.publisher(producer.publisher()).await?;
     let queue = channel
         .queue_declare(
-            name.into(),
+            short("queue", name)?,
             QueueDeclareOptions {
                 passive: options.passive,
                 durable: options.durable,
@@ -200,7 +208,7 @@ pub(super) async fn declare_queue(
                 auto_delete: options.auto_delete,
                 nowait: false,
             },
-            field_table(&options.arguments)?,
+            field_table(&options.arguments, "arguments")?,
         )
         .await
         .map_err(|e| producer.error(e))?;
@@ -217,11 +225,11 @@ pub(super) async fn bind_queue(
     let channel = producer.link.publisher(producer.publisher()).await?;
     channel
         .queue_bind(
-            queue.into(),
-            exchange.into(),
-            routing_key.into(),
+            short("queue", queue)?,
+            short("exchange", exchange)?,
+            short("routing key", routing_key)?,
             QueueBindOptions::default(),
-            field_table(arguments)?,
+            field_table(arguments, "arguments")?,
         )
         .await
         .map_err(|e| producer.error(e))
@@ -241,6 +249,13 @@ pub(super) async fn publish_delayed(
             MAX_DELAY.as_millis()
         )));
     }
+    short("routing key", routing_key)?;
+    if message.mandatory {
+        return Err(Error::invalid(
+            "mandatory cannot be used with a delayed message: whether a queue takes it is known \
+             only when it is due, and nobody waits for the answer then",
+        ));
+    }
     let delay_ms = delay.as_millis() as u64;
     // The default exchange cannot be bound to, so the plugin cannot route to it.
     if !exchange.is_empty() && delayed_plugin(producer).await? {
@@ -254,9 +269,9 @@ pub(super) async fn publish_delayed(
             let channel = producer.link.publisher(producer.publisher()).await?;
             channel
                 .exchange_bind(
-                    exchange.into(),
-                    delayed.as_str().into(),
-                    routing_key.into(),
+                    short("exchange", exchange)?,
+                    short("exchange", &delayed)?,
+                    short("routing key", routing_key)?,
                     ExchangeBindOptions::default(),
                     FieldTable::default(),
                 )
@@ -274,8 +289,17 @@ pub(super) async fn publish_delayed(
             .publish(&delayed, routing_key, &delayed_message)
             .await;
     }
+    if let Some(expiration) = message.properties.expiration() {
+        return Err(Error::invalid(format!(
+            "expiration {} cannot be used with a delayed message: in the delay queue it would \
+             cut the delay short, and RabbitMQ removes it when the delay ends (give the target \
+             queue an x-message-ttl instead)",
+            shown(expiration.as_str())
+        )));
+    }
     let queue = delay_queue_name(&producer.config().prefix, delay_ms, exchange, routing_key);
     if producer.link.delay_queue_due(&queue, RENEW).await? {
+        check_delay_target(producer, exchange).await?;
         let mut arguments = FieldTable::default();
         arguments.insert(
             "x-message-ttl".into(),
@@ -309,6 +333,27 @@ pub(super) async fn publish_delayed(
         producer.link.delay_queue_declared(&queue).await;
     }
     producer.publish("", &queue, message).await
+}
+
+/// That the target exchange of a delay queue exists, checked when the queue is (re)declared
+/// (once per `RENEW`): else the broker would drop the messages silently when they are due.
+async fn check_delay_target(producer: &Producer, exchange: &str) -> Result<()> {
+    if exchange.is_empty() || exchange.starts_with("amq.") {
+        return Ok(());
+    }
+    let channel = producer.link.publisher(producer.publisher()).await?;
+    channel
+        .exchange_declare(
+            short("exchange", exchange)?,
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| producer.error(e))
 }
 
 /// Whether the broker has the delayed-message exchange plugin: asked once per connection by
