@@ -5,7 +5,8 @@
 
 
 // The result of every call. The numbers are dq's error codes, the same as PHP's `getCode()`
-// and the gateway's errors; they never change.
+// and the gateway's errors; they never change. A call that fails leaves its out-parameters
+// NULL, 0 or false, and its message in `dq_last_error`.
 enum dq_result
  {
   // Success.
@@ -78,7 +79,7 @@ const char *dq_version(void);
 // On success `*out` owns a client the caller frees with `dq_client_free`.
 //
 // # Safety
-// `options_json` is NULL or a NUL-terminated string; `out` points to writable storage.
+// `options_json` is NULL or a NUL-terminated string; `out_client` points to writable storage.
 dq_result dq_client_new(const char *options_json, dq_client **out_client);
 
 // Frees a client (NULL is ignored). The process's connections stay for other clients.

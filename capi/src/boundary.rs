@@ -8,7 +8,8 @@ use std::ffi::{CStr, c_char};
 use dq_core::{Error, ErrorKind};
 
 /// The result of every call. The numbers are dq's error codes, the same as PHP's `getCode()`
-/// and the gateway's errors; they never change.
+/// and the gateway's errors; they never change. A call that fails leaves its out-parameters
+/// NULL, 0 or false, and its message in `dq_last_error`.
 #[allow(non_camel_case_types)]
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,15 +187,20 @@ pub unsafe fn json_object(
     }
 }
 
-/// Checks that an out-pointer is not NULL before any work is done.
-pub fn out<T>(ptr: *mut T, name: &str) -> Result<(), Error> {
+/// Checks that an out-pointer is not NULL before any work is done, and stores `empty` there
+/// (NULL, 0, false), so that after a failure the caller never holds a stale value.
+///
+/// # Safety
+/// `ptr` is NULL or points to writable storage for a `T`.
+pub unsafe fn out<T>(ptr: *mut T, name: &str, empty: T) -> Result<(), Error> {
     if ptr.is_null() {
-        Err(Error::invalid(format!(
+        return Err(Error::invalid(format!(
             "{name} is NULL: it must point to where the result goes"
-        )))
-    } else {
-        Ok(())
+        )));
     }
+    // SAFETY: not NULL; the caller promises it is writable.
+    unsafe { ptr.write(empty) };
+    Ok(())
 }
 
 /// Writes `text` into a caller's buffer of `len` bytes, NUL-terminated and cut to fit; stores

@@ -73,14 +73,15 @@ fn config(options: &Map<String, Value>) -> Result<(QueueConfig, Tz), Error> {
 /// On success `*out` owns a client the caller frees with `dq_client_free`.
 ///
 /// # Safety
-/// `options_json` is NULL or a NUL-terminated string; `out` points to writable storage.
+/// `options_json` is NULL or a NUL-terminated string; `out_client` points to writable storage.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dq_client_new(
     options_json: *const c_char,
     out_client: *mut *mut dq_client,
 ) -> dq_result {
     boundary(|| {
-        out(out_client, "out_client")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_client, "out_client", std::ptr::null_mut()) }?;
         // SAFETY: as the caller promises.
         let options = unsafe { json_object(options_json, "options_json") }?;
         let (config, time_zone) = config(&options)?;
@@ -143,7 +144,8 @@ pub unsafe extern "C" fn dq_client_add_many(
     out_count: *mut usize,
 ) -> dq_result {
     boundary(|| {
-        out(out_count, "out_count")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_count, "out_count", 0) }?;
         // SAFETY: as the caller promises.
         let (client, topic, json) = unsafe {
             (
@@ -194,7 +196,8 @@ pub unsafe extern "C" fn dq_client_get(
     out_json: *mut *mut c_char,
 ) -> dq_result {
     boundary(|| {
-        out(out_json, "out_json")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_json, "out_json", std::ptr::null_mut()) }?;
         // SAFETY: as the caller promises.
         let (client, topic, id) =
             unsafe { (handle(client)?, text(topic, "topic")?, text(id, "id")?) };
@@ -220,7 +223,8 @@ pub unsafe extern "C" fn dq_client_del(
     out_removed: *mut bool,
 ) -> dq_result {
     boundary(|| {
-        out(out_removed, "out_removed")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_removed, "out_removed", false) }?;
         // SAFETY: as the caller promises.
         let (client, topic, id) =
             unsafe { (handle(client)?, text(topic, "topic")?, text(id, "id")?) };
@@ -243,7 +247,8 @@ pub unsafe extern "C" fn dq_client_stats(
     out_json: *mut *mut c_char,
 ) -> dq_result {
     boundary(|| {
-        out(out_json, "out_json")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_json, "out_json", std::ptr::null_mut()) }?;
         // SAFETY: as the caller promises.
         let (client, topic) = unsafe { (handle(client)?, text(topic, "topic")?) };
         let s = client.queue.stats(topic)?;

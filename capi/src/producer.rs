@@ -29,7 +29,8 @@ pub unsafe extern "C" fn dq_producer_new(
     out_producer: *mut *mut dq_producer,
 ) -> dq_result {
     boundary(|| {
-        out(out_producer, "out_producer")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_producer, "out_producer", std::ptr::null_mut()) }?;
         // SAFETY: as the caller promises.
         let options = unsafe { json_object(options_json, "options_json") }?;
         let mut url = DEFAULT_AMQP.to_string();
@@ -165,8 +166,10 @@ pub unsafe extern "C" fn dq_producer_call(
     out_len: *mut usize,
 ) -> dq_result {
     boundary(|| {
-        out(out_body, "out_body")?;
-        out(out_len, "out_len")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_body, "out_body", std::ptr::null_mut()) }?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_len, "out_len", 0) }?;
         // SAFETY: as the caller promises.
         let (p, exchange, routing_key, message) = unsafe {
             arguments(
@@ -230,7 +233,8 @@ pub unsafe extern "C" fn dq_producer_publish_batch(
     out_count: *mut usize,
 ) -> dq_result {
     boundary(|| {
-        out(out_count, "out_count")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_count, "out_count", 0) }?;
         // SAFETY: as the caller promises.
         let (p, exchange, json) = unsafe {
             (
@@ -301,7 +305,8 @@ pub unsafe extern "C" fn dq_producer_declare_queue(
     out_name: *mut *mut c_char,
 ) -> dq_result {
     boundary(|| {
-        out(out_name, "out_name")?;
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_name, "out_name", std::ptr::null_mut()) }?;
         // SAFETY: as the caller promises.
         let (p, name, options) = unsafe {
             (

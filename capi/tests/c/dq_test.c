@@ -1,0 +1,315 @@
+/*
+ * libdq.so from C: what a C program (or PHP's FFI) sees. Compiled and run by capi/tests/c_program.rs,
+ * under valgrind when it is installed. Settings come from the environment:
+ *
+ *   DQ_TEST_REDIS   a Redis URL          DQ_TEST_PREFIX  a prefix with topic "orders" registered
+ *   DQ_TEST_AMQP    an AMQP URL (vhost)  DQ_TEST_QUEUE   a queue in that vhost the harness reads
+ *   DQ_TEST_RPC     a queue whose requests the harness answers
+ *   DQ_TEST_IDLE    a queue nobody reads
+ *   DQ_TEST_CLOSED  a TCP port nothing listens on
+ *
+ * Each check prints "ok - what" or "not ok - what: got X (last error)", and the exit status is the
+ * number of failed checks (0: all passed).
+ */
+#include "dq.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+
+/* The calling thread's last error, in a static buffer (enough for every message dq writes). */
+static const char *last_error(void) {
+    static char text[4096];
+    size_t len = 0;
+    if (dq_last_error(text, sizeof text, &len) != DQ_OK) {
+        return "(dq_last_error failed)";
+    }
+    return text;
+}
+
+static void check(int ok, const char *what, const char *detail) {
+    if (ok) {
+        printf("ok - %s\n", what);
+    } else {
+        failures++;
+        printf("not ok - %s: %s\n", what, detail);
+    }
+    fflush(stdout);
+}
+
+/* Checks that a call returned `want`, and that a failure left a message containing `needle`. */
+static void expect(dq_result got, dq_result want, const char *needle, const char *what) {
+    char detail[4600];
+    const char *error = last_error();
+    snprintf(detail, sizeof detail, "got %u, want %u (last error: \"%s\")", (unsigned)got, (unsigned)want, error);
+    if (got != want) {
+        check(0, what, detail);
+    } else if (want == DQ_OK) {
+        check(error[0] == '\0', what, "a success left an error message");
+    } else {
+        check(needle == NULL || strstr(error, needle) != NULL, what, detail);
+    }
+}
+
+static const char *env(const char *name) {
+    const char *value = getenv(name);
+    if (value == NULL || value[0] == '\0') {
+        fprintf(stderr, "%s is not set\n", name);
+        exit(100);
+    }
+    return value;
+}
+
+static void error_messages(void) {
+    char buf[256];
+    size_t len = 0;
+    expect(dq_error_message(DQ_CONNECTION, buf, sizeof buf, &len), DQ_OK, NULL, "dq_error_message(DQ_CONNECTION)");
+    check(len == strlen(buf) && len > 0, "the message's length is reported", buf);
+    size_t full = len;
+    char small[8];
+    expect(dq_error_message(DQ_CONNECTION, small, sizeof small, &len), DQ_OK, NULL, "a message cut to fit");
+    check(strlen(small) == sizeof small - 1 && len == full, "cut to 7 bytes and a NUL, full length reported", small);
+    expect(dq_error_message(DQ_CONNECTION, NULL, 0, &len), DQ_OK, NULL, "NULL buffer: only the length");
+    check(len == full, "the length without a buffer", "");
+    expect(dq_error_message(999, buf, sizeof buf, NULL), DQ_INVALID_ARGUMENT, NULL, "an unknown code");
+    for (unsigned code = DQ_OK; code <= DQ_REJECTED; code++) {
+        char what[64];
+        snprintf(what, sizeof what, "code %u has a message", code);
+        check(dq_error_message(code, buf, sizeof buf, NULL) == DQ_OK && buf[0] != '\0', what, buf);
+    }
+    const char *version = dq_version();
+    check(version != NULL && version[0] != '\0', "dq_version", version ? version : "NULL");
+}
+
+static dq_client *client(const char *options) {
+    dq_client *c = NULL;
+    expect(dq_client_new(options, &c), DQ_OK, NULL, "dq_client_new");
+    return c;
+}
+
+static void delay_queue(const char *redis, const char *prefix) {
+    char options[1024];
+    snprintf(options, sizeof options, "{\"redis\":\"%s\",\"prefix\":\"%s\",\"body_limit\":4096}", redis, prefix);
+    dq_client *c = client(options);
+    if (c == NULL) {
+        return;
+    }
+
+    expect(dq_client_add(c, "orders", "{\"id\":\"o-1\",\"body\":{\"amount\":12.5,\"text\":\"na\xc3\xafve\"},\"delay\":60}"), DQ_OK,
+           NULL, "add");
+    char *json = NULL;
+    expect(dq_client_get(c, "orders", "o-1", &json), DQ_OK, NULL, "get");
+    check(json != NULL && strstr(json, "\"id\":\"o-1\"") && strstr(json, "\"body\":{\"amount\":12.5,\"text\":\"na\xc3\xafve\"}")
+              && strstr(json, "\"state\":\"delayed\""),
+          "get returns the message as JSON", json ? json : "NULL");
+    dq_string_free(json);
+
+    json = NULL;
+    expect(dq_client_get(c, "orders", "missing", &json), DQ_OK, NULL, "get of a missing id");
+    check(json == NULL, "a missing id is NULL", json ? json : "");
+
+    size_t count = 0;
+    expect(dq_client_add_many(c, "orders", "[{\"id\":\"m-1\",\"body\":1,\"delay\":60},{\"id\":\"m-2\",\"body\":\"two\",\"delay\":60}]",
+                              &count),
+           DQ_OK, NULL, "add_many");
+    check(count == 2, "add_many stored 2", "");
+
+    expect(dq_client_stats(c, "orders", &json), DQ_OK, NULL, "stats");
+    check(json != NULL && strstr(json, "\"delayed\":3"), "stats count 3 delayed", json ? json : "NULL");
+    dq_string_free(json);
+
+    bool removed = false;
+    expect(dq_client_del(c, "orders", "o-1", &removed), DQ_OK, NULL, "del");
+    check(removed, "del removed the message", "");
+    expect(dq_client_del(c, "orders", "o-1", &removed), DQ_OK, NULL, "del again");
+    check(!removed, "a second del removes nothing", "");
+    dq_client_del(c, "orders", "m-1", &removed);
+    dq_client_del(c, "orders", "m-2", &removed);
+
+    /* Bad arguments: each a result code and a message naming what was wrong. */
+    expect(dq_client_add(NULL, "orders", "{}"), DQ_INVALID_ARGUMENT, "client", "NULL client");
+    expect(dq_client_add(c, NULL, "{\"id\":\"x\",\"body\":1}"), DQ_INVALID_ARGUMENT, "topic", "NULL topic");
+    expect(dq_client_add(c, "orders", NULL), DQ_INVALID_ARGUMENT, "message_json", "NULL message");
+    expect(dq_client_add(c, "ord\xff\xfe", "{\"id\":\"x\",\"body\":1}"), DQ_INVALID_ARGUMENT, "UTF-8", "invalid UTF-8 topic");
+    expect(dq_client_add(c, "orders", "{\"id\":\"\xc3\x28\",\"body\":1}"), DQ_INVALID_ARGUMENT, "UTF-8", "invalid UTF-8 in JSON");
+    expect(dq_client_add(c, "orders", "{\"id\":"), DQ_INVALID_ARGUMENT, "JSON", "truncated JSON");
+    expect(dq_client_add(c, "orders", "[1,2]"), DQ_INVALID_ARGUMENT, "object", "JSON that is not an object");
+    expect(dq_client_add(c, "orders", "{\"body\":1,\"delay\":5}"), DQ_INVALID_ARGUMENT, "id", "no id");
+    expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"body\":1,\"delay\":-5}"), DQ_INVALID_ARGUMENT, "-5", "negative delay");
+    expect(dq_client_add(c, "no-such-topic", "{\"id\":\"x\",\"body\":1}"), DQ_UNKNOWN_TOPIC, "no-such-topic", "unknown topic");
+    expect(dq_client_get(c, "orders", "o-1", NULL), DQ_INVALID_ARGUMENT, "out", "NULL out pointer");
+    expect(dq_client_del(c, "orders", NULL, &removed), DQ_INVALID_ARGUMENT, "id", "NULL id");
+    expect(dq_client_add_many(c, "orders", "{}", &count), DQ_INVALID_ARGUMENT, "array", "add_many of an object");
+
+    /* Oversized input: a body over body_limit (4 KiB here), and 1 MiB of id. */
+    static char big[1 << 20];
+    memset(big, 'a', sizeof big - 1);
+    char *message = malloc(sizeof big + 64);
+    snprintf(message, sizeof big + 64, "{\"id\":\"big\",\"body\":\"%.8000s\",\"delay\":60}", big);
+    expect(dq_client_add(c, "orders", message), DQ_INVALID_ARGUMENT, "4096", "a body over body_limit");
+    snprintf(message, sizeof big + 64, "{\"id\":\"%s\",\"body\":1}", big);
+    expect(dq_client_add(c, "orders", message), DQ_INVALID_ARGUMENT, "id", "a 1 MiB id");
+    free(message);
+    expect(dq_client_get(c, "orders", big, &json), DQ_INVALID_ARGUMENT, "id", "get with a 1 MiB id");
+
+    dq_client *other = NULL;
+    expect(dq_client_new("{\"redis\":", &other), DQ_INVALID_ARGUMENT, "JSON", "options that are not JSON");
+    expect(dq_client_new("{\"reddis\":\"x\"}", &other), DQ_INVALID_ARGUMENT, "reddis", "an unknown option");
+    check(other == NULL, "no client on failure", "");
+    expect(dq_client_new(NULL, NULL), DQ_INVALID_ARGUMENT, "out", "NULL out_client");
+
+    dq_client_free(c);
+    dq_client_free(NULL);
+    dq_string_free(NULL);
+    dq_bytes_free(NULL, 0);
+}
+
+static void redis_not_there(int port) {
+    char options[256];
+    snprintf(options, sizeof options, "{\"redis\":\"127.0.0.1:%d\",\"timeout\":1}", port);
+    dq_client *c = client(options);
+    if (c == NULL) {
+        return;
+    }
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%d", port);
+    expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"body\":1}"), DQ_CONNECTION, address, "add with Redis not there");
+    char *json = NULL;
+    expect(dq_client_get(c, "orders", "x", &json), DQ_CONNECTION, address, "get with Redis not there");
+    dq_client_free(c);
+}
+
+/* Several threads share one client; each thread's last error is its own. */
+struct worker {
+    dq_client *client;
+    int index;
+    int failed;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    char id[32], message[96];
+    for (int i = 0; i < 50; i++) {
+        snprintf(id, sizeof id, "t%d-%d", w->index, i);
+        snprintf(message, sizeof message, "{\"id\":\"%s\",\"body\":%d,\"delay\":60}", id, i);
+        bool removed = false;
+        if (dq_client_add(w->client, "orders", message) != DQ_OK || dq_client_del(w->client, "orders", id, &removed) != DQ_OK
+            || !removed) {
+            w->failed++;
+        }
+    }
+    /* A failure here does not show in another thread's last error. */
+    if (dq_client_add(w->client, "orders", "{}") != DQ_INVALID_ARGUMENT || strstr(last_error(), "id") == NULL) {
+        w->failed++;
+    }
+    return NULL;
+}
+
+static void threads(const char *redis, const char *prefix) {
+    char options[1024];
+    snprintf(options, sizeof options, "{\"redis\":\"%s\",\"prefix\":\"%s\"}", redis, prefix);
+    dq_client *c = client(options);
+    if (c == NULL) {
+        return;
+    }
+    pthread_t ids[4];
+    struct worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct worker){.client = c, .index = i};
+        pthread_create(&ids[i], NULL, work, &workers[i]);
+    }
+    int failed = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(ids[i], NULL);
+        failed += workers[i].failed;
+    }
+    check(failed == 0, "4 threads add and del through one client", "a thread's call failed");
+    expect(dq_client_stats(c, "orders", NULL), DQ_INVALID_ARGUMENT, "out", "this thread's own last error");
+    dq_client_free(c);
+}
+
+static void producer(const char *amqp, const char *queue, const char *rpc, const char *idle, int closed_port) {
+    char options[1024];
+    snprintf(options, sizeof options, "{\"amqp\":\"%s\",\"timeout\":3}", amqp);
+    dq_producer *p = NULL;
+    expect(dq_producer_new(options, &p), DQ_OK, NULL, "dq_producer_new");
+    if (p == NULL) {
+        return;
+    }
+    /* A body with a NUL inside, and properties. */
+    static const char body[] = {'a', 0, 'b', (char)0xff};
+    expect(dq_producer_publish(p, "", queue, body, sizeof body,
+                               "{\"message_id\":\"c-1\",\"content_type\":\"application/octet-stream\",\"headers\":{\"x\":1}}"),
+           DQ_OK, NULL, "publish 4 bytes with a NUL");
+    expect(dq_producer_publish(p, "", queue, "second", 6, NULL), DQ_OK, NULL, "publish without properties");
+    expect(dq_producer_publish_delayed(p, "", queue, "later", 5, 200, "{\"message_id\":\"c-3\"}"), DQ_OK, NULL,
+           "publish_delayed 200 ms");
+    size_t count = 0;
+    expect(dq_producer_publish_batch(p, "", "[{\"routing_key\":\"c-test.void\",\"body\":\"x\"}]", &count), DQ_OK, NULL,
+           "publish_batch to a queue nobody has (not mandatory)");
+    check(count == 1, "publish_batch confirmed 1", "");
+
+    char *reply = NULL;
+    size_t reply_len = 0;
+    expect(dq_producer_call(p, "", rpc, "ping", 4, NULL, 5.0, &reply, &reply_len), DQ_OK, NULL, "call");
+    check(reply != NULL && reply_len == 9 && memcmp(reply, "pong:ping", 9) == 0, "the reply's body", reply ? reply : "NULL");
+    dq_bytes_free(reply, reply_len);
+
+    char *name = NULL;
+    expect(dq_producer_declare_queue(p, "", "{\"exclusive\":true}", &name), DQ_OK, NULL, "declare_queue \"\"");
+    check(name != NULL && strncmp(name, "amq.gen-", 8) == 0, "the broker named the queue", name ? name : "NULL");
+    expect(dq_producer_declare_exchange(p, "c-test.x", "fanout", "{\"durable\":false,\"auto_delete\":true}"), DQ_OK, NULL,
+           "declare_exchange");
+    expect(dq_producer_bind_queue(p, name, "c-test.x", "", NULL), DQ_OK, NULL, "bind_queue");
+    dq_string_free(name);
+
+    /* Failures. */
+    expect(dq_producer_call(p, "", idle, "ping", 4, NULL, 0.3, &reply, &reply_len), DQ_TIMEOUT, NULL,
+           "call that nobody answers");
+    check(reply == NULL && reply_len == 0, "no reply after a timeout", "");
+    expect(dq_producer_call(p, "", "c-test.nobody", "ping", 4, NULL, 5.0, &reply, &reply_len), DQ_REJECTED, "c-test.nobody",
+           "call to a queue that does not exist");
+    expect(dq_producer_publish(p, "c-test.missing", "k", "x", 1, NULL), DQ_NOT_FOUND, "c-test.missing",
+           "publish to a missing exchange");
+    expect(dq_producer_publish(p, "", "c-test.nobody-here", "x", 1, "{\"mandatory\":true}"), DQ_REJECTED, NULL,
+           "a mandatory message no queue takes");
+    expect(dq_producer_publish(p, "", queue, "x", 1, "{\"priority\":\"high\"}"), DQ_INVALID_ARGUMENT, "priority", "a bad property");
+    expect(dq_producer_publish(p, "", queue, "x", 1, "{\"nope\":1}"), DQ_INVALID_ARGUMENT, "nope", "an unknown property");
+    expect(dq_producer_publish(p, "", queue, NULL, 1, NULL), DQ_INVALID_ARGUMENT, "body", "NULL body with a length");
+    expect(dq_producer_publish(p, "", queue, NULL, 0, NULL), DQ_OK, NULL, "NULL body of length 0 (empty)");
+    expect(dq_producer_publish(p, NULL, queue, "x", 1, NULL), DQ_INVALID_ARGUMENT, "exchange", "NULL exchange");
+    expect(dq_producer_publish(p, "", "\xff", "x", 1, NULL), DQ_INVALID_ARGUMENT, "UTF-8", "invalid UTF-8 routing key");
+    static char long_key[300];
+    memset(long_key, 'k', sizeof long_key - 1);
+    expect(dq_producer_publish(p, "", long_key, "x", 1, NULL), DQ_INVALID_ARGUMENT, "255", "a 299-byte routing key");
+    expect(dq_producer_publish_batch(p, "", "[{\"body\":", &count), DQ_INVALID_ARGUMENT, "JSON", "publish_batch of bad JSON");
+    expect(dq_producer_publish(NULL, "", queue, "x", 1, NULL), DQ_INVALID_ARGUMENT, "producer", "NULL producer");
+    /* The channel survived the failures. */
+    expect(dq_producer_publish(p, "", queue, "last", 4, NULL), DQ_OK, NULL, "publish after the failures");
+    dq_producer_free(p);
+    dq_producer_free(NULL);
+
+    snprintf(options, sizeof options, "{\"amqp\":\"amqp://guest:guest@127.0.0.1:%d/%%2f\",\"timeout\":1}", closed_port);
+    expect(dq_producer_new(options, &p), DQ_OK, NULL, "a producer for a broker not there");
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%d", closed_port);
+    expect(dq_producer_publish(p, "", "q", "x", 1, NULL), DQ_CONNECTION, address, "publish with RabbitMQ not there");
+    check(strstr(last_error(), "guest:guest") == NULL, "the password is not in the message", last_error());
+    dq_producer_free(p);
+    expect(dq_producer_new("{\"amqp\":\"http://x\"}", &p), DQ_INVALID_ARGUMENT, "amqp", "a URL that is not amqp://");
+}
+
+int main(void) {
+    const char *redis = env("DQ_TEST_REDIS");
+    const char *prefix = env("DQ_TEST_PREFIX");
+    int closed = atoi(env("DQ_TEST_CLOSED"));
+    error_messages();
+    delay_queue(redis, prefix);
+    redis_not_there(closed);
+    threads(redis, prefix);
+    producer(env("DQ_TEST_AMQP"), env("DQ_TEST_QUEUE"), env("DQ_TEST_RPC"), env("DQ_TEST_IDLE"), closed);
+    printf("%d failed\n", failures);
+    return failures;
+}
