@@ -12,6 +12,13 @@ done
 echo "== Dq\\Client::add vs phpredis (one PHP process, Redis on 127.0.0.1:6379)"
 php -n "${php_ext[@]}" bench/php-add.php "${DQ_BENCH_MESSAGES:-20000}" "${DQ_BENCH_ROUNDS:-5}"
 
+if [[ -f $ext_dir/ffi.so ]]; then
+  echo
+  echo "== DqFfi\\Client::add (libdq.so through FFI) vs Dq\\Client::add (dq.so)"
+  php -n -d extension=ffi -d ffi.enable=1 "${php_ext[@]}" -d extension=posix \
+    bench/ffi-add.php "${DQ_BENCH_MESSAGES:-20000}" "${DQ_BENCH_ROUNDS:-5}"
+fi
+
 echo
 echo "== dq-gateway POST /v1/topics/{t}/messages, keep-alive (wrk -t2 -c64)"
 prefix="dqbench-$$"
@@ -46,4 +53,6 @@ PY
 # would otherwise have the wrk messages moved to ready while the workers are measured.
 cleanup
 trap - EXIT
+echo
+bash bench/amqp.sh   # RabbitMQ: Dq\Producer against php-amqplib and pecl amqp
 bash bench/workers.sh

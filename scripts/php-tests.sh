@@ -14,6 +14,25 @@ for ext in igbinary redis amqp curl pcntl posix sockets; do
   [[ -f $ext_dir/$ext.so ]] && peers+=(-d "extension=$ext")
 done
 export NO_INTERACTION=1 TEST_PHP_EXECUTABLE=$php DQ_ROOT=$root REPORT_EXIT_STATUS=1
+common=(-q -n --show-diff -j2 "${peers[@]}" -d date.timezone=UTC)
+# Named tests or directories (default: all): those of php-tests/ffi run without dq.so, the
+# others with it.
 (($# > 0)) || set -- php-tests
-exec "$php" "$run_tests" -q -n --show-diff -j2 \
-  -d "extension=$root/build/dq.so" "${peers[@]}" -d date.timezone=UTC "$@"
+ffi=() ext=()
+for t in "$@"; do
+  case ${t%/} in
+    php-tests) ext+=(php-tests/*.phpt) ffi+=(php-tests/ffi) ;;
+    php-tests/ffi | */php-tests/ffi | php-tests/ffi/* | */php-tests/ffi/*) ffi+=("$t") ;;
+    *) ext+=("$t") ;;
+  esac
+done
+status=0
+if ((${#ext[@]})); then
+  "$php" "$run_tests" "${common[@]}" -d "extension=$root/build/dq.so" "${ext[@]}" || status=1
+fi
+# The FFI client's tests: libdq.so through FFI, the extension not loaded.
+if ((${#ffi[@]})) && [[ -f $ext_dir/ffi.so ]]; then
+  [[ -f build/libdq.so ]] || { echo "build/libdq.so is missing: run make build" >&2; exit 1; }
+  "$php" "$run_tests" "${common[@]}" -d extension=ffi -d ffi.enable=1 "${ffi[@]}" || status=1
+fi
+exit $status

@@ -1,0 +1,711 @@
+<?php
+/**
+ * dq through PHP's FFI and libdq.so, for hosts where the dq.so extension cannot be installed.
+ *
+ * DqFfi\Client and DqFfi\Producer have the methods, arguments and return values of Dq\Client
+ * and Dq\Producer. Failures throw the same exception classes with the same codes and, for bad
+ * arguments, the same messages: when dq.so is not loaded, this file declares Dq\Exception,
+ * Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException and
+ * Dq\UnknownTopicException itself, so `catch (Dq\...)` works with either.
+ *
+ * Needs ffi.enable=1 (CLI: `php -d ffi.enable=1`; FPM: see README, ffi.enable=preload with
+ * opcache.preload). libdq.so and include/dq_ffi.h are found next to this file's repository
+ * (build/, include/) or where DQ_LIBDQ and DQ_FFI_HEADER say.
+ */
+
+declare(strict_types=1);
+
+namespace Dq {
+    if (!class_exists(Exception::class, false)) {
+        class Exception extends \RuntimeException
+        {
+        }
+        class ConnectionException extends Exception
+        {
+        }
+        class TimeoutException extends Exception
+        {
+        }
+        class InvalidArgumentException extends Exception
+        {
+        }
+        class UnknownTopicException extends Exception
+        {
+        }
+    }
+}
+
+namespace DqFfi {
+    use Dq\ConnectionException;
+    use Dq\Exception;
+    use Dq\InvalidArgumentException;
+    use Dq\TimeoutException;
+    use Dq\UnknownTopicException;
+    use FFI;
+    use FFI\CData;
+
+    /** The library, loaded once per process (or taken from the preloaded FFI scope "dq"), and shared helpers. */
+    final class Library
+    {
+        /** json_encode() flags. (A class constant: opcache preloading keeps classes, not namespace constants.) */
+        public const JSON = JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_PRESERVE_ZERO_FRACTION | JSON_THROW_ON_ERROR;
+
+        private static ?FFI $ffi = null;
+
+        public static function ffi(): FFI
+        {
+            if (self::$ffi !== null) {
+                return self::$ffi;
+            }
+            try {
+                return self::$ffi = FFI::scope('dq');
+            } catch (\FFI\Exception) {
+                // Not preloaded: load it now.
+            }
+            $root = dirname(__DIR__, 2);
+            $header = getenv('DQ_FFI_HEADER') ?: "$root/include/dq_ffi.h";
+            $library = getenv('DQ_LIBDQ') ?: "$root/build/libdq.so";
+            $declarations = @file_get_contents($header);
+            if ($declarations === false) {
+                throw new Exception("cannot read $header (set DQ_FFI_HEADER to dq_ffi.h)", 1);
+            }
+            return self::$ffi = FFI::cdef($declarations, $library);
+        }
+
+        /** Throws the exception of a result code with the calling thread's last error. */
+        public static function check(int $result): void
+        {
+            if ($result !== 0) {
+                throw self::exception($result, self::lastError());
+            }
+        }
+
+        /** The calling thread's last error message. */
+        public static function lastError(): string
+        {
+            $ffi = self::ffi();
+            $length = $ffi->new('size_t');
+            $ffi->dq_last_error(null, 0, FFI::addr($length));
+            $buffer = $ffi->new('char[' . ($length->cdata + 1) . ']');
+            $ffi->dq_last_error($buffer, $length->cdata + 1, null);
+            return FFI::string($buffer);
+        }
+
+        /** The exception class of each code, as dq.so maps them. */
+        public static function exception(int $code, string $message): Exception
+        {
+            return self::atCaller(match ($code) {
+                2, 9 => new InvalidArgumentException($message, $code),
+                3 => new UnknownTopicException($message, $code),
+                4 => new ConnectionException($message, $code),
+                5 => new TimeoutException($message, $code),
+                default => new Exception($message, $code),
+            });
+        }
+
+        public static function invalid(string $message): InvalidArgumentException
+        {
+            return self::atCaller(new InvalidArgumentException($message, 2));
+        }
+
+        /**
+         * $e with the file and line of the call into this file, as an extension's exception
+         * has them (getFile(), getLine() name the caller's call, not this file).
+         * @template T of \Throwable
+         * @param T $e
+         * @return T
+         */
+        private static function atCaller(\Throwable $e): \Throwable
+        {
+            foreach (debug_backtrace(DEBUG_BACKTRACE_IGNORE_ARGS) as $frame) {
+                if (isset($frame['file']) && $frame['file'] !== __FILE__) {
+                    (new \ReflectionProperty(\Exception::class, 'file'))->setValue($e, $frame['file']);
+                    (new \ReflectionProperty(\Exception::class, 'line'))->setValue($e, $frame['line']);
+                    break;
+                }
+            }
+            return $e;
+        }
+
+        /** A string dq returned (char *), freed after reading; null for NULL. */
+        public static function take(CData $text): ?string
+        {
+            if (FFI::isNull($text)) {
+                return null;
+            }
+            $value = FFI::string($text);
+            self::ffi()->dq_string_free($text);
+            return $value;
+        }
+
+        /** $value as JSON; what cannot be encoded is named as dq.so names it ("$name[\"a\"][0]: ..."). */
+        public static function json(mixed $value, string $name): string
+        {
+            try {
+                return json_encode($value, self::JSON);
+            } catch (\JsonException $e) {
+                throw self::invalid(self::unencodable($value, $name) ?? "$name: cannot be encoded as JSON: {$e->getMessage()}");
+            }
+        }
+
+        /** A PHP array of name => value as a JSON object, null for an empty one (dq.so's map_of). */
+        public static function object(array $values, string $name): ?string
+        {
+            if ($values === []) {
+                return null;
+            }
+            if (array_is_list($values)) {
+                throw self::invalid("$name must be an array of name => value, not a list");
+            }
+            return self::json($values, $name);
+        }
+
+        /** Where in $value JSON encoding fails and why ("path: what"), or null. */
+        public static function unencodable(mixed $value, string $path, int $depth = 0): ?string
+        {
+            if ($depth > 512) {
+                return "$path: nested deeper than 512 levels";
+            }
+            if (is_string($value)) {
+                return preg_match('//u', $value) ? null : "$path: string is not valid UTF-8";
+            }
+            if (is_float($value)) {
+                return is_finite($value) ? null : "$path: float " . self::float($value) . ' cannot be encoded as JSON';
+            }
+            if ($value instanceof \JsonSerializable) {
+                $value = $value->jsonSerialize();
+            } elseif (is_object($value)) {
+                $value = get_object_vars($value);
+            }
+            if (!is_array($value)) {
+                return null;
+            }
+            foreach ($value as $key => $item) {
+                if (is_string($key) && !preg_match('//u', $key)) {
+                    return "$path: array key is not valid UTF-8";
+                }
+                $found = self::unencodable($item, $path . (is_int($key) ? "[$key]" : "[\"$key\"]"), $depth + 1);
+                if ($found !== null) {
+                    return $found;
+                }
+            }
+            return null;
+        }
+
+        /** A value and its PHP type, worded as dq.so words them: `"x" is a string`, `42 is an int`, `is null`. */
+        public static function described(mixed $value): string
+        {
+            return match (true) {
+                $value === null => 'is null',
+                is_bool($value) => ($value ? 'true' : 'false') . ' is a bool',
+                is_int($value) => "$value is an int",
+                is_float($value) => self::float($value) . ' is a float',
+                is_string($value) => '"' . self::escaped($value) . '" is a string',
+                is_array($value) => 'is an array',
+                is_object($value) => 'is an object of class ' . get_class($value),
+                default => 'is a ' . get_debug_type($value),
+            };
+        }
+
+        /** A float as Rust prints it: 1.5, 1 (not 1.0), NaN, inf. */
+        private static function float(float $value): string
+        {
+            return is_nan($value) ? 'NaN' : (is_infinite($value) ? ($value > 0 ? 'inf' : '-inf') : json_encode($value));
+        }
+
+        /** The first 80 characters of $text, control characters and quotes escaped as Rust's escape_debug does, "..." after a cut. */
+        private static function escaped(string $text): string
+        {
+            if (!preg_match('//u', $text)) { // as String::from_utf8_lossy: U+FFFD for what is not UTF-8
+                $text = json_decode(json_encode($text, JSON_INVALID_UTF8_SUBSTITUTE));
+            }
+            preg_match('/^.{0,80}/su', $text, $m);
+            $shown = preg_replace_callback('/[\x00-\x1f\x7f"\'\\\\]/', static fn (array $c): string => match ($c[0]) {
+                "\t" => '\t', "\r" => '\r', "\n" => '\n', "\0" => '\0', '"' => '\"', "'" => "\\'", '\\' => '\\\\',
+                default => sprintf('\u{%x}', ord($c[0])),
+            }, $m[0]);
+            return strlen($m[0]) < strlen($text) ? "$shown..." : $shown;
+        }
+    }
+
+    /** The delay queue client (Dq\Client / DqClient). */
+    final class Client
+    {
+        private FFI $ffi;
+        private ?CData $handle = null;
+        /** @var array<string, mixed> prefix, timeout, body_limit as given */
+        private array $options = [];
+        /** @var list<string>|null the Redis servers named (option or addServer); null: the default */
+        private ?array $servers = null;
+        /** Whether the servers were named (option or addServer) rather than taken from dq.redis. */
+        private bool $serversNamed = false;
+        /** PHP's time zone when the handle was made: dq reads fix_time strings in it. */
+        private string $zone = '';
+
+        /** @param array{redis?: string|array, prefix?: string, timeout?: int|float, body_limit?: int} $options */
+        public function __construct(array $options = [])
+        {
+            $this->ffi = Library::ffi();
+            foreach ($options as $key => $value) {
+                $name = "options['$key']";
+                $key = (string) $key;
+                if ($key === 'redis') {
+                    $this->servers = self::servers($value, $name);
+                    $this->serversNamed = true;
+                } elseif ($key === 'prefix') {
+                    $this->options['prefix'] = is_string($value) ? $value
+                        : throw Library::invalid("$name " . Library::described($value) . ': expected a string');
+                } elseif ($key === 'timeout') {
+                    $this->options['timeout'] = Producer::seconds($value, $name);
+                } elseif ($key === 'body_limit') {
+                    $this->options['body_limit'] = is_int($value) && $value > 0 ? $value
+                        : throw Library::invalid("$name " . Library::described($value) . ': expected a positive number of bytes');
+                } elseif ($key !== 'amqp' && $key !== 'confirm') { // Producer options: one array may serve both classes
+                    throw Library::invalid("unknown option \"$key\" (options: redis, prefix, timeout, body_limit)");
+                }
+            }
+            $defaults = self::iniDefaults();
+            if ($this->servers === null && isset($defaults['redis'])) {
+                $this->servers = [$defaults['redis']];
+            }
+            unset($defaults['redis']);
+            $this->options += $defaults;
+            $this->open();
+        }
+
+        /** Adds Redis shard(s): the first call replaces the dq.redis default, later ones append; a server already there is skipped. */
+        public function addServer(mixed $servers): void
+        {
+            $added = self::servers($servers, 'servers');
+            $list = [];
+            foreach (self::each($this->serversNamed ? $this->servers : []) as $server) {
+                $list[self::url($server)] = $server;
+            }
+            foreach ($added as $spec) {
+                // Checked alone first, so that a mistake is reported as dq.so reports it.
+                $probe = $this->ffi->new('dq_client *');
+                $result = $this->ffi->dq_client_new(Library::json(['redis' => $spec], 'servers'), FFI::addr($probe));
+                if ($result !== 0) {
+                    throw Library::exception($result, 'servers: ' . Library::lastError());
+                }
+                $this->ffi->dq_client_free($probe);
+                foreach (self::each([$spec]) as $server) {
+                    $list[self::url($server)] ??= $server;
+                }
+            }
+            $this->servers = array_values($list);
+            $this->serversNamed = true;
+            $this->open();
+        }
+
+        public function add(string $topic, array $data): bool
+        {
+            if (isset($data['fix_time']) && is_string($data['fix_time']) && $this->zone !== date_default_timezone_get()) {
+                $this->open(); // dq.so reads fix_time in PHP's time zone of the moment
+            }
+            $result = $this->ffi->dq_client_add($this->handle, $topic, self::message($data, 'data'));
+            if ($result !== 0) {
+                $message = Library::lastError();
+                // Errors of the message are named "data: ..." as dq.so names them; the topic's are not.
+                throw Library::exception($result, $result === 2 && !str_starts_with($message, 'topic "') ? "data: $message" : $message);
+            }
+            return true;
+        }
+
+        public function get(string $topic, mixed $id): ?array
+        {
+            $out = $this->ffi->new('char *');
+            Library::check($this->ffi->dq_client_get($this->handle, $topic, is_string($id) ? $id : self::id($id), FFI::addr($out)));
+            $json = Library::take($out);
+            return $json === null ? null : json_decode($json, true, 512, JSON_THROW_ON_ERROR);
+        }
+
+        public function del(string $topic, mixed $id): bool
+        {
+            $removed = $this->ffi->new('bool');
+            Library::check($this->ffi->dq_client_del($this->handle, $topic, is_string($id) ? $id : self::id($id), FFI::addr($removed)));
+            return $removed->cdata;
+        }
+
+        public function addMany(string $topic, array $items): int
+        {
+            $list = [];
+            $zone = false;
+            foreach ($items as $key => $item) {
+                if (!is_array($item)) {
+                    throw Library::invalid(self::item($key) . ' ' . Library::described($item) . ': expected an array with id, body and delay or fix_time');
+                }
+                $list[] = $item === [] || array_is_list($item) ? (object) $item : $item;
+                $zone = $zone || (isset($item['fix_time']) && is_string($item['fix_time']));
+            }
+            if ($zone && $this->zone !== date_default_timezone_get()) {
+                $this->open();
+            }
+            try {
+                $json = json_encode($list, Library::JSON);
+            } catch (\JsonException) {
+                foreach ($items as $key => $item) {
+                    self::message($item, self::item($key));
+                }
+                throw Library::invalid('items: cannot be encoded as JSON');
+            }
+            $count = $this->ffi->new('size_t');
+            $result = $this->ffi->dq_client_add_many($this->handle, $topic, $json, FFI::addr($count));
+            if ($result !== 0) {
+                // libdq.so counts items from 0 ("messages[3]: ..."); dq.so names them by their keys ("items[3]: ...").
+                $message = Library::lastError();
+                if (preg_match('/^messages\[(\d+)\]/', $message, $m)) {
+                    $message = self::item(array_keys($items)[(int) $m[1]]) . substr($message, strlen($m[0]));
+                }
+                throw Library::exception($result, $message);
+            }
+            return $count->cdata;
+        }
+
+        public function stats(string $topic): array
+        {
+            $out = $this->ffi->new('char *');
+            Library::check($this->ffi->dq_client_stats($this->handle, $topic, FFI::addr($out)));
+            return json_decode((string) Library::take($out), true, 512, JSON_THROW_ON_ERROR);
+        }
+
+        public function __destruct()
+        {
+            if ($this->handle !== null) {
+                $this->ffi->dq_client_free($this->handle);
+            }
+        }
+
+        private function open(): void
+        {
+            $this->zone = date_default_timezone_get();
+            $options = $this->options + ['timezone' => $this->zone];
+            if ($this->servers !== null) {
+                $options['redis'] = $this->servers;
+            }
+            $handle = $this->ffi->new('dq_client *');
+            $result = $this->ffi->dq_client_new(Library::json($options, 'options'), FFI::addr($handle));
+            if ($result !== 0) {
+                $message = Library::lastError();
+                // Which option was wrong, as dq.so says it ("options['prefix']: prefix ... is invalid").
+                $option = match (true) {
+                    $result !== 2 => null,
+                    str_starts_with($message, 'prefix ') => 'prefix',
+                    str_starts_with($message, 'timeout ') => 'timeout',
+                    str_contains($message, 'Redis server') && !str_contains($message, 'listed twice') => 'redis',
+                    default => null,
+                };
+                throw Library::exception($result, $option === null ? $message : "options['$option']: $message");
+            }
+            if ($this->handle !== null) {
+                $this->ffi->dq_client_free($this->handle);
+            }
+            $this->handle = $handle;
+        }
+
+        /** A message array as the JSON object libdq.so reads. */
+        private static function message(array $data, string $name): string
+        {
+            try {
+                // A list (no id, body... keys) is still an object here: the missing id is then what is reported.
+                return json_encode($data === [] || array_is_list($data) ? (object) $data : $data, Library::JSON);
+            } catch (\JsonException $e) {
+                // dq.so reads id, delay, fix_time, then body.
+                foreach (['id', 'delay', 'fix_time', 'body'] as $field) {
+                    if (array_key_exists($field, $data) && ($found = Library::unencodable($data[$field], "{$name}[\"$field\"]")) !== null) {
+                        throw Library::invalid($found);
+                    }
+                }
+                throw Library::invalid("$name: cannot be encoded as JSON: {$e->getMessage()}");
+            }
+        }
+
+        /** An addMany item's name in messages: items[3], items["first"]. */
+        private static function item(int|string $key): string
+        {
+            return is_int($key) ? "items[$key]" : "items[\"$key\"]";
+        }
+
+        /** An id of get()/del() that is not a string: an int as its digits; anything else is refused. */
+        private static function id(mixed $id): string
+        {
+            if (is_int($id)) {
+                return (string) $id;
+            }
+            throw Library::invalid('id ' . Library::described($id) . ': expected a string or an integer');
+        }
+
+        /**
+         * Servers given to the 'redis' option or addServer(), as dq.so reads them: a string (may
+         * be comma-separated), or an array of strings and ['host', 'port', 'auth', 'db'] arrays.
+         * @return list<string>
+         */
+        private static function servers(mixed $value, string $name): array
+        {
+            if (is_string($value)) {
+                return [$value];
+            }
+            if (!is_array($value)) {
+                throw Library::invalid("$name " . Library::described($value) . ': expected a string or an array of servers');
+            }
+            if ($value === []) {
+                throw Library::invalid("$name is empty: expected at least one server");
+            }
+            $servers = [];
+            foreach ($value as $key => $item) {
+                $servers[] = match (true) {
+                    is_string($item) => $item,
+                    is_array($item) => self::fromParts($item, $name),
+                    default => throw Library::invalid("{$name}[$key] " . Library::described($item) . ': expected a string such as "127.0.0.1:6379"'),
+                };
+            }
+            return $servers;
+        }
+
+        /** ['host' => .., 'port' => .., 'auth' => .., 'db' => ..] as a redis:// URL (dq-core's RedisServer::from_parts). */
+        private static function fromParts(array $parts, string $name): string
+        {
+            $text = static fn (string $key): ?string => array_key_exists($key, $parts)
+                ? (is_int($parts[$key]) || is_string($parts[$key]) ? (string) $parts[$key] : '') : null;
+            $db = $text('db') ?? '0';
+            if (!preg_match('/^\+?\d{1,10}$/', $db) || (int) $db > 4294967295) {
+                throw Library::invalid("$name: db \"$db\" is not a database number");
+            }
+            $host = $text('host') ?? '127.0.0.1';
+            $port = $text('port') ?? '6379';
+            if ($host === '' || strpbrk($host, '/@ ') !== false || !preg_match('/^\+?\d{1,5}$/', $port) || (int) $port > 65535) {
+                throw Library::invalid("$name: Redis server host " . json_encode($host, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES) . ' port ' . json_encode($port, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES) . ' is invalid');
+            }
+            $auth = $text('auth');
+            return 'redis://' . ($auth !== null && $auth !== '' ? ':' . rawurlencode($auth) . '@' : '') . "$host:$port/" . (int) $db;
+        }
+
+        /** A server as dq-core compares servers: host:port[:auth] as the redis:// URL it stands for. */
+        private static function url(string $spec): string
+        {
+            $spec = trim($spec);
+            if (str_contains($spec, '://')) {
+                return $spec;
+            }
+            $parts = explode(':', $spec, 3);
+            return self::fromParts(['host' => $parts[0], 'port' => $parts[1] ?? '6379', 'auth' => $parts[2] ?? null], 'servers');
+        }
+
+        /**
+         * The servers of a list whose strings may be comma-separated.
+         * @param list<string> $specs
+         * @return list<string>
+         */
+        private static function each(array $specs): array
+        {
+            $servers = [];
+            foreach ($specs as $spec) {
+                foreach (explode(',', $spec) as $server) {
+                    if (trim($server) !== '') {
+                        $servers[] = trim($server);
+                    }
+                }
+            }
+            return $servers;
+        }
+
+        /** The dq.* ini settings dq.so would use, when they are set (FFI hosts may set them). */
+        private static function iniDefaults(): array
+        {
+            $defaults = [];
+            foreach (['redis' => 'dq.redis', 'prefix' => 'dq.prefix'] as $option => $ini) {
+                $value = ini_get($ini);
+                if (is_string($value) && $value !== '') {
+                    $defaults[$option] = $value;
+                }
+            }
+            $timeout = ini_get('dq.timeout');
+            if (is_string($timeout) && is_numeric($timeout)) {
+                $defaults['timeout'] = (float) $timeout;
+            }
+            return $defaults;
+        }
+    }
+
+    /** Publishes to RabbitMQ (Dq\Producer). */
+    final class Producer
+    {
+        private FFI $ffi;
+        private CData $handle;
+
+        /** @param array{amqp?: string, confirm?: bool, timeout?: int|float, prefix?: string} $options */
+        public function __construct(array $options = [])
+        {
+            $this->ffi = Library::ffi();
+            $given = [];
+            foreach ($options as $key => $value) {
+                $name = "options['$key']";
+                match ((string) $key) {
+                    'amqp', 'prefix' => is_string($value) ? $given[$key] = $value
+                        : throw Library::invalid("$name " . Library::described($value) . ': expected a string'),
+                    'timeout' => $given['timeout'] = self::seconds($value, $name),
+                    'confirm' => is_bool($value) ? $given['confirm'] = $value
+                        : throw Library::invalid("$name " . Library::described($value) . ': expected true or false'),
+                    'redis', 'body_limit' => null, // Client options: one array may serve both classes
+                    default => throw Library::invalid("unknown option \"$key\" (options: amqp, prefix, timeout, confirm)"),
+                };
+            }
+            $handle = $this->ffi->new('dq_producer *');
+            $result = $this->ffi->dq_producer_new(Library::json($given ?: new \stdClass(), 'options'), FFI::addr($handle));
+            if ($result !== 0) {
+                $message = Library::lastError();
+                throw Library::exception($result, $result === 2 && str_starts_with($message, 'timeout ') ? "options['timeout']: $message" : $message);
+            }
+            $this->handle = $handle;
+        }
+
+        public function publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
+        {
+            [$bytes, $properties] = self::message($body, $properties);
+            self::check($this->ffi->dq_producer_publish($this->handle, $exchange, $routingKey, $bytes, strlen($bytes), $properties));
+        }
+
+        public function publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void
+        {
+            if ($delayMs < 0) {
+                throw Library::invalid("delayMs $delayMs is negative: expected milliseconds from 0");
+            }
+            [$bytes, $properties] = self::message($body, $properties);
+            self::check($this->ffi->dq_producer_publish_delayed($this->handle, $exchange, $routingKey, $bytes, strlen($bytes), $delayMs, $properties));
+        }
+
+        /** @param array<array{routing_key?: string, body: string|array, properties?: array}> $messages */
+        public function publishBatch(string $exchange, array $messages): int
+        {
+            $items = [];
+            foreach ($messages as $key => $message) {
+                $items[] = self::batchItem($message, is_int($key) ? "messages[$key]" : "messages[\"$key\"]");
+            }
+            $count = $this->ffi->new('size_t');
+            $result = $this->ffi->dq_producer_publish_batch($this->handle, $exchange, Library::json($items, 'messages'), FFI::addr($count));
+            if ($result !== 0) {
+                $message = Library::lastError();
+                if (preg_match('/^messages\[(\d+)\]/', $message, $m)) {
+                    $key = array_keys($messages)[(int) $m[1]];
+                    $message = (is_int($key) ? "messages[$key]" : "messages[\"$key\"]") . substr($message, strlen($m[0]));
+                }
+                throw Library::exception($result, $message);
+            }
+            return $count->cdata;
+        }
+
+        public function call(string $exchange, string $routingKey, mixed $body, float $timeout = 5.0, array $properties = []): string
+        {
+            [$bytes, $properties] = self::message($body, $properties);
+            $reply = $this->ffi->new('char *');
+            $length = $this->ffi->new('size_t');
+            self::check($this->ffi->dq_producer_call(
+                $this->handle, $exchange, $routingKey, $bytes, strlen($bytes), $properties, $timeout,
+                FFI::addr($reply), FFI::addr($length),
+            ));
+            $value = FFI::string($reply, $length->cdata);
+            $this->ffi->dq_bytes_free($reply, $length->cdata);
+            return $value;
+        }
+
+        public function declareExchange(string $name, string $type = 'direct', array $options = []): void
+        {
+            self::check($this->ffi->dq_producer_declare_exchange($this->handle, $name, $type, Library::object($options, 'options')));
+        }
+
+        public function declareQueue(string $name, array $options = []): string
+        {
+            $out = $this->ffi->new('char *');
+            self::check($this->ffi->dq_producer_declare_queue($this->handle, $name, Library::object($options, 'options'), FFI::addr($out)));
+            return (string) Library::take($out);
+        }
+
+        public function bindQueue(string $queue, string $exchange, string $routingKey = '', array $arguments = []): void
+        {
+            self::check($this->ffi->dq_producer_bind_queue($this->handle, $queue, $exchange, $routingKey, Library::object($arguments, 'arguments')));
+        }
+
+        public function __destruct()
+        {
+            $this->ffi->dq_producer_free($this->handle);
+        }
+
+        /** Seconds (int or float) of a 'timeout' option; the range is libdq.so's to check. */
+        public static function seconds(mixed $value, string $name): int|float
+        {
+            if (!is_int($value) && !is_float($value)) {
+                throw Library::invalid("$name " . Library::described($value) . ': expected seconds');
+            }
+            if (is_float($value) && !is_finite($value)) { // JSON has no NaN or INF
+                $shown = is_nan($value) ? 'NaN' : ($value > 0 ? 'inf' : '-inf');
+                throw Library::invalid("$name: timeout $shown is invalid: expected seconds above 0 and at most 3600");
+            }
+            return $value;
+        }
+
+        /** Throws for a failed call; libdq.so's argument names are PHP's parameter names in dq.so's messages. */
+        private static function check(int $result): void
+        {
+            if ($result !== 0) {
+                $message = Library::lastError();
+                throw Library::exception($result, preg_replace('/^(properties|timeout)(?:_json|_seconds)\b/', '$1', $message));
+            }
+        }
+
+        /**
+         * A body as bytes (an array or object as JSON, content type application/json unless one
+         * is given) and its properties, as a JSON object (null for none) and as an array.
+         * @return array{0: string, 1: ?string, 2: array}
+         */
+        private static function message(mixed $body, array $properties): array
+        {
+            $json = Library::object($properties, 'properties'); // checked first, as dq.so does
+            if (is_string($body)) {
+                return [$body, $json, $properties];
+            }
+            if (!is_array($body) && !is_object($body)) {
+                throw Library::invalid('body ' . Library::described($body) . ': expected a string, or an array to send as JSON');
+            }
+            $bytes = Library::json($body, 'body');
+            if (!array_key_exists('content_type', $properties)) {
+                $properties['content_type'] = 'application/json';
+                $json = json_encode($properties, Library::JSON);
+            }
+            return [$bytes, $json, $properties];
+        }
+
+        /** One publishBatch item, checked as dq.so checks it; an array body is encoded here, as publish() does. */
+        private static function batchItem(mixed $message, string $name): array
+        {
+            if (!is_array($message)) {
+                throw Library::invalid("$name " . Library::described($message) . ": expected ['routing_key' => .., 'body' => .., 'properties' => [..]]");
+            }
+            foreach ($message as $key => $value) {
+                $key = (string) $key;
+                if ($key === 'routing_key' && !is_string($value)) {
+                    throw Library::invalid("{$name}['routing_key'] " . Library::described($value) . ': expected a string');
+                }
+                if ($key !== 'routing_key' && $key !== 'body' && $key !== 'properties') {
+                    throw Library::invalid("$name has unknown key \"$key\" (keys: routing_key, body, properties)");
+                }
+            }
+            if (!array_key_exists('body', $message)) {
+                throw Library::invalid("$name has no 'body'");
+            }
+            try {
+                [$body, , $properties] = self::message($message['body'], is_array($message['properties'] ?? null) ? $message['properties'] : []);
+            } catch (InvalidArgumentException $e) {
+                throw Library::invalid("$name: {$e->getMessage()}");
+            }
+            if (!preg_match('//u', $body)) {
+                // The batch goes to libdq.so as JSON, which holds text only.
+                throw Library::invalid("$name: body is not valid UTF-8: libdq.so takes a batch's bodies as text; publish() binary bodies one by one");
+            }
+            $item = ['routing_key' => $message['routing_key'] ?? '', 'body' => $body];
+            if ($properties !== []) {
+                $item['properties'] = $properties;
+            }
+            return $item;
+        }
+    }
+}
