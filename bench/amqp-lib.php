@@ -167,6 +167,32 @@ function bench_contender(string $name, string $vhost, string $queue): array
                 $state->channel->waitForConfirm(5.0);
                 return 1;
             }];
+        // The broker's ceiling for batches: pecl amqp (the lightest client) publishing 1,000 and
+        // awaiting their confirms with one waitForConfirm.
+        case 'pecl-batch':
+            $state = new stdClass();
+            return [function () use ($state, $vhost): void {
+                $state->connection = new AMQPConnection(bench_pecl_credentials($vhost));
+                $state->connection->connect();
+                $state->channel = new AMQPChannel($state->connection);
+                $state->sent = 0;
+                $state->channel->confirmSelect();
+                $state->channel->setConfirmCallback(
+                    // Keep waiting until the batch's last delivery tag is acked.
+                    fn (int $tag, bool $multiple): bool => $tag < $state->sent,
+                    function (int $tag): bool {
+                        throw new RuntimeException("pecl amqp: message $tag nacked");
+                    },
+                );
+                $state->exchange = new AMQPExchange($state->channel);
+            }, function () use ($state, $queue, $body): int {
+                for ($i = 0; $i < 1000; $i++) {
+                    $state->exchange->publish($body, $queue, AMQP_NOPARAM, ['delivery_mode' => 2]);
+                }
+                $state->sent += 1000;
+                $state->channel->waitForConfirm(5.0);
+                return 1000;
+            }];
         case 'dq-batch':
             $producer = new Dq\Producer(['amqp' => $url]);
             $batch = array_fill(0, 1000, ['routing_key' => $queue, 'body' => $body]);

@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   php8.2-cli php8.2-dev php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis
   php8.2-amqp php-amqplib libclang-dev redis-server rabbitmq-server
-  mariadb-server wrk libfcgi-bin valgrind
+  mariadb-server wrk libfcgi-bin valgrind gcc php8.2-opcache
 )
 AMQPLIB_AUTOLOAD=/usr/share/php/PhpAmqpLib/autoload.php
 REDIS_LOG=/var/log/redis/ci.log

@@ -111,6 +111,18 @@ async fn batch_of_many_is_all_confirmed() {
         .map(|i| (q.clone(), message(&i.to_string(), json!({}))))
         .collect();
     assert_eq!(p.publish_batch("", &messages).await.unwrap(), 2000);
+    // In order: the batch is handed over at once, each message queued in turn.
+    let consumer = p.consumer(&q, 500);
+    for i in 0..2000 {
+        let d = consumer
+            .next(Duration::from_secs(3))
+            .await
+            .unwrap()
+            .expect("all 2000 arrive");
+        assert_eq!(d.body(), i.to_string().as_bytes());
+        d.ack().await.unwrap();
+    }
+    consumer.close().await;
     p.close().await;
 }
 
