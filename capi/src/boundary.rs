@@ -224,6 +224,20 @@ pub unsafe fn write_text(text: &str, buf: *mut c_char, len: usize, out_len: *mut
     }
 }
 
+/// Frees a handle that `Box::into_raw` gave C (NULL is ignored); a panic while dropping it
+/// stays inside.
+///
+/// # Safety
+/// `handle` is NULL or came from `Box::into_raw` and is not used afterwards.
+pub unsafe fn free_handle<T>(handle: *mut T) {
+    if !handle.is_null() {
+        // SAFETY: the caller hands back what Box::into_raw gave it, once.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(handle) })
+        }));
+    }
+}
+
 /// A Rust string handed to C: freed with `dq_string_free`.
 pub fn into_c_string(text: String) -> Result<*mut c_char, Error> {
     std::ffi::CString::new(text)

@@ -7,7 +7,7 @@ use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::{BlockingQueue, Error, Message, QueueConfig, RedisServer, Tz};
 use serde_json::{Map, Value, json};
 
-use crate::boundary::{boundary, dq_result, into_c_string, json_object, out, text};
+use crate::boundary::{boundary, dq_result, free_handle, into_c_string, json_object, out, text};
 
 /// A delay queue client: Redis connections kept for the life of the process (shared by
 /// every client of the same configuration) and the options it was made with. Thread-safe.
@@ -101,12 +101,8 @@ pub unsafe extern "C" fn dq_client_new(
 /// `client` is NULL or came from `dq_client_new` and is not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dq_client_free(client: *mut dq_client) {
-    if !client.is_null() {
-        // SAFETY: the caller hands back what dq_client_new gave it, once.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(client) })
-        }));
-    }
+    // SAFETY: the caller hands back what dq_client_new gave it, once.
+    unsafe { free_handle(client) }
 }
 
 /// Schedules a message: `message_json` is `{"id", "body", "delay" | "fix_time"}` as for

@@ -8,7 +8,9 @@ use dq_core::config::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, parse_timeout};
 use dq_core::{BlockingProducer, Error};
 use serde_json::Value;
 
-use crate::boundary::{boundary, bytes, dq_result, into_c_string, json_object, out, text};
+use crate::boundary::{
+    boundary, bytes, dq_result, free_handle, into_c_string, json_object, out, text,
+};
 
 /// A producer: the process's RabbitMQ connection for its configuration (opened on first use,
 /// kept, opened again after it broke) and whether it waits for confirms. Thread-safe.
@@ -70,12 +72,8 @@ pub unsafe extern "C" fn dq_producer_new(
 /// `producer` is NULL or came from `dq_producer_new` and is not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dq_producer_free(producer: *mut dq_producer) {
-    if !producer.is_null() {
-        // SAFETY: the caller hands back what dq_producer_new gave it, once.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(producer) })
-        }));
-    }
+    // SAFETY: the caller hands back what dq_producer_new gave it, once.
+    unsafe { free_handle(producer) }
 }
 
 /// Publishes `body_len` bytes of `body` with `properties_json` (NULL or a JSON object of

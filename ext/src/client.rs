@@ -18,7 +18,7 @@ use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::Function;
 use serde_json::Value;
 
-use crate::convert::{self, Key};
+use crate::convert;
 use crate::errors::{invalid, to_php};
 use crate::ini;
 
@@ -134,17 +134,11 @@ impl Client {
     pub fn add_many(&mut self, topic: &str, items: &ZendHashTable) -> PhpResult<i64> {
         let mut rules = self.call_rules()?;
         let mut messages = Vec::with_capacity(items.len());
-        for (key, item) in convert::entries(items) {
-            let name = match key {
-                Key::Index(i) => format!("items[{i}]"),
-                Key::Name(_) => format!("items[\"{key}\"]"),
-            };
-            let Some(data) = item.dereference().array() else {
-                return Err(invalid(format!(
-                    "{name} {}: expected an array with id, body and delay or fix_time",
-                    convert::described(item)
-                )));
-            };
+        for (name, data) in convert::arrays_in(
+            items,
+            "items",
+            "an array with id, body and delay or fix_time",
+        )? {
             messages.push(self.parse(data, &name, &mut rules)?);
         }
         let stored = self.queue()?.add_many(topic, &messages).map_err(to_php)?;

@@ -97,6 +97,31 @@ pub fn described(zval: &Zval) -> String {
 }
 
 /// The entries of a PHP array in order, read in place (no key copies, no engine calls).
+/// The items of a list argument that must each be an array, named for messages
+/// (`items[3]`, `items["a"]`); the first item that is not an array is an error saying what was
+/// `expected`.
+pub fn arrays_in<'a>(
+    list: &'a ZendHashTable,
+    list_name: &str,
+    expected: &str,
+) -> PhpResult<Vec<(String, &'a ZendHashTable)>> {
+    entries(list)
+        .map(|(key, item)| {
+            let name = match key {
+                Key::Index(i) => format!("{list_name}[{i}]"),
+                Key::Name(_) => format!("{list_name}[\"{key}\"]"),
+            };
+            match item.dereference().array() {
+                Some(array) => Ok((name, array)),
+                None => Err(crate::errors::invalid(format!(
+                    "{name} {}: expected {expected}",
+                    described(item)
+                ))),
+            }
+        })
+        .collect()
+}
+
 pub fn entries(ht: &ZendHashTable) -> impl Iterator<Item = (Key<'_>, &Zval)> {
     // SAFETY: reads the array's own storage within `nNumUsed`, skipping deleted (UNDEF) slots,
     // exactly as ZEND_HASH_FOREACH does; the borrow of `ht` keeps it alive and unchanged.

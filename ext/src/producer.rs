@@ -15,7 +15,7 @@ use ext_php_rs::types::{ZendHashTable, Zval};
 use serde_json::{Map, Value};
 
 use crate::client::Options;
-use crate::convert::{self, Key};
+use crate::convert;
 use crate::errors::{invalid, to_php};
 use crate::ini;
 
@@ -81,17 +81,11 @@ impl Producer {
     /// for all their confirms together. Returns how many were confirmed.
     pub fn publish_batch(&self, exchange: &str, messages: &ZendHashTable) -> PhpResult<i64> {
         let mut batch = Vec::with_capacity(messages.len());
-        for (key, item) in convert::entries(messages) {
-            let name = match key {
-                Key::Index(i) => format!("messages[{i}]"),
-                Key::Name(_) => format!("messages[\"{key}\"]"),
-            };
-            let Some(item) = item.dereference().array() else {
-                return Err(invalid(format!(
-                    "{name} {}: expected ['routing_key' => .., 'body' => .., 'properties' => [..]]",
-                    convert::described(item)
-                )));
-            };
+        for (name, item) in convert::arrays_in(
+            messages,
+            "messages",
+            "['routing_key' => .., 'body' => .., 'properties' => [..]]",
+        )? {
             batch.push(batch_item(item, &name)?);
         }
         let confirmed = self
