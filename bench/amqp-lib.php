@@ -142,6 +142,16 @@ function bench_contender(string $name, string $vhost, string $queue): array
                 $producer->publish('', $queue, $body);
                 return 1;
             }];
+        // The same loop in a process that also consumes: on the background thread's connection.
+        case 'dq-loop-consuming':
+            $producer = new Dq\Producer(['amqp' => $url]);
+            $consumer = new Dq\Consumer($queue, ['amqp' => $url]);
+            return [function () use ($consumer): void {
+                $consumer->next(0.01);
+            }, function () use ($producer, $consumer, $queue, $body): int {
+                $producer->publish('', $queue, $body);
+                return 1;
+            }];
         case 'amqplib-loop':
             $state = new stdClass();
             return [function () use ($state, $vhost): void {

@@ -72,6 +72,7 @@ $loop = measure('loop', [
     'pecl amqp, waitForConfirm per message' => 'pecl-loop',
     'dq publishBatch, batches of 1,000' => 'dq-batch',
     'pecl amqp, 1,000 then waitForConfirm' => 'pecl-batch',
+    'dq, a process that also consumes' => 'dq-loop-consuming',
 ], 1, $rounds, $seconds);
 foreach ($loop as $name => $rates) {
     printf("  %-44s %s\n", $name, bench_rate($rates));
@@ -79,7 +80,7 @@ foreach ($loop as $name => $rates) {
 
 [$dq1, $lib1, $pecl1] = array_map('bench_median', array_values($one));
 [$dqN, $libN, $peclN] = array_map('bench_median', array_values($all));
-[$dqLoop, $libLoop, $peclLoop, $batch, $ceiling] = array_map('bench_median', array_values($loop));
+[$dqLoop, $libLoop, $peclLoop, $batch, $ceiling, $consuming] = array_map('bench_median', array_values($loop));
 $faster = max($libLoop, $peclLoop);
 $fasterName = $libLoop >= $peclLoop ? 'php-amqplib' : 'pecl amqp';
 echo "\n";
@@ -88,5 +89,6 @@ printf("  A. dq / php-amqplib, %d processes %s= %s\n", $many, str_repeat(' ', ma
 printf("  A. dq / pecl amqp pconnect, 1 and %d proc. = %.2fx and %.2fx\n", $many, $dq1 / $pecl1, $dqN / $peclN);
 printf("  A. dq, %d processes / 1 process %s= %.2fx  (a confirm per message: the broker's fsync sets the limit)\n", $many, str_repeat(' ', max(0, 10 - strlen((string) $many))), $dqN / $dq1);
 printf("  B. dq loop / faster of the others         = %s\n", bench_ratio($dqLoop / $faster, 1.0, "the faster: $fasterName"));
+printf("  B. dq loop, a process that also consumes  = %.2fx the faster  (publishing through the background thread's connection)\n", $consuming / $faster);
 printf("  B. publishBatch / that faster one         = %s\n", bench_ratio($batch / $faster, 10));
 printf("  B. publishBatch / broker's batch ceiling  = %.2fx  (pecl amqp batches: what this broker takes; 10x the loop is %s msg/s)\n", $batch / $ceiling, number_format(10 * $faster));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::amqp::{
-    AmqpConfig, Consumer, Delivery, ExchangeOptions, OutgoingMessage, Producer, QueueOptions, Reply,
+    AmqpConfig, Consumer, Delivery, Direct, ExchangeOptions, OutgoingMessage, Producer,
+    QueueOptions, Reply, Sent, exchange_declare, queue_bind, queue_declare, tally,
 };
 use crate::config::QueueConfig;
 use crate::error::{Error, Result};
@@ -126,14 +127,25 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> Error {
     Error::internal(format!("dq panicked: {what}"))
 }
 
+/// A configuration's connections: lapin's (`producer`) and the caller's own (`direct`).
+/// Publishing and declaring use the direct one while the process has not opened lapin's;
+/// consuming, RPC and delayed publishing use lapin's, and close the direct one first, so a
+/// process keeps one connection to a broker.
+#[derive(Clone)]
+struct Pooled {
+    producer: Producer,
+    direct: Arc<Mutex<Direct>>,
+}
+
 /// Producers pooled per configuration, so that a PHP-FPM worker keeps one connection per
 /// broker across requests.
-static PRODUCERS: Mutex<Option<HashMap<AmqpConfig, Producer>>> = Mutex::new(None);
+static PRODUCERS: Mutex<Option<HashMap<AmqpConfig, Pooled>>> = Mutex::new(None);
 
 /// RabbitMQ for callers without an async runtime.
 #[derive(Clone)]
 pub struct BlockingProducer {
     producer: Producer,
+    direct: Arc<Mutex<Direct>>,
 }
 
 impl BlockingProducer {
@@ -144,11 +156,13 @@ impl BlockingProducer {
         if pool.len() >= POOL_LIMIT && !pool.contains_key(config) {
             pool.clear();
         }
-        let shared = pool
-            .entry(config.clone())
-            .or_insert_with(|| Producer::new(config.clone(), true));
+        let shared = pool.entry(config.clone()).or_insert_with(|| Pooled {
+            producer: Producer::new(config.clone(), true),
+            direct: Arc::new(Mutex::new(Direct::new(config.clone()))),
+        });
         Ok(BlockingProducer {
-            producer: shared.with_confirm(confirm),
+            producer: shared.producer.with_confirm(confirm),
+            direct: shared.direct.clone(),
         })
     }
 
@@ -162,6 +176,15 @@ impl BlockingProducer {
         routing_key: &str,
         message: &OutgoingMessage,
     ) -> Result<()> {
+        if let Some(mut direct) = self.direct() {
+            let sent = [Sent {
+                exchange,
+                routing_key,
+                message,
+            }];
+            let outcome = direct.publish(self.producer.confirms(), &sent)?;
+            return outcome.into_iter().next().unwrap_or(Ok(()));
+        }
         block_on_amqp(self.producer.publish(exchange, routing_key, message))
     }
 
@@ -170,6 +193,17 @@ impl BlockingProducer {
         exchange: &str,
         messages: &[(String, OutgoingMessage)],
     ) -> Result<usize> {
+        if let Some(mut direct) = self.direct() {
+            let sent: Vec<Sent<'_>> = messages
+                .iter()
+                .map(|(routing_key, message)| Sent {
+                    exchange,
+                    routing_key,
+                    message,
+                })
+                .collect();
+            return tally(direct.publish(self.producer.confirms(), &sent)?);
+        }
         block_on_amqp(self.producer.publish_batch(exchange, messages))
     }
 
@@ -180,6 +214,10 @@ impl BlockingProducer {
         message: &OutgoingMessage,
         delay: Duration,
     ) -> Result<()> {
+        if delay.is_zero() {
+            return self.publish(exchange, routing_key, message);
+        }
+        self.leave_direct();
         block_on_amqp(
             self.producer
                 .publish_delayed(exchange, routing_key, message, delay),
@@ -193,6 +231,7 @@ impl BlockingProducer {
         request: OutgoingMessage,
         wait: Duration,
     ) -> Result<Reply> {
+        self.leave_direct();
         block_on_amqp(self.producer.call(exchange, routing_key, request, wait))
     }
 
@@ -202,10 +241,24 @@ impl BlockingProducer {
         kind: &str,
         options: &ExchangeOptions,
     ) -> Result<()> {
+        if let Some(mut direct) = self.direct() {
+            let declare = exchange_declare(name, kind, options)?;
+            return direct.declare_exchange(self.producer.confirms(), declare);
+        }
         block_on_amqp(self.producer.declare_exchange(name, kind, options))
     }
 
     pub fn declare_queue(&self, name: &str, options: &QueueOptions) -> Result<String> {
+        if options.exclusive {
+            // An exclusive queue lives as long as its connection: the one this process
+            // consumes on.
+            self.leave_direct();
+            return block_on_amqp(self.producer.declare_queue(name, options));
+        }
+        if let Some(mut direct) = self.direct() {
+            let declare = queue_declare(name, options)?;
+            return direct.declare_queue(self.producer.confirms(), declare);
+        }
         block_on_amqp(self.producer.declare_queue(name, options))
     }
 
@@ -216,6 +269,10 @@ impl BlockingProducer {
         routing_key: &str,
         arguments: &Map<String, Value>,
     ) -> Result<()> {
+        if let Some(mut direct) = self.direct() {
+            let bind = queue_bind(queue, exchange, routing_key, arguments)?;
+            return direct.bind_queue(self.producer.confirms(), bind);
+        }
         block_on_amqp(
             self.producer
                 .bind_queue(queue, exchange, routing_key, arguments),
@@ -226,14 +283,31 @@ impl BlockingProducer {
     pub fn consumer(&self, queue: &str, prefetch: u16) -> BlockingConsumer {
         BlockingConsumer {
             consumer: self.producer.consumer(queue, prefetch),
+            direct: self.direct.clone(),
         }
     }
+
+    /// The caller's own connection, when this process has not opened lapin's.
+    fn direct(&self) -> Option<MutexGuard<'_, Direct>> {
+        let direct = self.direct.lock().unwrap_or_else(|p| p.into_inner());
+        (direct.usable() && !self.producer.connected_here()).then_some(direct)
+    }
+
+    /// Before an operation only lapin's connection serves.
+    fn leave_direct(&self) {
+        leave_direct(&self.direct);
+    }
+}
+
+fn leave_direct(direct: &Mutex<Direct>) {
+    direct.lock().unwrap_or_else(|p| p.into_inner()).close();
 }
 
 /// Takes messages from a queue. Dropping it closes its channel, which returns any unacked
 /// deliveries to the queue.
 pub struct BlockingConsumer {
     consumer: Consumer,
+    direct: Arc<Mutex<Direct>>,
 }
 
 impl BlockingConsumer {
@@ -243,6 +317,7 @@ impl BlockingConsumer {
 
     /// The next delivery, waiting up to `wait`.
     pub fn next(&self, wait: Duration) -> Result<Option<BlockingDelivery>> {
+        leave_direct(&self.direct);
         Ok(block_on_amqp(self.consumer.next(wait))?.map(|delivery| BlockingDelivery { delivery }))
     }
 }

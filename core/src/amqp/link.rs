@@ -13,8 +13,8 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
 use super::rpc::Rpc;
-use super::{AmqpConfig, amqp_error};
-use crate::error::{Error, ErrorKind, Result};
+use super::{AmqpConfig, amqp_error, connect_error};
+use crate::error::{Error, Result};
 use crate::runtime::process;
 
 /// What one live connection holds.
@@ -94,6 +94,14 @@ impl Link {
         }
         *slot = Some(channel.clone());
         Ok(channel)
+    }
+
+    /// Whether this process has a connection here (possibly broken, not yet noticed).
+    pub fn open_here(&self) -> bool {
+        match self.state.try_lock() {
+            Ok(state) => state.as_ref().is_some_and(|o| o.process == process()),
+            Err(_) => true,
+        }
     }
 
     /// A channel of its own (consumers, probes); the caller closes it.
@@ -202,10 +210,7 @@ impl Link {
             let properties = ConnectionProperties::default().with_connection_name(name.into());
             let connection = Connection::connect(&self.config.url, properties)
                 .await
-                .map_err(|e| {
-                    let err = amqp_error(&self.config.display, e);
-                    Error::new(ErrorKind::Connection, format!("cannot connect: {err}"))
-                })?;
+                .map_err(|e| connect_error(&self.config.display, e))?;
             *state = Some(Owned {
                 process: process(),
                 live: ManuallyDrop::new(Live {

@@ -7,6 +7,7 @@
 //! - `rpc`: direct reply-to.
 
 mod consumer;
+mod direct;
 mod link;
 mod message;
 mod rpc;
@@ -25,9 +26,11 @@ use crate::error::{Error, ErrorKind, Result, shown};
 use link::{Link, Publisher};
 
 pub use consumer::{Consumer, Delivery};
+pub(crate) use direct::{Direct, Sent};
 pub use message::{OutgoingMessage, properties_json};
 pub use rpc::{REPLY_TO, Reply};
 pub use topology::{ExchangeOptions, QueueOptions};
+pub(crate) use topology::{exchange_declare, queue_bind, queue_declare};
 
 pub const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -168,29 +171,17 @@ impl Producer {
                 .collect::<lapin::Result<Vec<_>>>()
                 .map_err(|e| self.error(e))?;
             let outcomes = futures_util::future::join_all(confirms).await;
-            let mut confirmed = 0;
-            let mut first_error = None;
-            for (outcome, (routing_key, _)) in outcomes.into_iter().zip(messages) {
-                match outcome
-                    .map_err(|e| self.error(e))
-                    .and_then(|c| settle(c, exchange, routing_key))
-                {
-                    Ok(()) => confirmed += 1,
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            match first_error {
-                None => Ok(confirmed),
-                Some(e) => Err(Error::new(
-                    e.kind(),
-                    format!(
-                        "{e} ({confirmed} of {} messages were confirmed)",
-                        messages.len()
-                    ),
-                )),
-            }
+            tally(
+                outcomes
+                    .into_iter()
+                    .zip(messages)
+                    .map(|(outcome, (routing_key, _))| {
+                        outcome
+                            .map_err(|e| self.error(e))
+                            .and_then(|c| settle(c, exchange, routing_key))
+                    })
+                    .collect(),
+            )
         })
         .await
     }
@@ -244,14 +235,15 @@ impl Producer {
         kind: &str,
         options: &ExchangeOptions,
     ) -> Result<()> {
-        self.bounded(topology::declare_exchange(self, name, kind, options))
+        let declare = topology::exchange_declare(name, kind, options)?;
+        self.bounded(topology::declare_exchange(self, declare))
             .await
     }
 
     /// Declares a queue; `""` lets the broker name it. Returns its name.
     pub async fn declare_queue(&self, name: &str, options: &QueueOptions) -> Result<String> {
-        self.bounded(topology::declare_queue(self, name, options))
-            .await
+        let declare = topology::queue_declare(name, options)?;
+        self.bounded(topology::declare_queue(self, declare)).await
     }
 
     /// Binds a queue to an exchange.
@@ -262,14 +254,8 @@ impl Producer {
         routing_key: &str,
         arguments: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
-        self.bounded(topology::bind_queue(
-            self,
-            queue,
-            exchange,
-            routing_key,
-            arguments,
-        ))
-        .await
+        let bind = topology::queue_bind(queue, exchange, routing_key, arguments)?;
+        self.bounded(topology::bind_queue(self, bind)).await
     }
 
     /// A consumer of `queue` on this producer's connection.
@@ -280,6 +266,16 @@ impl Producer {
     /// Closes the connection.
     pub async fn close(&self) {
         self.link.close().await;
+    }
+
+    /// Whether this process holds lapin's connection for this producer (operations then go
+    /// through it rather than through a connection of the caller's).
+    pub(crate) fn connected_here(&self) -> bool {
+        self.link.open_here()
+    }
+
+    pub(crate) fn confirms(&self) -> bool {
+        self.confirm
     }
 
     fn publisher(&self) -> Publisher {
@@ -312,6 +308,19 @@ impl Producer {
             self.link.heal().await;
         }
         outcome
+    }
+}
+
+/// A batch's outcome: how many were confirmed, or the first error saying how many were.
+pub(crate) fn tally(outcomes: Vec<Result<()>>) -> Result<usize> {
+    let total = outcomes.len();
+    let confirmed = outcomes.iter().filter(|o| o.is_ok()).count();
+    match outcomes.into_iter().find_map(Result::err) {
+        None => Ok(confirmed),
+        Some(e) => Err(Error::new(
+            e.kind(),
+            format!("{e} ({confirmed} of {total} messages were confirmed)"),
+        )),
     }
 }
 
@@ -352,20 +361,39 @@ fn options(message: &OutgoingMessage) -> BasicPublishOptions {
 pub(crate) fn settle(confirmation: Confirmation, exchange: &str, routing_key: &str) -> Result<()> {
     match confirmation {
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-        Confirmation::Ack(Some(returned)) => Err(Error::new(
-            ErrorKind::Rejected,
-            format!(
-                "message to exchange {exchange:?} with routing key {routing_key:?} is unroutable: {} {} (no queue is bound to take it)",
-                returned.reply_code, returned.reply_text
-            ),
+        Confirmation::Ack(Some(returned)) => Err(unroutable(
+            exchange,
+            routing_key,
+            returned.reply_code,
+            returned.reply_text.as_str(),
         )),
-        Confirmation::Nack(_) => Err(Error::new(
-            ErrorKind::Rejected,
-            format!(
-                "RabbitMQ refused (nacked) the message to exchange {exchange:?} with routing key {routing_key:?}"
-            ),
-        )),
+        Confirmation::Nack(_) => Err(nacked(exchange, routing_key)),
     }
+}
+
+/// A mandatory message the broker returned: no queue took it.
+pub(crate) fn unroutable(exchange: &str, routing_key: &str, code: u16, text: &str) -> Error {
+    Error::new(
+        ErrorKind::Rejected,
+        format!(
+            "message to exchange {exchange:?} with routing key {routing_key:?} is unroutable: {code} {text} (no queue is bound to take it)"
+        ),
+    )
+}
+
+pub(crate) fn nacked(exchange: &str, routing_key: &str) -> Error {
+    Error::new(
+        ErrorKind::Rejected,
+        format!(
+            "RabbitMQ refused (nacked) the message to exchange {exchange:?} with routing key {routing_key:?}"
+        ),
+    )
+}
+
+/// A failure to open a connection: always a connection error, whatever the broker said.
+pub(crate) fn connect_error(display: &str, error: lapin::Error) -> Error {
+    let err = amqp_error(display, error);
+    Error::new(ErrorKind::Connection, format!("cannot connect: {err}"))
 }
 
 /// A lapin error as a dq error: the broker's refusals by what they mean, broken connections

@@ -6,7 +6,8 @@ use lapin::ExchangeKind;
 use lapin::options::{
     ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::protocol::{exchange, queue};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use serde_json::{Map, Value};
 
 use super::message::{OutgoingMessage, field_table};
@@ -135,61 +136,44 @@ fn unknown(key: &str, known: &str) -> Error {
 
 /// The built-in types, or a plugin's (`x-delayed-message`, `x-consistent-hash`, ...). Checked
 /// here: the broker answers an unknown type by closing the whole connection.
-fn exchange_kind(kind: &str) -> Result<ExchangeKind> {
-    Ok(match kind {
-        "direct" => ExchangeKind::Direct,
-        "fanout" => ExchangeKind::Fanout,
-        "topic" => ExchangeKind::Topic,
-        "headers" => ExchangeKind::Headers,
-        plugin if plugin.len() > 2 && plugin.starts_with("x-") => {
-            ExchangeKind::Custom(short("exchange type", plugin)?.to_string())
-        }
-        other => {
-            return Err(Error::invalid(format!(
-                "exchange type {} is unknown: expected direct, fanout, topic, headers or a \
-                 plugin's x-... type",
-                shown(other)
-            )));
-        }
-    })
+fn exchange_kind(kind: &str) -> Result<ShortString> {
+    match kind {
+        "direct" | "fanout" | "topic" | "headers" => Ok(kind.into()),
+        plugin if plugin.len() > 2 && plugin.starts_with("x-") => short("exchange type", plugin),
+        other => Err(Error::invalid(format!(
+            "exchange type {} is unknown: expected direct, fanout, topic, headers or a \
+             plugin's x-... type",
+            shown(other)
+        ))),
+    }
 }
 
-pub(super) async fn declare_exchange(
-    producer: &Producer,
+/// An exchange declaration, checked.
+pub(crate) fn exchange_declare(
     name: &str,
     kind: &str,
     options: &ExchangeOptions,
-) -> Result<()> {
+) -> Result<exchange::Declare> {
     if name.is_empty() || name.starts_with("amq.") {
         return Err(Error::invalid(format!(
             "exchange {} cannot be declared: the name is empty or reserved (amq.*)",
             shown(name)
         )));
     }
-    let kind = exchange_kind(kind)?;
-    let channel = producer.link.publisher(producer.publisher()).await?;
-    channel
-        .exchange_declare(
-            short("exchange", name)?,
-            kind,
-            ExchangeDeclareOptions {
-                passive: options.passive,
-                durable: options.durable,
-                auto_delete: options.auto_delete,
-                internal: options.internal,
-                nowait: false,
-            },
-            field_table(&options.arguments, "arguments")?,
-        )
-        .await
-        .map_err(|e| producer.error(e))
+    Ok(exchange::Declare {
+        exchange: short("exchange", name)?,
+        kind: exchange_kind(kind)?,
+        passive: options.passive,
+        durable: options.durable,
+        auto_delete: options.auto_delete,
+        internal: options.internal,
+        nowait: false,
+        arguments: field_table(&options.arguments, "arguments")?,
+    })
 }
 
-pub(super) async fn declare_queue(
-    producer: &Producer,
-    name: &str,
-    options: &QueueOptions,
-) -> Result<String> {
+/// A queue declaration, checked.
+pub(crate) fn queue_declare(name: &str, options: &QueueOptions) -> Result<queue::Declare> {
     if name.starts_with("amq.") && !options.passive {
         return Err(Error::invalid(format!(
             "queue {} cannot be declared: amq.* names are reserved for the broker (declare \"\" \
@@ -197,39 +181,83 @@ pub(super) async fn declare_queue(
             shown(name)
         )));
     }
+    Ok(queue::Declare {
+        queue: short("queue", name)?,
+        passive: options.passive,
+        durable: options.durable,
+        exclusive: options.exclusive,
+        auto_delete: options.auto_delete,
+        nowait: false,
+        arguments: field_table(&options.arguments, "arguments")?,
+    })
+}
+
+/// A queue binding, checked.
+pub(crate) fn queue_bind(
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+    arguments: &Map<String, Value>,
+) -> Result<queue::Bind> {
+    Ok(queue::Bind {
+        queue: short("queue", queue)?,
+        exchange: short("exchange", exchange)?,
+        routing_key: short("routing key", routing_key)?,
+        nowait: false,
+        arguments: field_table(arguments, "arguments")?,
+    })
+}
+
+pub(super) async fn declare_exchange(
+    producer: &Producer,
+    declare: exchange::Declare,
+) -> Result<()> {
+    let channel = producer.link.publisher(producer.publisher()).await?;
+    channel
+        .exchange_declare(
+            declare.exchange,
+            ExchangeKind::Custom(declare.kind.to_string()),
+            ExchangeDeclareOptions {
+                passive: declare.passive,
+                durable: declare.durable,
+                auto_delete: declare.auto_delete,
+                internal: declare.internal,
+                nowait: false,
+            },
+            declare.arguments,
+        )
+        .await
+        .map_err(|e| producer.error(e))
+}
+
+pub(super) async fn declare_queue(producer: &Producer, declare: queue::Declare) -> Result<String> {
     let channel = producer.link.publisher(producer.publisher()).await?;
     let queue = channel
         .queue_declare(
-            short("queue", name)?,
+            declare.queue,
             QueueDeclareOptions {
-                passive: options.passive,
-                durable: options.durable,
-                exclusive: options.exclusive,
-                auto_delete: options.auto_delete,
+                passive: declare.passive,
+                durable: declare.durable,
+                exclusive: declare.exclusive,
+                auto_delete: declare.auto_delete,
                 nowait: false,
             },
-            field_table(&options.arguments, "arguments")?,
+            declare.arguments,
         )
         .await
         .map_err(|e| producer.error(e))?;
     Ok(queue.name().as_str().to_string())
 }
 
-pub(super) async fn bind_queue(
-    producer: &Producer,
-    queue: &str,
-    exchange: &str,
-    routing_key: &str,
-    arguments: &Map<String, Value>,
-) -> Result<()> {
+pub(super) async fn bind_queue(producer: &Producer, bind: queue::Bind) -> Result<()> {
     let channel = producer.link.publisher(producer.publisher()).await?;
     channel
         .queue_bind(
-            short("queue", queue)?,
-            short("exchange", exchange)?,
-            short("routing key", routing_key)?,
+            bind.queue,
+            bind.exchange,
+            bind.routing_key,
             QueueBindOptions::default(),
-            field_table(arguments, "arguments")?,
+            bind.arguments,
         )
         .await
         .map_err(|e| producer.error(e))
