@@ -101,6 +101,10 @@ function bench_contender(string $name, string $vhost, string $queue): array
 {
     $url = 'amqp://guest:guest@' . BENCH_HOST . ':' . BENCH_PORT . '/' . rawurlencode($vhost);
     $body = bench_body();
+    // "<contender>-transient": the same with transient messages (to a non-durable queue).
+    $persistent = !str_ends_with($name, '-transient');
+    $name = preg_replace('/-transient$/', '', $name);
+    $mode = $persistent ? 2 : 1;
     $none = function (): void {};
     switch ($name) {
         // A: what one FPM request does to publish one event and know the broker has it.
@@ -138,18 +142,21 @@ function bench_contender(string $name, string $vhost, string $queue): array
         // B: a long-lived loop (a CLI worker), one connection, a confirm per message.
         case 'dq-loop':
             $producer = new Dq\Producer(['amqp' => $url]);
-            return [$none, function () use ($producer, $queue, $body): int {
-                $producer->publish('', $queue, $body);
+            return [$none, function () use ($producer, $queue, $body, $persistent): int {
+                $producer->publish('', $queue, $body, ['persistent' => $persistent]);
                 return 1;
             }];
         // The same loop in a process that also consumes: on the background thread's connection.
         case 'dq-loop-consuming':
             $producer = new Dq\Producer(['amqp' => $url]);
-            $consumer = new Dq\Consumer($queue, ['amqp' => $url]);
-            return [function () use ($consumer): void {
-                $consumer->next(0.01);
-            }, function () use ($producer, $consumer, $queue, $body): int {
-                $producer->publish('', $queue, $body);
+            $state = new stdClass();
+            return [function () use ($state, $producer, $url): void {
+                // A queue of its own to consume (empty): the process is on lapin's connection.
+                $own = $producer->declareQueue('', ['exclusive' => true, 'durable' => false]);
+                $state->consumer = new Dq\Consumer($own, ['amqp' => $url]);
+                $state->consumer->next(0.01);
+            }, function () use ($producer, $queue, $body, $persistent): int {
+                $producer->publish('', $queue, $body, ['persistent' => $persistent]);
                 return 1;
             }];
         case 'amqplib-loop':
@@ -159,8 +166,8 @@ function bench_contender(string $name, string $vhost, string $queue): array
                 $state->channel = $state->connection->channel();
                 $state->channel->confirm_select();
                 $state->channel->set_nack_handler(function () { throw new RuntimeException('php-amqplib: message nacked'); });
-            }, function () use ($state, $queue, $body): int {
-                $state->channel->basic_publish(new AMQPMessage($body, ['delivery_mode' => AMQPMessage::DELIVERY_MODE_PERSISTENT]), '', $queue);
+            }, function () use ($state, $queue, $body, $mode): int {
+                $state->channel->basic_publish(new AMQPMessage($body, ['delivery_mode' => $mode]), '', $queue);
                 $state->channel->wait_for_pending_acks(5.0);
                 return 1;
             }];
@@ -172,8 +179,8 @@ function bench_contender(string $name, string $vhost, string $queue): array
                 $state->channel = new AMQPChannel($state->connection);
                 bench_pecl_confirming($state->channel);
                 $state->exchange = new AMQPExchange($state->channel);
-            }, function () use ($state, $queue, $body): int {
-                $state->exchange->publish($body, $queue, AMQP_NOPARAM, ['delivery_mode' => 2]);
+            }, function () use ($state, $queue, $body, $mode): int {
+                $state->exchange->publish($body, $queue, AMQP_NOPARAM, ['delivery_mode' => $mode]);
                 $state->channel->waitForConfirm(5.0);
                 return 1;
             }];

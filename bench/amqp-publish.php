@@ -4,7 +4,9 @@
 // round in its own fresh queue, deleted afterwards), and medians are compared.
 //   A. the per-request pattern of PHP-FPM: each "request" publishes one message and waits for
 //      its confirm, 1 process and N processes at once (rates summed);
-//   B. a long-lived loop on one connection, and dq's publishBatch.
+//   B. a long-lived loop on one connection, and dq's publishBatch; the loop again in a process
+//      that also consumes (dq then publishes through its background thread's connection);
+//   B'. the loops with transient messages to a non-durable queue (no fsync: the clients' cost).
 // Each of A (1 process), A (N processes) and B runs in a vhost of its own, deleted afterwards.
 // Usage (see bench/amqp.sh for the php flags): php bench/amqp-publish.php [rounds] [seconds] [processes]
 
@@ -35,7 +37,7 @@ function measure(string $label, array $contenders, int $processes, int $rounds, 
         foreach ($order as $name) {
             $queue = new AMQPQueue($channel);
             $queue->setName("bench.{$contenders[$name]}.$round");
-            $queue->setFlags(AMQP_DURABLE);
+            $queue->setFlags(str_ends_with($contenders[$name], '-transient') ? AMQP_NOPARAM : AMQP_DURABLE);
             $queue->declareQueue();
             $rates[$name][] = bench_processes($contenders[$name], $processes, $vhost, $queue->getName(), $seconds);
             $queue->delete();
@@ -78,6 +80,18 @@ foreach ($loop as $name => $rates) {
     printf("  %-44s %s\n", $name, bench_rate($rates));
 }
 
+echo "\n  B'. the same loop with transient messages to a non-durable queue: no fsync, so what is left\n";
+echo "      is each client's own cost per publish and confirm\n";
+$light = measure('transient', [
+    'dq, a confirm per message' => 'dq-loop-transient',
+    'php-amqplib, wait_for_pending_acks per msg' => 'amqplib-loop-transient',
+    'pecl amqp, waitForConfirm per message' => 'pecl-loop-transient',
+    'dq, a process that also consumes' => 'dq-loop-consuming-transient',
+], 1, $rounds, $seconds);
+foreach ($light as $name => $rates) {
+    printf("  %-44s %s\n", $name, bench_rate($rates));
+}
+
 [$dq1, $lib1, $pecl1] = array_map('bench_median', array_values($one));
 [$dqN, $libN, $peclN] = array_map('bench_median', array_values($all));
 [$dqLoop, $libLoop, $peclLoop, $batch, $ceiling, $consuming] = array_map('bench_median', array_values($loop));
@@ -90,5 +104,9 @@ printf("  A. dq / pecl amqp pconnect, 1 and %d proc. = %.2fx and %.2fx\n", $many
 printf("  A. dq, %d processes / 1 process %s= %.2fx  (a confirm per message: the broker's fsync sets the limit)\n", $many, str_repeat(' ', max(0, 10 - strlen((string) $many))), $dqN / $dq1);
 printf("  B. dq loop / faster of the others         = %s\n", bench_ratio($dqLoop / $faster, 1.0, "the faster: $fasterName"));
 printf("  B. dq loop, a process that also consumes  = %.2fx the faster  (publishing through the background thread's connection)\n", $consuming / $faster);
+[$dqLight, $libLight, $peclLight, $consumingLight] = array_map('bench_median', array_values($light));
+$fasterLight = max($libLight, $peclLight);
+printf("  B'. transient: dq loop / the faster        = %.2fx  (the faster: %s)\n", $dqLight / $fasterLight, $libLight >= $peclLight ? 'php-amqplib' : 'pecl amqp');
+printf("  B'. transient: a consuming process / it   = %.2fx\n", $consumingLight / $fasterLight);
 printf("  B. publishBatch / that faster one         = %s\n", bench_ratio($batch / $faster, 10));
 printf("  B. publishBatch / broker's batch ceiling  = %.2fx  (pecl amqp batches: what this broker takes; 10x the loop is %s msg/s)\n", $batch / $ceiling, number_format(10 * $faster));
