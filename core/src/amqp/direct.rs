@@ -245,47 +245,46 @@ impl Direct {
         deadline: Instant,
         work: impl FnOnce(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
-        let display = self.config.display.clone();
-        if self.conn.as_ref().is_some_and(|c| c.process != process()) {
+        let Direct { config, uri, conn } = self;
+        let display = config.display.as_str();
+        if conn.as_ref().is_some_and(|c| c.process != process()) {
             // A forked child's copy of its parent's socket: closing our descriptor leaves the
             // parent's connection alone.
-            self.conn = None;
+            *conn = None;
         }
-        if let Some(conn) = self.conn.as_mut() {
+        if let Some(open) = conn.as_mut() {
             // What arrived since the last operation: a broker that closed the connection (a
             // restart while this process was idle) means a new one before anything is sent;
             // a channel closed after an unconfirmed publish is opened again.
-            if conn.settle_pending(&display).is_err() || conn.broken {
-                self.conn = None;
+            if open.settle_pending(display).is_err() || open.broken {
+                *conn = None;
             }
         }
-        if self.conn.is_none() {
-            let uri = self
-                .uri
-                .as_ref()
-                .ok_or_else(|| Error::internal("TLS connections are lapin's"))?;
-            let timeout = self.config.timeout;
-            let conn = Conn::connect(uri, deadline, &display).map_err(|e| match e.kind() {
-                ErrorKind::Timeout => timed_out(&display, timeout),
-                _ => e,
-            })?;
-            self.conn = Some(conn);
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(Error::internal("no RabbitMQ connection"));
+        let timed_out = |e: Error| match e.kind() {
+            ErrorKind::Timeout => timed_out(display, config.timeout),
+            _ => e,
         };
-        let outcome = work(conn, &display).map_err(|e| {
-            if e.kind() != ErrorKind::Timeout {
-                return e;
+        let open = match conn {
+            Some(open) => open,
+            None => {
+                let uri = uri
+                    .as_ref()
+                    .ok_or_else(|| Error::internal("TLS connections are lapin's"))?;
+                conn.insert(Conn::connect(uri, deadline, display).map_err(timed_out)?)
             }
+        };
+        let outcome = work(open, display);
+        if outcome
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Timeout)
+        {
             // An answer may still come: a connection that starts clean is simpler.
-            conn.broken = true;
-            timed_out(&display, self.config.timeout)
-        });
-        if conn.broken {
-            self.conn = None;
+            open.broken = true;
         }
-        outcome
+        if open.broken {
+            *conn = None;
+        }
+        outcome.map_err(timed_out)
     }
 }
 
