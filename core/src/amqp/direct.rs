@@ -75,70 +75,41 @@ impl Direct {
         self.uri.is_some()
     }
 
-    /// Publishes messages (one, or a batch) to `exchange` and, with `confirm`, waits for their
-    /// confirms: one outcome per message, in order. An error before anything was sent is the
-    /// outer error.
+    /// Publishes messages (one, or a batch) and, with `confirm`, waits for their confirms: one
+    /// outcome per message, in order. An error before anything was sent is the outer error;
+    /// once something was, a failure is the outcome of each message not yet confirmed.
     pub fn publish(&mut self, confirm: bool, sent: &[Sent<'_>]) -> Result<Vec<Result<()>>> {
+        if sent.len() > 1 {
+            // Every name checked before the first message goes out.
+            for s in sent {
+                super::short("exchange", s.exchange)?;
+                super::short("routing key", s.routing_key)?;
+            }
+        }
         let deadline = Instant::now() + self.config.timeout;
         self.run(deadline, |conn, display| {
             let channel = if confirm { CONFIRMING } else { PLAIN };
             conn.open(channel, deadline, display)?;
-            let first = conn.next_tag;
-            let mut out = std::mem::take(&mut conn.out);
-            out.clear();
-            let mut written = 0;
-            let mut outcomes: Vec<Option<Result<()>>> = (0..sent.len()).map(|_| None).collect();
-            let mut returned: Vec<Option<(u16, String)>> = vec![None; sent.len()];
-            for (i, s) in sent.iter().enumerate() {
-                put_publish(&mut out, channel, s, conn.frame_max)?;
-                if out.len() >= WRITE_CHUNK || i + 1 == sent.len() {
-                    let result = conn.write(&out, display);
-                    out.clear();
-                    result?;
-                    written = i + 1;
-                    if confirm && written < sent.len() {
-                        // Acks so far, so neither side's buffers fill while the other waits.
-                        conn.drain(display)?;
-                        let closed = settle_read(
-                            conn,
-                            channel,
-                            first,
-                            sent,
-                            &mut outcomes,
-                            &mut returned,
-                            display,
-                            None,
-                        )?;
-                        if closed {
-                            break;
-                        }
-                    }
-                }
+            let mut batch = Batch {
+                first: conn.next_tag,
+                written: 0,
+                outcomes: (0..sent.len()).map(|_| None).collect(),
+                returned: vec![None; sent.len()],
+            };
+            let failure = batch
+                .send(conn, channel, confirm, sent, deadline, display)
+                .err();
+            if let Some(e) = failure.as_ref()
+                && batch.written == 0
+            {
+                return Err(e.clone());
             }
-            // A message of megabytes leaves no buffer of that size behind.
-            if out.capacity() <= 2 * WRITE_CHUNK {
-                conn.out = out;
-            }
-            if !confirm {
+            if !confirm && failure.is_none() {
                 return Ok(sent.iter().map(|_| Ok(())).collect());
             }
-            conn.next_tag += written as u64;
-            while outcomes[..written].iter().any(Option::is_none) {
-                if settle_read(
-                    conn,
-                    channel,
-                    first,
-                    sent,
-                    &mut outcomes,
-                    &mut returned,
-                    display,
-                    Some(deadline),
-                )? {
-                    break;
-                }
-            }
-            let refused = conn.closed_error.take();
-            Ok(outcomes
+            let refused = failure.or_else(|| conn.closed_error.take());
+            Ok(batch
+                .outcomes
                 .into_iter()
                 .map(|o| {
                     o.unwrap_or_else(|| {
@@ -288,74 +259,141 @@ impl Direct {
     }
 }
 
-/// Reads confirms for a publish: one frame, waiting up to `deadline`, or with no deadline
-/// every frame already received. True when the broker closed the channel.
-#[allow(clippy::too_many_arguments)]
-fn settle_read(
-    conn: &mut Conn,
-    channel: u16,
+/// A publish of one or more messages on a channel, and what the broker said of each.
+struct Batch {
+    /// The delivery tag of the first message.
     first: u64,
-    sent: &[Sent<'_>],
-    outcomes: &mut [Option<Result<()>>],
-    returned: &mut [Option<(u16, String)>],
-    display: &str,
-    deadline: Option<Instant>,
-) -> Result<bool> {
-    let mut step = |_: &mut Conn, frame: Frame| -> Option<Result<bool>> {
-        let mut mark = |tag: u64, multiple: bool, ack: bool| {
-            let Some(last) = tag.checked_sub(first).map(|t| t as usize) else {
-                return;
-            };
-            let from = if multiple { 0 } else { last };
-            for i in from..=last.min(outcomes.len().saturating_sub(1)) {
-                if outcomes[i].is_none() {
-                    let s = &sent[i];
-                    outcomes[i] = Some(match (&returned[i], ack) {
-                        (Some((code, text)), _) => {
-                            Err(unroutable(s.exchange, s.routing_key, *code, text))
-                        }
-                        (None, true) => Ok(()),
-                        (None, false) => Err(nacked(s.exchange, s.routing_key)),
-                    });
+    /// How many messages were written.
+    written: usize,
+    outcomes: Vec<Option<Result<()>>>,
+    /// A mandatory message the broker returned: its reply code and text.
+    returned: Vec<Option<(u16, String)>>,
+}
+
+impl Batch {
+    /// Writes the messages (in pieces of about `WRITE_CHUNK`, reading the acks that came in
+    /// between) and, with `confirm`, reads until each is settled or the channel closed.
+    fn send(
+        &mut self,
+        conn: &mut Conn,
+        channel: u16,
+        confirm: bool,
+        sent: &[Sent<'_>],
+        deadline: Instant,
+        display: &str,
+    ) -> Result<()> {
+        let mut out = std::mem::take(&mut conn.out);
+        out.clear();
+        let mut closed = false;
+        for (i, s) in sent.iter().enumerate() {
+            put_publish(&mut out, channel, s, conn.frame_max)?;
+            if out.len() < WRITE_CHUNK && i + 1 < sent.len() {
+                continue;
+            }
+            let result = conn.write(&out, display);
+            out.clear();
+            result?;
+            if confirm {
+                conn.next_tag += (i + 1 - self.written) as u64;
+            }
+            self.written = i + 1;
+            if confirm && self.written < sent.len() {
+                // Acks so far, so neither side's buffers fill while the other waits.
+                conn.drain(display)?;
+                closed = self.settle(conn, channel, sent, display, None)?;
+                if closed {
+                    break;
                 }
+            }
+        }
+        // A message of megabytes leaves no buffer of that size behind.
+        if out.capacity() <= 2 * WRITE_CHUNK {
+            conn.out = out;
+        }
+        while confirm && !closed && self.outcomes[..self.written].iter().any(Option::is_none) {
+            closed = self.settle(conn, channel, sent, display, Some(deadline))?;
+        }
+        Ok(())
+    }
+
+    /// Reads confirms: one frame, waiting up to `deadline`, or with no deadline every frame
+    /// already received. True when the broker closed the channel.
+    fn settle(
+        &mut self,
+        conn: &mut Conn,
+        channel: u16,
+        sent: &[Sent<'_>],
+        display: &str,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        let mut step = |_: &mut Conn, frame: Frame| -> Option<Result<bool>> {
+            match frame {
+                Frame::Method(c, AMQPClass::Basic(basic::AMQPMethod::Ack(a))) if c == channel => {
+                    self.mark(sent, a.delivery_tag, a.multiple, true);
+                    Some(Ok(false))
+                }
+                Frame::Method(c, AMQPClass::Basic(basic::AMQPMethod::Nack(n))) if c == channel => {
+                    self.mark(sent, n.delivery_tag, n.multiple, false);
+                    Some(Ok(false))
+                }
+                Frame::Method(c, AMQPClass::Basic(basic::AMQPMethod::Return(r)))
+                    if c == channel =>
+                {
+                    // The first unsettled mandatory message to that exchange and key, not yet
+                    // returned: returns come before their message's ack, in order.
+                    if let Some(i) = (0..sent.len()).find(|&i| {
+                        self.outcomes[i].is_none()
+                            && self.returned[i].is_none()
+                            && sent[i].message.mandatory
+                            && sent[i].exchange == r.exchange.as_str()
+                            && sent[i].routing_key == r.routing_key.as_str()
+                    }) {
+                        self.returned[i] = Some((r.reply_code, r.reply_text.as_str().to_string()));
+                    }
+                    Some(Ok(false))
+                }
+                Frame::Closed(c) if c == channel => Some(Ok(true)),
+                _ => None,
             }
         };
-        match frame {
-            Frame::Method(c, AMQPClass::Basic(basic::AMQPMethod::Ack(a))) if c == channel => {
-                mark(a.delivery_tag, a.multiple, true);
-                Some(Ok(false))
-            }
-            Frame::Method(c, AMQPClass::Basic(basic::AMQPMethod::Nack(n))) if c == channel => {
-                mark(n.delivery_tag, n.multiple, false);
-                Some(Ok(false))
-            }
-            Frame::Method(c, AMQPClass::Basic(basic::AMQPMethod::Return(r))) if c == channel => {
-                // The first unsettled mandatory message to that exchange and key, not yet
-                // returned: returns come before their message's ack, in order.
-                if let Some(i) = (0..sent.len()).find(|&i| {
-                    outcomes[i].is_none()
-                        && returned[i].is_none()
-                        && sent[i].message.mandatory
-                        && sent[i].exchange == r.exchange.as_str()
-                        && sent[i].routing_key == r.routing_key.as_str()
-                }) {
-                    returned[i] = Some((r.reply_code, r.reply_text.as_str().to_string()));
+        match deadline {
+            Some(deadline) => conn.until(deadline, display, &mut step),
+            None => {
+                while let Some(frame) = conn.buffered_frame(display)? {
+                    if let Some(Ok(true)) = step(conn, frame) {
+                        return Ok(true);
+                    }
                 }
-                Some(Ok(false))
+                Ok(false)
             }
-            Frame::Closed(c) if c == channel => Some(Ok(true)),
-            _ => None,
         }
-    };
-    match deadline {
-        Some(deadline) => conn.until(deadline, display, &mut step),
-        None => {
-            while let Some(frame) = conn.buffered_frame(display)? {
-                if let Some(Ok(true)) = step(conn, frame) {
-                    return Ok(true);
-                }
+    }
+
+    /// An ack or a nack of `tag` (and, with `multiple`, of every tag before it).
+    fn mark(&mut self, sent: &[Sent<'_>], tag: u64, multiple: bool, ack: bool) {
+        let Some(last) = tag.checked_sub(self.first).map(|t| t as usize) else {
+            return;
+        };
+        if self.outcomes.is_empty() {
+            return;
+        }
+        let from = if multiple { 0 } else { last };
+        let upto = last.min(self.outcomes.len() - 1);
+        for ((outcome, returned), s) in self.outcomes[..=upto]
+            .iter_mut()
+            .zip(&self.returned)
+            .zip(sent)
+            .skip(from)
+        {
+            if outcome.is_none() {
+                *outcome = Some(match (returned, ack) {
+                    (Some((code, text)), _) => {
+                        Err(unroutable(s.exchange, s.routing_key, *code, text))
+                    }
+                    (None, true) => Ok(()),
+                    (None, false) => Err(nacked(s.exchange, s.routing_key)),
+                });
             }
-            Ok(false)
         }
     }
 }
