@@ -11,7 +11,6 @@
 //! `BlockingProducer` decides which connection an operation uses; a process keeps one
 //! connection per broker either way.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
@@ -127,12 +126,8 @@ impl Direct {
         self.call(
             confirm,
             AMQPClass::Exchange(exchange::AMQPMethod::Declare(method)),
-            |c| {
-                matches!(c, AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(_)))
-                    .then_some(String::new())
-            },
+            |c| matches!(c, AMQPClass::Exchange(exchange::AMQPMethod::DeclareOk(_))).then_some(()),
         )
-        .map(drop)
     }
 
     /// Declares a queue; returns its name.
@@ -153,11 +148,8 @@ impl Direct {
         self.call(
             confirm,
             AMQPClass::Queue(queue::AMQPMethod::Bind(method)),
-            |c| {
-                matches!(c, AMQPClass::Queue(queue::AMQPMethod::BindOk(_))).then_some(String::new())
-            },
+            |c| matches!(c, AMQPClass::Queue(queue::AMQPMethod::BindOk(_))).then_some(()),
         )
-        .map(drop)
     }
 
     /// Closes the connection politely (the process moves to lapin's, or exits).
@@ -175,37 +167,23 @@ impl Direct {
             class_id: 0,
             method_id: 0,
         }));
-        let display = self.config.display.clone();
-        if conn.send(0, &close, &display).is_ok() {
-            let _ = conn.until(deadline, &display, |_, frame| match frame {
-                Frame::Method(0, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) => {
-                    Some(Ok(()))
-                }
-                _ => None,
-            });
-        }
+        let _ = conn.request(0, &close, deadline, &self.config.display, |c| {
+            matches!(c, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))).then_some(())
+        });
     }
 
     /// Sends a method on the producer's channel and waits for its answer (`answer` picks it).
-    fn call(
+    fn call<T>(
         &mut self,
         confirm: bool,
         method: AMQPClass,
-        answer: impl Fn(&AMQPClass) -> Option<String>,
-    ) -> Result<String> {
+        answer: impl Fn(&AMQPClass) -> Option<T>,
+    ) -> Result<T> {
         let deadline = Instant::now() + self.config.timeout;
         let channel = if confirm { CONFIRMING } else { PLAIN };
         self.run(deadline, |conn, display| {
             conn.open(channel, deadline, display)?;
-            conn.send(channel, &method, display)?;
-            conn.until(deadline, display, |conn, frame| match frame {
-                Frame::Method(c, class) if c == channel => answer(&class).map(Ok),
-                Frame::Closed(c) if c == channel => Some(Err(conn
-                    .closed_error
-                    .take()
-                    .unwrap_or_else(|| Error::internal("channel closed")))),
-                _ => None,
-            })
+            conn.request(channel, &method, deadline, display, answer)
         })
     }
 
@@ -417,8 +395,6 @@ struct Conn {
     open: [bool; 2],
     /// The next publish's delivery tag on the confirming channel.
     next_tag: u64,
-    /// A returned message's content still to skip: (channel, bytes).
-    skipping: VecDeque<(u16, u64)>,
     /// Why the broker closed a channel, for the operation that sees it.
     closed_error: Option<Error>,
     read_timeout: Option<Duration>,
@@ -455,7 +431,6 @@ impl Conn {
             frame_max: FRAME_MAX as usize,
             open: [false; 2],
             next_tag: 1,
-            skipping: VecDeque::new(),
             closed_error: None,
             read_timeout: None,
             broken: false,
@@ -499,15 +474,9 @@ impl Conn {
             response: LongString::from(response.into_bytes()),
             locale: "en_US".into(),
         };
-        self.send(
-            0,
-            &AMQPClass::Connection(connection::AMQPMethod::StartOk(start_ok)),
-            display,
-        )?;
-        let tune = self.until(deadline, display, |_, frame| match frame {
-            Frame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune))) => {
-                Some(Ok(tune))
-            }
+        let start_ok = AMQPClass::Connection(connection::AMQPMethod::StartOk(start_ok));
+        let tune = self.request(0, &start_ok, deadline, display, |c| match c {
+            AMQPClass::Connection(connection::AMQPMethod::Tune(tune)) => Some(tune.clone()),
             _ => None,
         })?;
         let wanted = uri.query.frame_max.unwrap_or(FRAME_MAX);
@@ -532,16 +501,9 @@ impl Conn {
         let open = connection::Open {
             virtual_host: super::short("vhost", &uri.vhost)?,
         };
-        self.send(
-            0,
-            &AMQPClass::Connection(connection::AMQPMethod::Open(open)),
-            display,
-        )?;
-        self.until(deadline, display, |_, frame| match frame {
-            Frame::Method(0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))) => {
-                Some(Ok(()))
-            }
-            _ => None,
+        let open = AMQPClass::Connection(connection::AMQPMethod::Open(open));
+        self.request(0, &open, deadline, display, |c| {
+            matches!(c, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))).then_some(())
         })
     }
 
@@ -551,23 +513,16 @@ impl Conn {
         if self.open[slot] {
             return Ok(());
         }
-        self.send(
-            channel,
-            &AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
-            display,
-        )?;
-        self.answer(channel, deadline, display, |c| {
-            matches!(c, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_)))
+        let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
+        self.request(channel, &open, deadline, display, |c| {
+            matches!(c, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))).then_some(())
         })?;
         if channel == CONFIRMING {
-            let select = confirm::Select { nowait: false };
-            self.send(
-                channel,
-                &AMQPClass::Confirm(confirm::AMQPMethod::Select(select)),
-                display,
-            )?;
-            self.answer(channel, deadline, display, |c| {
-                matches!(c, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(_)))
+            let select = AMQPClass::Confirm(confirm::AMQPMethod::Select(confirm::Select {
+                nowait: false,
+            }));
+            self.request(channel, &select, deadline, display, |c| {
+                matches!(c, AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(_))).then_some(())
             })?;
             self.next_tag = 1;
         }
@@ -575,15 +530,19 @@ impl Conn {
         Ok(())
     }
 
-    fn answer(
+    /// Sends `method` on `channel` and reads until `answer` takes a method of that channel; the
+    /// broker closing the channel instead is the error.
+    fn request<T>(
         &mut self,
         channel: u16,
+        method: &AMQPClass,
         deadline: Instant,
         display: &str,
-        is: impl Fn(&AMQPClass) -> bool,
-    ) -> Result<()> {
+        answer: impl Fn(&AMQPClass) -> Option<T>,
+    ) -> Result<T> {
+        self.send(channel, method, display)?;
         self.until(deadline, display, |conn, frame| match frame {
-            Frame::Method(c, class) if c == channel && is(&class) => Some(Ok(())),
+            Frame::Method(c, class) if c == channel => answer(&class).map(Ok),
             Frame::Closed(c) if c == channel => Some(Err(conn
                 .closed_error
                 .take()
@@ -593,7 +552,7 @@ impl Conn {
     }
 
     /// Reads frames until `done` takes one; frames for the connection itself (close,
-    /// blocked, heartbeats) and returned messages' content are handled here.
+    /// blocked, heartbeats) and message content are handled here.
     fn until<T>(
         &mut self,
         deadline: Instant,
@@ -650,23 +609,9 @@ impl Conn {
                         return Ok(Some(frame));
                     }
                 }
-                FRAME_HEADER => {
-                    let payload = &self.input[payload_at..payload_at + size];
-                    if payload.len() >= 12 {
-                        let body = u64::from_be_bytes(payload[4..12].try_into().unwrap_or([0; 8]));
-                        if let Some(skip) = self.skipping.iter_mut().find(|(c, _)| *c == channel) {
-                            skip.1 = body;
-                        }
-                        self.skipping.retain(|(_, left)| *left > 0);
-                    }
-                }
-                FRAME_BODY => {
-                    if let Some(skip) = self.skipping.iter_mut().find(|(c, _)| *c == channel) {
-                        skip.1 = skip.1.saturating_sub(size as u64);
-                    }
-                    self.skipping.retain(|(_, left)| *left > 0);
-                }
-                FRAME_HEARTBEAT => {}
+                // Content comes only with returned messages, whose method is all a publish
+                // needs; heartbeats were not asked for.
+                FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT => {}
                 other => {
                     return Err(self.violation(display, format!("a frame of unknown type {other}")));
                 }
@@ -695,14 +640,6 @@ impl Conn {
                 }
                 self.closed_error = Some(refusal(display, close.reply_code, close.reply_text));
                 Ok(Some(Frame::Closed(channel)))
-            }
-            AMQPClass::Basic(basic::AMQPMethod::Return(r)) => {
-                // Its content header and body follow.
-                self.skipping.push_back((channel, u64::MAX));
-                Ok(Some(Frame::Method(
-                    channel,
-                    AMQPClass::Basic(basic::AMQPMethod::Return(r)),
-                )))
             }
             class => Ok(Some(Frame::Method(channel, class))),
         }
