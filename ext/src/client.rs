@@ -3,6 +3,7 @@
 use std::ffi::{CStr, c_int};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{FIELDS, parse_time_zone};
@@ -186,17 +187,7 @@ impl Client {
                     given.prefix = true;
                 }
                 "timeout" => {
-                    let seconds = value
-                        .double()
-                        .or_else(|| value.long().map(|l| l as f64))
-                        .ok_or_else(|| {
-                            invalid(format!(
-                                "{name} {}: expected seconds",
-                                convert::described(value)
-                            ))
-                        })?;
-                    self.config.timeout =
-                        parse_timeout(seconds).map_err(|e| to_php(e.context(&name)))?;
+                    self.config.timeout = timeout_option(value, &name)?;
                     given.timeout = true;
                 }
                 "body_limit" => {
@@ -455,4 +446,18 @@ pub extern "C" fn request_startup(_ty: i32, _module_number: i32) -> i32 {
         let _ = std::panic::catch_unwind(|| register_alias(false));
     }
     0
+}
+
+/// A timeout option (`options['timeout']`): seconds, an integer or a float.
+pub(crate) fn timeout_option(value: &Zval, name: &str) -> PhpResult<Duration> {
+    let seconds = value
+        .double()
+        .or_else(|| value.long().map(|l| l as f64))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{name} {}: expected seconds",
+                convert::described(value)
+            ))
+        })?;
+    parse_timeout(seconds).map_err(|e| to_php(e.context(name)))
 }

@@ -14,7 +14,7 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use serde_json::{Map, Value};
 
-use crate::client::Options;
+use crate::client::{Options, timeout_option};
 use crate::convert;
 use crate::errors::{invalid, to_php};
 use crate::ini;
@@ -178,18 +178,7 @@ pub(crate) fn amqp_options(
             match key.as_str() {
                 "amqp" => url = Some(string_option(value, &name)?),
                 "prefix" => prefix = Some(string_option(value, &name)?),
-                "timeout" => {
-                    let seconds = value
-                        .double()
-                        .or_else(|| value.long().map(|l| l as f64))
-                        .ok_or_else(|| {
-                            invalid(format!(
-                                "{name} {}: expected seconds",
-                                convert::described(value)
-                            ))
-                        })?;
-                    timeout = Some(parse_timeout(seconds).map_err(|e| to_php(e.context(&name)))?);
-                }
+                "timeout" => timeout = Some(timeout_option(value, &name)?),
                 "confirm" if extra.contains(&"confirm") => {
                     confirm = value.bool().ok_or_else(|| {
                         invalid(format!(
