@@ -110,11 +110,18 @@ impl Rpc {
             .properties
             .with_reply_to(REPLY_TO.into())
             .with_correlation_id(id.as_str().into());
-        let (tx, rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .map_err(|_| Error::internal("rpc table poisoned"))?
-            .insert(id.clone(), tx);
+        // The table is locked before the channel exists, so its sender is always moved into it
+        // (no drop flag: valgrind took the optimized check of one for a read of uninitialised
+        // memory).
+        let rx = {
+            let mut waiting = self
+                .waiting
+                .lock()
+                .map_err(|_| Error::internal("rpc table poisoned"))?;
+            let (tx, rx) = oneshot::channel();
+            waiting.insert(id.clone(), tx);
+            rx
+        };
         let forget = || {
             if let Ok(mut waiting) = self.waiting.lock() {
                 waiting.remove(&id);
