@@ -9,6 +9,8 @@ use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::{QueueConfig, RedisServer, Topic, Tz, WorkerConfig};
 use serde::Deserialize;
 
+use crate::server::HttpLimits;
+
 /// The defaults, built into the binary.
 pub const EMBEDDED: &str = include_str!("../dq-gateway.toml");
 
@@ -24,6 +26,7 @@ pub struct GatewayConfig {
     pub shutdown_timeout: Duration,
     pub registry_sync_interval: Duration,
     pub workers: WorkerConfig,
+    pub http: HttpLimits,
     pub topics: Vec<Topic>,
 }
 
@@ -52,7 +55,19 @@ struct File {
     #[serde(default)]
     workers: WorkersFile,
     #[serde(default)]
+    http: HttpFile,
+    #[serde(default)]
     topic: Vec<Topic>,
+}
+
+/// `[http]`: the HTTP server's limits.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    header_read_timeout: Option<f64>,
+    idle_timeout: Option<f64>,
+    max_connections: Option<usize>,
+    backlog: Option<u32>,
 }
 
 /// `[workers]`: how due messages are delivered.
@@ -128,6 +143,27 @@ impl GatewayConfig {
             },
             shutdown_grace: shutdown_timeout,
         };
+        let http_defaults = HttpLimits::default();
+        let http = HttpLimits {
+            header_read_timeout: seconds(
+                "http.header_read_timeout",
+                file.http.header_read_timeout,
+                http_defaults.header_read_timeout,
+            )?,
+            idle_timeout: seconds(
+                "http.idle_timeout",
+                file.http.idle_timeout,
+                http_defaults.idle_timeout,
+            )?,
+            max_connections: match file.http.max_connections {
+                Some(0) => {
+                    return Err(format!("{source}: http.max_connections must be at least 1"));
+                }
+                other => other,
+            },
+            backlog: file.http.backlog.unwrap_or(http_defaults.backlog).max(1),
+            shutdown_grace: shutdown_timeout,
+        };
         let timeout = seconds("timeout", file.timeout, defaults.timeout)?;
         let amqp = AmqpConfig::new(
             file.amqp.as_deref().unwrap_or(DEFAULT_AMQP),
@@ -158,6 +194,7 @@ impl GatewayConfig {
                 Duration::from_secs(5),
             )?,
             workers,
+            http,
             topics: file.topic,
         };
         for topic in &config.topics {

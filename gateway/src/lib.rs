@@ -4,13 +4,15 @@
 //! - `routes`: the handlers, one file per resource; [`app`] puts them in a router.
 //! - `error`: the JSON error body every route returns.
 //! - `metrics`: Prometheus metrics.
-//! - [`run`]: serves a router on a listener until a shutdown future completes.
+//! - `server`: the HTTP server's limits (timeouts, connection cap) under the router.
+//! - [`run`]: serves the API on a listener until a shutdown future completes.
 
 pub mod config;
 mod error;
 mod metrics;
 mod middleware;
 mod routes;
+pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -72,34 +74,38 @@ pub fn app(state: Arc<AppState>, request_limit: usize) -> Router {
             middleware::track,
         ))
         .layer(DefaultBodyLimit::max(request_limit))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            middleware::json_errors(request_limit, request, next)
+        }))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish for at most `grace`.
+/// Serves the API on `listener` until `shutdown` completes, within the `[http]` limits, then
+/// lets requests under way finish for at most the shutdown grace.
 pub async fn run(
     listener: TcpListener,
-    router: Router,
+    state: Arc<AppState>,
+    config: &GatewayConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
 ) -> std::io::Result<()> {
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signal = stopping.clone();
-    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        signal.notify_one();
-    });
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        served = serve => served,
-        () = deadline => {
-            tracing::warn!(grace_s = grace.as_secs_f64(), "requests still in flight after the grace period; stopping anyway");
-            Ok(())
-        }
-    }
+    // Every delivery slot may keep a callback connection open: leave descriptors for them.
+    let cap = server::connection_cap(config.http.max_connections, config.workers.concurrency);
+    tracing::info!(
+        max_connections = cap,
+        header_read_timeout_s = config.http.header_read_timeout.as_secs_f64(),
+        idle_timeout_s = config.http.idle_timeout.as_secs_f64(),
+        "HTTP limits"
+    );
+    let events = state.metrics.clone();
+    server::serve(
+        listener,
+        app(state, config.request_limit),
+        config.http.clone(),
+        cap,
+        events,
+        shutdown,
+    )
+    .await
 }
 
 /// Republishes the registry to every shard every `interval`, logging only changes of health.

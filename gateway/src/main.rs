@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use dq_core::{DelayQueue, Registry, Workers};
-use dq_gateway::{AppState, GatewayConfig, app, config::EMBEDDED, run, sync_registry};
-use tokio::net::TcpListener;
+use dq_gateway::{AppState, GatewayConfig, config::EMBEDDED, run, sync_registry};
 
 #[derive(Parser)]
 #[command(
@@ -108,7 +107,7 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
         None
     } else {
         Some(
-            TcpListener::bind(&config.listen)
+            dq_gateway::server::bind(&config.listen, config.http.backlog)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?,
         )
@@ -154,14 +153,9 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            run(
-                listener,
-                app(state, config.request_limit),
-                shutdown,
-                config.shutdown_timeout,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            run(listener, state, &config, shutdown)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
     if let Some(workers) = workers {

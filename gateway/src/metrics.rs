@@ -36,6 +36,11 @@ pub struct ServerLabels {
     pub server: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -54,6 +59,8 @@ pub struct Metrics {
     pub lateness: Histogram,
     pub depth: Family<DepthLabels, Gauge>,
     pub redis_up: Family<ServerLabels, Gauge>,
+    pub http_connections: Gauge,
+    pub http_limit_hits: Family<LimitLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -107,6 +114,18 @@ impl Default for Metrics {
             "Messages per topic and state, at scrape time",
             depth.clone(),
         );
+        let http_connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "HTTP connections open now",
+            http_connections.clone(),
+        );
+        let http_limit_hits = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "http_limit_hits",
+            "Times an HTTP server limit was hit: max_connections, descriptors, header_read_timeout, idle_timeout",
+            http_limit_hits.clone(),
+        );
         registry.register(
             "redis_up",
             "1 if the Redis shard answered PING at scrape time",
@@ -123,6 +142,8 @@ impl Default for Metrics {
             lateness,
             depth,
             redis_up,
+            http_connections,
+            http_limit_hits,
         }
     }
 }
@@ -160,6 +181,21 @@ impl dq_core::Observer for Metrics {
         self.dead
             .get_or_create(&TopicLabels {
                 topic: topic.to_string(),
+            })
+            .inc();
+    }
+}
+
+impl crate::server::ServerEvents for Metrics {
+    fn connections(&self, open: usize) {
+        self.http_connections
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    fn limit_hit(&self, limit: crate::server::Limit) {
+        self.http_limit_hits
+            .get_or_create(&LimitLabels {
+                limit: limit.name(),
             })
             .inc();
     }

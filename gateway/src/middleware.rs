@@ -1,4 +1,4 @@
-//! Bearer-token check and per-request metrics.
+//! Bearer-token check, per-request metrics, and JSON bodies for every error.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,4 +71,69 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
         .get_or_create(&RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Refuses a body announced over `request_limit` before reading it (so `Expect: 100-continue`
+/// gets a 413, not a 100), and gives every error the API's JSON body: those produced below the
+/// handlers (405 from the router, a path that is not UTF-8, ...) come with an empty or text one.
+pub async fn json_errors(request_limit: usize, request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = announced.filter(|&n| n > request_limit as u64) {
+        return ApiError::from(Error::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "request body of {length} bytes is over the gateway's request_limit of {request_limit}"
+            ),
+        ))
+        .into_response();
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if status == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        // The router adds the Allow header after this layer has run.
+        format!("method {method} is not allowed on {path}: the Allow header lists those that are")
+    } else if text.is_empty() {
+        format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("error")
+        )
+    } else {
+        text
+    };
+    let kind = match status.as_u16() {
+        401 => ErrorKind::Unauthorized,
+        404 => ErrorKind::NotFound,
+        413 | 414 | 431 => ErrorKind::PayloadTooLarge,
+        503 => ErrorKind::Connection,
+        504 => ErrorKind::Timeout,
+        500..=599 => ErrorKind::Internal,
+        _ => ErrorKind::InvalidArgument,
+    };
+    let mut json = ApiError::new(status, Error::new(kind, message)).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
