@@ -88,7 +88,11 @@ async fn topics_put_get_list_delete() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["secret"], "***");
+    assert!(
+        body.get("secret").is_none(),
+        "a secret is never returned: {body}"
+    );
+    assert_eq!(body["secret_set"], true);
     assert_eq!(body["max_attempts"], 3);
     assert_eq!(body["method"], "POST");
     let (status, _) = gw
@@ -113,6 +117,107 @@ async fn topics_put_get_list_delete() {
     let (status, body) = gw.call("GET", "/v1/topics/pay.notify", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "UNKNOWN_TOPIC");
+}
+
+/// The stored secret of topic `name`, as the registry in Redis holds it.
+fn stored_secret(gw: &Gateway, name: &str) -> Option<String> {
+    let raw: String = redis_cmd(
+        REDIS,
+        &["HGET", &format!("{}:topics", gw.scratch.prefix), name],
+    );
+    let entry: Value = serde_json::from_str(&raw).unwrap();
+    entry["secret"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_topic_read_and_written_back_keeps_its_secret() {
+    let gw = gateway();
+    let (status, _) = gw
+        .call(
+            "PUT",
+            "/v1/topics/signed",
+            Some(json!({"callback": "https://m.test/n", "secret": "k3y"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, mut shown) = gw.call("GET", "/v1/topics/signed", None).await;
+    assert_eq!(shown["secret_set"], true);
+    shown["callback"] = json!("https://m.test/changed");
+    let (status, body) = gw.call("PUT", "/v1/topics/signed", Some(shown)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(stored_secret(&gw, "signed").as_deref(), Some("k3y"));
+    assert_eq!(body["max_attempts"], 6);
+    let (_, shown) = gw.call("GET", "/v1/topics/signed", None).await;
+    assert_eq!(shown["callback"], "https://m.test/changed");
+
+    // What GET showed before secret_set existed, sent back: the stored secret stays.
+    let (status, _) = gw
+        .call(
+            "PUT",
+            "/v1/topics/signed",
+            Some(json!({"callback": "https://m.test/n", "secret": "***"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored_secret(&gw, "signed").as_deref(), Some("k3y"));
+
+    // A topic without a secret cannot get the literal "***" as one.
+    let (status, body) = gw
+        .call(
+            "PUT",
+            "/v1/topics/plain",
+            Some(json!({"callback": "https://m.test/n", "secret": "***"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no stored secret to keep"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_fields_sent() {
+    let gw = gateway();
+    let (status, _) = gw
+        .call(
+            "PUT",
+            "/v1/topics/p",
+            Some(
+                json!({"callback": "https://m.test/n", "retry": [2, 4], "secret": "s", "delay": 7}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = gw
+        .call("PATCH", "/v1/topics/p", Some(json!({"status": "paused"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "paused");
+    assert_eq!(body["retry"], json!([2, 4]));
+    assert_eq!(body["delay"], 7);
+    assert_eq!(stored_secret(&gw, "p").as_deref(), Some("s"));
+    let (_, body) = gw
+        .call("PATCH", "/v1/topics/p", Some(json!({"secret": null})))
+        .await;
+    assert_eq!(body["secret_set"], false);
+    let (status, body) = gw
+        .call("PATCH", "/v1/topics/p", Some(json!({"timeout_ms": 0})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timeout_ms")
+    );
+    let (status, body) = gw
+        .call("PATCH", "/v1/topics/none", Some(json!({"delay": 1})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
 #[tokio::test]
@@ -339,7 +444,17 @@ async fn healthz_and_metrics() {
     gw.observer.dead("m");
     let (status, body) = gw.call("GET", "/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["status"], "ok");
+    // The shared test Redis keeps nothing on disk: said, but not a failure.
+    assert_eq!(body["status"], "warn", "{body}");
+    assert_eq!(body["redis"][0]["persistence"]["durable"], false, "{body}");
+    assert!(
+        body["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("keeps nothing on disk"),
+        "{body}"
+    );
+    assert_eq!(body["rabbitmq"]["state"], "unused", "{body}");
     let (status, text) = gw.call("GET", "/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap().to_string();

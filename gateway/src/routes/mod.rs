@@ -19,7 +19,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/topics", get(topics::list))
         .route(
             "/v1/topics/{topic}",
-            get(topics::show).put(topics::put).delete(topics::delete),
+            get(topics::show)
+                .put(topics::put)
+                .patch(topics::patch)
+                .delete(topics::delete),
         )
         .route(
             "/v1/topics/{topic}/messages",
