@@ -24,7 +24,8 @@ try {
 }
 var_dump($dq->get('payments', 'p-1'), $dq->stats('payments')['delayed']);
 
-// Registered under another prefix is not registered here.
+// Registered under another prefix is not registered here: no gateway ever published there,
+// so the message says the registry itself is missing.
 try {
     (new Dq\Client(['prefix' => $gw->prefix . '-other']))->add('orders', ['id' => 'o-1']);
 } catch (Dq\Exception $e) {
@@ -77,7 +78,7 @@ bool(true)
 Dq\UnknownTopicException(3): topic "payments" is not registered %sPUT /v1/topics/payments%s
 NULL
 int(0)
-Dq\UnknownTopicException(3): topic "orders" is not registered under prefix "%s-other"%sPUT /v1/topics/orders%s
+Dq\UnknownTopicException(3): topic "orders" cannot be checked: the topic registry (%s-other:topics) is missing on redis://127.0.0.1:6379/0: %sno dq-gateway with prefix "%s-other" is running%sPUT /v1/topics/orders%s
 bool(true)
 Dq\UnknownTopicException(3): topic "closed" is disabled: %sPUT /v1/topics/closed%s
 bool(true)

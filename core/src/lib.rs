@@ -27,10 +27,12 @@ pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};
 pub use queue::{
-    Added, ConnectionMode, DeadLetter, DelayQueue, MAX_DEAD_PAGE, Message, ShardHealth, State,
-    Stats,
+    Added, ConnectionMode, DeadLetter, DelayQueue, MAX_DEAD_PAGE, Message, ServerFacts,
+    ServerReport, ShardHealth, State, Stats, TopicSource,
 };
-pub use registry::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, Status, Topic};
+pub use registry::{
+    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, RegistryObserver, Status, Topic,
+};
 pub use worker::{NoObserver, Observer, WorkerConfig, Workers, sign};
 
 /// The time zone type `fix_time` strings are read in.

@@ -102,3 +102,147 @@ async fn declared_topics_do_not_churn() {
         .unwrap();
     assert_eq!(again.get("f").unwrap().updated_at, stamp);
 }
+
+/// Counts what the registry's upkeep reports.
+#[derive(Default)]
+struct Upkeep {
+    restarts: std::sync::Mutex<Vec<(String, bool)>>,
+}
+
+impl dq_core::RegistryObserver for Upkeep {
+    fn server_restarted(&self, server: &str, lost_data: bool) {
+        self.restarts
+            .lock()
+            .unwrap()
+            .push((server.to_string(), lost_data));
+    }
+}
+
+/// A registry as a gateway runs it: watching its shards, syncing only every minute otherwise.
+fn watched(
+    queue: std::sync::Arc<dq_core::DelayQueue>,
+    upkeep: std::sync::Arc<Upkeep>,
+) -> (std::sync::Arc<Registry>, tokio::sync::watch::Sender<bool>) {
+    let registry = std::sync::Arc::new(Registry::new(queue));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let keeper = registry.clone();
+    let observer = upkeep.clone();
+    tokio::spawn(async move {
+        keeper
+            .keep_published(std::time::Duration::from_secs(60), observer)
+            .await
+    });
+    tokio::spawn(registry.clone().watch(upkeep, stopped));
+    (registry, stop)
+}
+
+async fn within<T>(limit: std::time::Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_reaches_the_other_gateways_at_once() {
+    let scratch = Scratch::new(&[REDIS]);
+    let upkeep = std::sync::Arc::new(Upkeep::default());
+    let (first, _stop_first) = watched(scratch.queue(), upkeep.clone());
+    let (second, _stop_second) = watched(scratch.queue(), upkeep);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    first
+        .put(Topic::new("news", "http://x.test/"))
+        .await
+        .unwrap();
+    let seen = within(std::time::Duration::from_secs(2), || second.get("news")).await;
+    assert!(seen.is_some(), "a new topic took longer than 2 s to arrive");
+    let mut paused = first.get("news").unwrap();
+    paused.status = dq_core::Status::Paused;
+    first.put(paused).await.unwrap();
+    let seen = within(std::time::Duration::from_secs(2), || {
+        second
+            .get("news")
+            .filter(|t| t.status == dq_core::Status::Paused)
+    })
+    .await;
+    assert!(seen.is_some(), "a pause took longer than 2 s to arrive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_restarted_empty_gets_the_registry_back_at_once() {
+    let mut redis = PrivateRedis::start();
+    let scratch = Scratch::new(&[&redis.url()]);
+    let upkeep = std::sync::Arc::new(Upkeep::default());
+    let (registry, _stop) = watched(scratch.queue(), upkeep.clone());
+    registry
+        .put(Topic::new("kept", "http://x.test/"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    redis.restart();
+    let key = format!("{}:topics", scratch.prefix);
+    let url = redis.url();
+    let back = within(std::time::Duration::from_secs(3), || {
+        redis_cmd::<Option<String>>(&url, &["HGET", &key, "kept"])
+    })
+    .await;
+    assert!(
+        back.is_some(),
+        "registry not published again within 3 s of the restart"
+    );
+    let restarts = within(std::time::Duration::from_secs(2), || {
+        let r = upkeep.restarts.lock().unwrap().clone();
+        (!r.is_empty()).then_some(r)
+    })
+    .await
+    .expect("the restart was not reported");
+    assert!(restarts[0].1, "an empty restart must count as lost data");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_registry_is_said_and_a_gateway_publishes_it_again() {
+    let scratch = Scratch::new(&[REDIS]);
+    // No gateway ever published under this prefix: not "unknown topic" alone.
+    let lone = dq_core::BlockingQueue::open(&scratch.config()).unwrap();
+    let message = lone
+        .parse_message(
+            serde_json::json!({"id": "1"}).as_object().unwrap(),
+            dq_core::Tz::UTC,
+        )
+        .unwrap();
+    let err = tokio::task::block_in_place(|| lone.add("t", &message)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownTopic);
+    assert!(err.message().contains("registry"), "{err}");
+    assert!(err.message().contains("is missing"), "{err}");
+
+    // A gateway is running; the registry vanishes (FLUSHDB, eviction): the add asks for it
+    // and goes through.
+    let upkeep = std::sync::Arc::new(Upkeep::default());
+    let (registry, _stop) = watched(scratch.queue(), upkeep);
+    registry
+        .put(Topic::new("t", "http://x.test/"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _: i64 = redis_cmd(REDIS, &["DEL", &format!("{}:topics", scratch.prefix)]);
+    let other = dq_core::BlockingQueue::open(&scratch.config()).unwrap();
+    tokio::task::block_in_place(|| other.add("t", &message)).unwrap();
+}
+
+#[tokio::test]
+async fn one_server_named_twice_is_refused() {
+    let scratch = Scratch::new(&["redis://127.0.0.1:6379/0", "redis://localhost:6379/0"]);
+    let err = scratch.queue().stats("t").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("same server"), "{err}");
+    assert!(err.message().contains("localhost"), "{err}");
+    // Two databases of one server are two shards.
+    let scratch = Scratch::new(&["redis://127.0.0.1:6379/11", "redis://localhost:6379/12"]);
+    scratch.queue().stats("t").await.unwrap();
+}

@@ -19,6 +19,8 @@ pub struct GatewayConfig {
     pub listen: String,
     pub queue: QueueConfig,
     pub amqp: AmqpConfig,
+    /// `amqp` was set (file or `DQ_AMQP`): `/healthz` checks RabbitMQ from the start.
+    pub amqp_configured: bool,
     pub mysql: Option<String>,
     pub token: Option<String>,
     pub time_zone: Tz,
@@ -27,6 +29,8 @@ pub struct GatewayConfig {
     pub registry_sync_interval: Duration,
     pub workers: WorkerConfig,
     pub http: HttpLimits,
+    /// The log filter (`info`, `dq_gateway=debug,info`); `DQ_LOG` overrides it.
+    pub log: String,
     pub topics: Vec<Topic>,
 }
 
@@ -52,6 +56,7 @@ struct File {
     request_limit: Option<usize>,
     shutdown_timeout: Option<f64>,
     registry_sync_interval: Option<f64>,
+    log: Option<String>,
     #[serde(default)]
     workers: WorkersFile,
     #[serde(default)]
@@ -179,6 +184,7 @@ impl GatewayConfig {
                 timeout,
                 body_limit,
             },
+            amqp_configured: file.amqp.is_some(),
             amqp,
             mysql: file.mysql.filter(|m| !m.is_empty()),
             token: file.token.filter(|t| !t.is_empty()),
@@ -195,6 +201,13 @@ impl GatewayConfig {
             )?,
             workers,
             http,
+            log: match file.log {
+                Some(filter) => {
+                    check_log_filter(&filter).map_err(|e| format!("{source}: log: {e}"))?;
+                    filter
+                }
+                None => "info".to_string(),
+            },
             topics: file.topic,
         };
         for topic in &config.topics {
@@ -202,6 +215,24 @@ impl GatewayConfig {
                 .validate()
                 .map_err(|e| format!("{source}: [[topic]] {}: {e}", topic.name))?;
         }
+        Ok(config)
+    }
+
+    /// The file at `path` (the built-in defaults without one), then the environment as `var`
+    /// gives it.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<GatewayConfig, String> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                GatewayConfig::from_toml(&text, &path.display().to_string())?
+            }
+            None => GatewayConfig::from_toml(EMBEDDED, "built-in defaults")?,
+        };
+        config.apply_env(var)?;
         Ok(config)
     }
 
@@ -218,6 +249,7 @@ impl GatewayConfig {
         if let Some(amqp) = var("DQ_AMQP") {
             self.amqp = AmqpConfig::new(&amqp, &self.amqp.prefix, self.amqp.timeout)
                 .map_err(|e| format!("DQ_AMQP: {e}"))?;
+            self.amqp_configured = true;
         }
         if let Some(mysql) = var("DQ_MYSQL") {
             self.mysql = Some(mysql).filter(|m| !m.is_empty());
@@ -230,8 +262,19 @@ impl GatewayConfig {
         if let Some(token) = var("DQ_TOKEN") {
             self.token = Some(token).filter(|t| !t.is_empty());
         }
+        if let Some(log) = var("DQ_LOG") {
+            check_log_filter(&log).map_err(|e| format!("DQ_LOG: {e}"))?;
+            self.log = log;
+        }
         Ok(())
     }
+}
+
+/// A `tracing` filter such as `info` or `dq_gateway=debug,info`.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| ())
+        .map_err(|e| format!("{filter:?} is not a log filter ({e}): expected e.g. \"info\" or \"dq_gateway=debug,info\""))
 }
 
 #[cfg(test)]

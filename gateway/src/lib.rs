@@ -4,6 +4,7 @@
 //! - `routes`: the handlers, one file per resource; [`app`] puts them in a router.
 //! - `error`: the JSON error body every route returns.
 //! - `metrics`: Prometheus metrics.
+//! - [`reload`]: SIGHUP: the configuration applied again where it can change live.
 //! - `server`: the HTTP server's limits (timeouts, connection cap) under the router.
 //! - [`run`]: serves the API on a listener until a shutdown future completes.
 
@@ -11,12 +12,14 @@ pub mod config;
 mod error;
 mod metrics;
 mod middleware;
+pub mod reload;
 mod routes;
 pub mod server;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,10 +36,12 @@ pub struct AppState {
     /// RabbitMQ, connected on first use.
     pub producer: Producer,
     pub registry: Arc<Registry>,
-    pub time_zone: Tz,
-    pub token: Option<String>,
+    /// What SIGHUP may change.
+    live: RwLock<Arc<Live>>,
     pub started: Instant,
     metrics: Arc<Metrics>,
+    /// RabbitMQ is configured, or was used since start: `/healthz` checks it.
+    amqp_in_use: AtomicBool,
 }
 
 impl AppState {
@@ -45,20 +50,68 @@ impl AppState {
         registry: Arc<Registry>,
         config: &GatewayConfig,
     ) -> Arc<AppState> {
+        // Adds through this gateway ask its own registry first, not Redis's copy of it.
+        let source: Weak<dyn dq_core::TopicSource> = Arc::downgrade(&registry) as _;
+        queue.set_topic_source(source);
         Arc::new(AppState {
             producer: Producer::new(config.amqp.clone(), true),
             queue,
             registry,
-            time_zone: config.time_zone,
-            token: config.token.clone(),
+            live: RwLock::new(Arc::new(Live::from(config))),
             started: Instant::now(),
             metrics: Arc::new(Metrics::default()),
+            amqp_in_use: AtomicBool::new(config.amqp_configured),
         })
+    }
+
+    /// The settings SIGHUP may change, as of now.
+    pub fn live(&self) -> Arc<Live> {
+        self.live
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |l| l.clone())
+    }
+
+    /// Takes the token and time zone of a reloaded configuration.
+    pub fn set_live(&self, config: &GatewayConfig) {
+        if let Ok(mut live) = self.live.write() {
+            *live = Arc::new(Live::from(config));
+        }
+    }
+
+    /// Whether RabbitMQ is configured or was used since start.
+    pub fn amqp_in_use(&self) -> bool {
+        self.amqp_in_use.load(Ordering::Relaxed)
+    }
+
+    /// Notes that RabbitMQ is in use (a publish or a call came in).
+    pub fn using_amqp(&self) {
+        self.amqp_in_use.store(true, Ordering::Relaxed);
+    }
+
+    /// What the registry's upkeep reports to (the metrics).
+    pub fn registry_observer(&self) -> Arc<dyn dq_core::RegistryObserver> {
+        self.metrics.clone()
     }
 
     /// What the workers report deliveries to (the metrics).
     pub fn observer(&self) -> Arc<dyn dq_core::Observer> {
         self.metrics.clone()
+    }
+}
+
+/// The settings of a running gateway that a reload may change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    pub token: Option<String>,
+    pub time_zone: Tz,
+}
+
+impl From<&GatewayConfig> for Live {
+    fn from(config: &GatewayConfig) -> Live {
+        Live {
+            token: config.token.clone(),
+            time_zone: config.time_zone,
+        }
     }
 }
 
@@ -106,24 +159,4 @@ pub async fn run(
         shutdown,
     )
     .await
-}
-
-/// Republishes the registry to every shard every `interval`, logging only changes of health.
-pub async fn sync_registry(registry: Arc<Registry>, interval: Duration) {
-    let mut failing = false;
-    loop {
-        tokio::time::sleep(interval).await;
-        match registry.sync().await {
-            Ok(()) if failing => {
-                tracing::info!("registry sync works again");
-                failing = false;
-            }
-            Ok(()) => {}
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "registry sync failed; retrying every {:?}", interval);
-                failing = true;
-            }
-            Err(_) => {}
-        }
-    }
 }

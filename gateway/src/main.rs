@@ -1,12 +1,13 @@
 //! `dq-gateway [--config FILE]`: reads the configuration, wires the parts, serves until
-//! SIGTERM or ctrl-c.
+//! SIGTERM or ctrl-c; SIGHUP reloads the configuration.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use dq_core::{DelayQueue, Registry, Workers};
-use dq_gateway::{AppState, GatewayConfig, config::EMBEDDED, run, sync_registry};
+use dq_core::{DelayQueue, ErrorKind, Registry, Workers};
+use dq_gateway::reload::{Reloader, SetLogFilter};
+use dq_gateway::{AppState, GatewayConfig, config::EMBEDDED, run};
 
 #[derive(Parser)]
 #[command(
@@ -43,14 +44,15 @@ fn main() -> ExitCode {
         print!("{EMBEDDED}");
         return ExitCode::SUCCESS;
     }
-    let _log_writer = init_logging(args.log_format);
-    let config = match load_config(&args) {
+    let config = match GatewayConfig::load(args.config.as_deref(), |name| std::env::var(name).ok())
+    {
         Ok(config) => config,
         Err(e) => {
             eprintln!("dq-gateway: {e}");
             return ExitCode::from(2);
         }
     };
+    let (_log_writer, set_log) = init_logging(args.log_format, &config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,47 +63,66 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, &args)) {
+    match runtime.block_on(serve(config, &args, set_log)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Config(e)) => {
+            eprintln!("dq-gateway: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
             eprintln!("dq-gateway: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn load_config(args: &Args) -> Result<GatewayConfig, String> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            GatewayConfig::from_toml(&text, &path.display().to_string())?
-        }
-        None => GatewayConfig::from_toml(EMBEDDED, "built-in defaults")?,
-    };
-    config.apply_env(|name| std::env::var(name).ok())?;
-    Ok(config)
+/// Why the gateway stopped: a configuration to fix (exit 2), or anything else (exit 1).
+enum Failure {
+    Config(String),
+    Other(String),
 }
 
-async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
-    let queue = Arc::new(DelayQueue::new(&config.queue).map_err(|e| e.to_string())?);
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Other(message)
+    }
+}
+
+async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Result<(), Failure> {
+    let queue =
+        Arc::new(DelayQueue::new(&config.queue).map_err(|e| Failure::Config(e.to_string()))?);
+    // One server named twice would double every count: refuse to start (if it answers now;
+    // otherwise the first connection refuses).
+    for report in queue.servers().await {
+        match report.result {
+            Err(e) if e.kind() == ErrorKind::InvalidArgument => {
+                return Err(Failure::Config(e.to_string()));
+            }
+            Err(e) => {
+                tracing::warn!(shard = %report.server, error = %e, "Redis does not answer yet")
+            }
+            Ok(_) => {}
+        }
+    }
     let registry = Arc::new(Registry::new(queue.clone()));
+    let state = AppState::new(queue.clone(), registry.clone(), &config);
     if let Err(e) = registry.declare(config.topics.clone()).await {
         tracing::warn!(error = %e, "could not publish the topic registry yet; retrying in the background");
     }
-    tokio::spawn(sync_registry(
-        registry.clone(),
-        config.registry_sync_interval,
-    ));
-    let state = AppState::new(queue.clone(), registry.clone(), &config);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    {
+        let registry = registry.clone();
+        let observer = state.registry_observer();
+        let interval = config.registry_sync_interval;
+        tokio::spawn(async move { registry.keep_published(interval, observer).await });
+    }
+    tokio::spawn(
+        registry
+            .clone()
+            .watch(state.registry_observer(), stopped.clone()),
+    );
     let producer = state.producer.clone();
 
-    // One signal stops both the HTTP listener and the workers.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    });
     // Bind first: a gateway that cannot listen must not have started leasing messages.
     let listener = if args.workers_only {
         None
@@ -125,6 +146,18 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
         )
     };
+    // SIGTERM and ctrl-c stop both the HTTP listener and the workers; SIGHUP reloads.
+    let reloader = Reloader::new(
+        args.config.clone(),
+        config.clone(),
+        state.clone(),
+        set_log,
+        None,
+    );
+    tokio::spawn(async move {
+        signals(reloader).await;
+        let _ = stop.send(true);
+    });
     let mut stopped = stopped;
     match listener {
         None => {
@@ -166,40 +199,60 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// Waits for SIGTERM or ctrl-c, reloading the configuration at each SIGHUP meanwhile.
+async fn signals(reloader: Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("ctrl-c: stopping");
+                return;
             }
-            Err(_) => std::future::pending::<()>().await,
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: stopping");
+                return;
+            }
+            _ = hangup.recv() => reloader.reload().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c: stopping"),
-        () = terminate => tracing::info!("SIGTERM: stopping"),
     }
 }
 
 /// Logs go to stderr through a background writer, so a request never waits for the terminal
-/// or the log collector. The returned guard flushes what is left when `main` ends.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// or the log collector. Returns the guard that flushes what is left when `main` ends, and
+/// how to change the filter later (SIGHUP).
+fn init_logging(
+    format: LogFormat,
+    filter: &str,
+) -> (tracing_appender::non_blocking::WorkerGuard, SetLogFilter) {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    // The handle's type differs per format; both are kept behind the same closure.
+    macro_rules! install {
+        ($builder:expr) => {{
+            let builder = $builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            let set: SetLogFilter = Box::new(move |filter: &str| {
+                let parsed = tracing_subscriber::EnvFilter::try_new(filter)
+                    .map_err(|e| format!("{filter:?}: {e}"))?;
+                handle.reload(parsed).map_err(|e| e.to_string())
+            });
+            set
+        }};
     }
-    guard
+    let set = match format {
+        LogFormat::Human => install!(builder),
+        LogFormat::Json => install!(builder.json()),
+    };
+    (guard, set)
 }

@@ -41,6 +41,12 @@ pub struct LimitLabels {
     pub limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RestartLabels {
+    pub server: String,
+    pub lost_data: bool,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -61,6 +67,8 @@ pub struct Metrics {
     pub redis_up: Family<ServerLabels, Gauge>,
     pub http_connections: Gauge,
     pub http_limit_hits: Family<LimitLabels, Counter>,
+    pub registry_sync_failures: Counter,
+    pub redis_restarts: Family<RestartLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -126,6 +134,18 @@ impl Default for Metrics {
             "Times an HTTP server limit was hit: max_connections, descriptors, header_read_timeout, idle_timeout",
             http_limit_hits.clone(),
         );
+        let registry_sync_failures = Counter::default();
+        registry.register(
+            "registry_sync_failures",
+            "Topic registry syncs that failed on some Redis shard",
+            registry_sync_failures.clone(),
+        );
+        let redis_restarts = Family::<RestartLabels, Counter>::default();
+        registry.register(
+            "redis_restarts",
+            "Redis restarts noticed (a new run id), and whether dq's data was lost with them",
+            redis_restarts.clone(),
+        );
         registry.register(
             "redis_up",
             "1 if the Redis shard answered PING at scrape time",
@@ -144,6 +164,8 @@ impl Default for Metrics {
             redis_up,
             http_connections,
             http_limit_hits,
+            registry_sync_failures,
+            redis_restarts,
         }
     }
 }
@@ -196,6 +218,21 @@ impl crate::server::ServerEvents for Metrics {
         self.http_limit_hits
             .get_or_create(&LimitLabels {
                 limit: limit.name(),
+            })
+            .inc();
+    }
+}
+
+impl dq_core::RegistryObserver for Metrics {
+    fn sync_failed(&self) {
+        self.registry_sync_failures.inc();
+    }
+
+    fn server_restarted(&self, server: &str, lost_data: bool) {
+        self.redis_restarts
+            .get_or_create(&RestartLabels {
+                server: server.to_string(),
+                lost_data,
             })
             .inc();
     }

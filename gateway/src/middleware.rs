@@ -19,7 +19,8 @@ pub async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = state.token.as_deref() else {
+    let live = state.live();
+    let Some(token) = live.token.as_deref() else {
         return next.run(request).await;
     };
     if request.uri().path() == "/healthz" {

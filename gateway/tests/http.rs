@@ -509,3 +509,43 @@ async fn healthz_reports_a_shard_that_is_down() {
     assert_eq!(body["redis"][0]["state"], "up");
     assert_eq!(body["redis"][1]["state"], "down");
 }
+
+#[tokio::test]
+async fn healthz_reports_rabbitmq_once_it_is_in_use() {
+    let scratch = Scratch::new(&[REDIS]);
+    let closed = free_port();
+    for (url, state, status) in [
+        (
+            format!("amqp://guest:guest@127.0.0.1:{closed}/%2f"),
+            "down",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            "amqp://guest:guest@127.0.0.1:5672/%2f".to_string(),
+            "up",
+            StatusCode::OK,
+        ),
+    ] {
+        let mut config = GatewayConfig::from_toml(&format!("amqp = \"{url}\""), "test").unwrap();
+        config.queue = scratch.config();
+        let queue = Arc::new(DelayQueue::new(&config.queue).unwrap());
+        let registry = Arc::new(Registry::new(queue.clone()));
+        let router = app(AppState::new(queue, registry, &config), 1 << 20);
+        let request = Request::get("/healthz").body(Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["rabbitmq"]["state"], state, "{body}");
+        if state == "down" {
+            assert_eq!(body["status"], "degraded", "{body}");
+            assert!(
+                body["rabbitmq"]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&closed.to_string()),
+                "{body}"
+            );
+        }
+    }
+}

@@ -167,3 +167,19 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
+
+#[test]
+fn one_redis_named_twice_exits_2_naming_both() {
+    let out = Command::new(BIN)
+        .env("DQ_LISTEN", "127.0.0.1:0")
+        .env(
+            "DQ_REDIS",
+            "redis://127.0.0.1:6379/0,redis://localhost:6379/0",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("same server"), "{stderr}");
+    assert!(stderr.contains("redis://localhost:6379/0"), "{stderr}");
+}

@@ -268,6 +268,39 @@ impl Producer {
         self.link.close().await;
     }
 
+    /// Whether the broker answers: opens the connection if needed and asks about `amq.direct`,
+    /// which every broker has, within `within`. The round-trip time, or why not.
+    pub async fn check(&self, within: Duration) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        let asked = async {
+            let channel = self.link.publisher(self.publisher()).await?;
+            channel
+                .exchange_declare(
+                    ShortString::from("amq.direct"),
+                    lapin::ExchangeKind::Direct,
+                    lapin::options::ExchangeDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    lapin::types::FieldTable::default(),
+                )
+                .await
+                .map_err(|e| self.error(e))
+        };
+        match tokio::time::timeout(within, asked).await {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "RabbitMQ at {} did not answer within {:.3}s",
+                    self.link.config().display,
+                    within.as_secs_f64()
+                ),
+            )),
+        }
+    }
+
     /// Whether this process holds lapin's connection for this producer (operations then go
     /// through it rather than through a connection of the caller's).
     pub(crate) fn connected_here(&self) -> bool {

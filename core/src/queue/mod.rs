@@ -9,7 +9,7 @@ pub(crate) mod keys;
 mod shard;
 mod topics;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono_tz::Tz;
@@ -24,9 +24,11 @@ use crate::registry::Topic;
 pub use dead::{DeadLetter, MAX_DEAD_PAGE};
 pub(crate) use keys::Keys;
 pub use shard::ConnectionMode;
-pub(crate) use shard::{LuaScript, Request, Shard};
+use shard::Peers;
+pub(crate) use shard::{LuaScript, Request, Shard, info_field};
 use shard::{evalsha, shard_index};
-use topics::TopicCache;
+pub use topics::TopicSource;
+use topics::{Lookup, TopicCache};
 
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +116,67 @@ pub struct ShardHealth {
     pub result: Result<std::time::Duration>,
 }
 
+/// One shard's answer to [`DelayQueue::servers`].
+#[derive(Debug, Clone)]
+pub struct ServerReport {
+    /// The server's URL, password masked.
+    pub server: String,
+    pub result: Result<ServerFacts>,
+}
+
+/// What a Redis server says of itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerFacts {
+    /// Round-trip time of the questions.
+    pub latency: std::time::Duration,
+    /// Changes with every restart.
+    pub run_id: Option<String>,
+    /// Whether the append-only file is on; `None`: not said.
+    pub appendonly: Option<bool>,
+    /// The RDB snapshot rule (`""`: none); `None`: CONFIG refused.
+    pub save: Option<String>,
+}
+
+impl ServerFacts {
+    /// Whether an acknowledged message survives a restart of the server: `None` when unknown.
+    pub fn durable(&self) -> Option<bool> {
+        match (self.appendonly, self.save.as_deref()) {
+            (Some(true), _) => Some(true),
+            (_, Some(save)) if !save.trim().is_empty() => Some(true),
+            (Some(false), Some(_)) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// `appendonly yes|no, save "..."`, for logs.
+    pub fn persistence(&self) -> String {
+        let appendonly = match self.appendonly {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        match &self.save {
+            Some(save) => format!("appendonly {appendonly}, save {save:?}"),
+            None => format!("appendonly {appendonly}, save unknown"),
+        }
+    }
+
+    /// What to warn an operator of, if anything.
+    pub fn persistence_warning(&self) -> Option<String> {
+        match (self.durable(), self.appendonly) {
+            (Some(false), _) => Some(
+                "this Redis keeps nothing on disk: every message waiting there is lost if it restarts; set appendonly yes (or at least a save rule)"
+                    .to_string(),
+            ),
+            (Some(true), Some(false)) => Some(
+                "this Redis only saves snapshots: a restart loses what was added since the last one; set appendonly yes to keep every acknowledged message"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Messages per `ADD` call in `add_many`: bounds how long one script holds Redis.
 const ADD_CHUNK: usize = 500;
 
@@ -159,10 +222,12 @@ impl DelayQueue {
                 )));
             }
         }
+        let peers = Arc::new(Peers::new(&config.redis));
         let shards = config
             .redis
             .iter()
-            .map(|server| Shard::new(server.clone(), config.timeout, mode))
+            .enumerate()
+            .map(|(i, server)| Shard::new(server.clone(), config.timeout, mode, i, peers.clone()))
             .collect::<Result<Vec<_>>>()?;
         Ok(DelayQueue {
             shards,
@@ -351,6 +416,45 @@ impl DelayQueue {
         futures_util::future::join_all(pings).await
     }
 
+    /// Each shard's state and what it keeps on disk, asked at once; `None` facts where it
+    /// did not answer.
+    pub async fn servers(&self) -> Vec<ServerReport> {
+        let reports = (0..self.shards.len()).map(|i| async move {
+            ServerReport {
+                server: self.shards[i].server().display.clone(),
+                result: self.server_facts(i).await,
+            }
+        });
+        futures_util::future::join_all(reports).await
+    }
+
+    /// What shard `index`'s server says of itself: round-trip time, run id, persistence.
+    pub(crate) async fn server_facts(&self, index: usize) -> Result<ServerFacts> {
+        let shard = &self.shards[index];
+        let started = std::time::Instant::now();
+        let mut pipe = redis::pipe();
+        pipe.cmd("PING")
+            .cmd("INFO")
+            .arg("server")
+            .cmd("INFO")
+            .arg("persistence");
+        let (_, server, persistence): (String, String, String) =
+            shard.query(Request::Pipe(&pipe)).await?;
+        let latency = started.elapsed();
+        // CONFIG may be renamed or refused (managed Redis): then `save` is unknown.
+        let save: Option<String> = shard
+            .query::<Vec<String>>(Request::Cmd(redis::cmd("CONFIG").arg("GET").arg("save")))
+            .await
+            .ok()
+            .and_then(|pair| pair.into_iter().nth(1));
+        Ok(ServerFacts {
+            latency,
+            run_id: info_field(&server, "run_id").map(str::to_string),
+            appendonly: info_field(&persistence, "aof_enabled").map(|v| v == "1"),
+            save,
+        })
+    }
+
     pub(crate) fn shards(&self) -> &[Shard] {
         &self.shards
     }
@@ -364,30 +468,50 @@ impl DelayQueue {
         self.topics.forget(topic);
     }
 
+    /// Lets `source` (the gateway's registry) answer which topics exist before Redis is asked.
+    pub fn set_topic_source(&self, source: std::sync::Weak<dyn TopicSource>) {
+        self.topics.set_source(source);
+    }
+
     fn shard(&self, topic: &str, id: &str) -> &Shard {
         &self.shards[shard_index(topic, id, self.shards.len())]
     }
 
     /// The topic's definition, if it is registered and takes messages.
-    async fn active_topic(&self, shard: &Shard, topic: &str) -> Result<std::sync::Arc<Topic>> {
-        let definition = self.topics.get(shard, &self.keys, topic).await?;
-        match definition {
-            Some(t) if t.status != crate::registry::Status::Disabled => Ok(t),
-            Some(_) => Err(Error::new(
+    async fn active_topic(&self, shard: &Shard, topic: &str) -> Result<Arc<Topic>> {
+        let definition = match self.topics.get(shard, &self.keys, topic).await? {
+            Lookup::Found(definition) => definition,
+            Lookup::Unknown => {
+                return Err(Error::new(
+                    ErrorKind::UnknownTopic,
+                    format!(
+                        "topic \"{topic}\" is not registered under prefix \"{}\" on {}: register it with PUT /v1/topics/{topic} on dq-gateway, or a [[topic]] table in the gateway's config file",
+                        self.keys.prefix(),
+                        shard.server().display
+                    ),
+                ));
+            }
+            Lookup::RegistryMissing => {
+                return Err(Error::new(
+                    ErrorKind::UnknownTopic,
+                    format!(
+                        "topic \"{topic}\" cannot be checked: the topic registry ({}) is missing on {}: Redis lost it (a restart without persistence, a flush or an eviction) and no dq-gateway with prefix \"{}\" is running to publish it again, or none has run yet (start one, and register the topic with PUT /v1/topics/{topic})",
+                        self.keys.topics(),
+                        shard.server().display,
+                        self.keys.prefix(),
+                    ),
+                ));
+            }
+        };
+        if definition.status == crate::registry::Status::Disabled {
+            return Err(Error::new(
                 ErrorKind::UnknownTopic,
                 format!(
                     "topic \"{topic}\" is disabled: set its status to \"active\" with PUT /v1/topics/{topic} on dq-gateway"
                 ),
-            )),
-            None => Err(Error::new(
-                ErrorKind::UnknownTopic,
-                format!(
-                    "topic \"{topic}\" is not registered under prefix \"{}\" on {}: register it with PUT /v1/topics/{topic} on dq-gateway, or a [[topic]] table in the gateway's config file",
-                    self.keys.prefix(),
-                    shard.server().display
-                ),
-            )),
+            ));
         }
+        Ok(definition)
     }
 }
 

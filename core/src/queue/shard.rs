@@ -6,6 +6,7 @@
 //! written and its reply read on the calling thread, without the multiplexer's task hop.
 
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -78,10 +79,63 @@ pub(crate) struct Shard {
     mode: ConnectionMode,
     slot: Mutex<Option<Owned>>,
     generations: AtomicU64,
+    /// Which shard of its queue this is, and what its siblings turned out to be.
+    index: usize,
+    peers: Arc<Peers>,
+    /// The database number in the URL: one server may hold several shards, one per database.
+    db: i64,
+}
+
+/// The servers behind a queue's shards, as learnt when each connected: one server named twice
+/// (`localhost` and `127.0.0.1`) would be counted twice, so it is refused.
+#[derive(Default)]
+pub(crate) struct Peers {
+    /// Per shard: `run_id/db` of its server when last connected.
+    identities: std::sync::Mutex<Vec<Option<String>>>,
+    displays: Vec<String>,
+}
+
+impl Peers {
+    pub fn new(servers: &[RedisServer]) -> Peers {
+        Peers {
+            identities: std::sync::Mutex::new(vec![None; servers.len()]),
+            displays: servers.iter().map(|s| s.display.clone()).collect(),
+        }
+    }
+
+    /// Records that shard `index` reached the server `identity`; an error if another shard
+    /// reached the same one.
+    fn arrived(&self, index: usize, identity: &str) -> Result<()> {
+        let Ok(mut identities) = self.identities.lock() else {
+            return Ok(());
+        };
+        let twin = identities
+            .iter()
+            .enumerate()
+            .find(|(i, other)| *i != index && other.as_deref() == Some(identity));
+        if let Some((twin, _)) = twin {
+            let (run_id, db) = identity.split_once('/').unwrap_or((identity, "?"));
+            return Err(Error::invalid(format!(
+                "Redis servers {} and {} are the same server (run id {run_id}, database {db}): list each shard once, or every count would be doubled",
+                self.displays.get(twin).map_or("?", String::as_str),
+                self.displays.get(index).map_or("?", String::as_str),
+            )));
+        }
+        if let Some(slot) = identities.get_mut(index) {
+            *slot = Some(identity.to_string());
+        }
+        Ok(())
+    }
 }
 
 impl Shard {
-    pub fn new(server: RedisServer, timeout: Duration, mode: ConnectionMode) -> Result<Shard> {
+    pub fn new(
+        server: RedisServer,
+        timeout: Duration,
+        mode: ConnectionMode,
+        index: usize,
+        peers: Arc<Peers>,
+    ) -> Result<Shard> {
         let invalid = |e: RedisError| {
             Error::invalid(format!("Redis server {} is invalid: {e}", server.display))
         };
@@ -91,6 +145,7 @@ impl Shard {
             .into_connection_info()
             .map_err(invalid)?;
         // No CLIENT SETINFO round trips on connect: `connect` names the connection itself.
+        let db = info.redis_settings().db();
         let settings = info.redis_settings().clone().set_skip_set_lib_name();
         let client = redis::Client::open(info.set_redis_settings(settings)).map_err(invalid)?;
         Ok(Shard {
@@ -100,11 +155,19 @@ impl Shard {
             mode,
             slot: Mutex::new(None),
             generations: AtomicU64::new(0),
+            index,
+            peers,
+            db,
         })
     }
 
     pub fn server(&self) -> &RedisServer {
         &self.server
+    }
+
+    /// The bound on each operation.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// A new pub/sub connection to this shard (for the workers' wake-up channel).
@@ -293,17 +356,47 @@ impl Shard {
             .arg("SETNAME")
             .arg(format!("dq:{}", std::process::id()))
             .to_owned();
-        let named: RedisResult<()> = match &mut *owned.link {
-            Link::Blocking(conn) => name.query(conn),
-            Link::Multiplexed(conn) => match timeout_at(deadline, name.query_async(conn)).await {
-                Ok(named) => named,
+        let named: RedisResult<()> = self.query_new(&mut owned, &name, deadline).await?;
+        if let Err(e) = named
+            && is_connection_error(&e)
+        {
+            return Err(self.cannot_connect(&e));
+        }
+        // Which server this is: two shards must not be one server under two names. A proxy
+        // that hides INFO leaves it unchecked.
+        let info: RedisResult<String> = self
+            .query_new(&mut owned, redis::cmd("INFO").arg("server"), deadline)
+            .await?;
+        match info {
+            Ok(text) => {
+                if let Some(run_id) = info_field(&text, "run_id") {
+                    self.peers
+                        .arrived(self.index, &format!("{run_id}/{}", self.db))?;
+                }
+                Ok(owned)
+            }
+            Err(e) if is_connection_error(&e) => Err(self.cannot_connect(&e)),
+            Err(_) => Ok(owned),
+        }
+    }
+
+    /// Sends one command on a connection being set up, within the connect deadline.
+    async fn query_new<T: FromRedisValue>(
+        &self,
+        owned: &mut Owned,
+        cmd: &redis::Cmd,
+        deadline: Instant,
+    ) -> Result<RedisResult<T>> {
+        let result = match &mut *owned.link {
+            Link::Blocking(conn) => cmd.query(conn),
+            Link::Multiplexed(conn) => match timeout_at(deadline, cmd.query_async(conn)).await {
+                Ok(result) => result,
                 Err(_) => return Err(self.connect_timed_out()),
             },
         };
-        match named {
+        match result {
             Err(e) if e.is_timeout() => Err(self.connect_timed_out()),
-            Err(e) if is_connection_error(&e) => Err(self.cannot_connect(&e)),
-            _ => Ok(owned),
+            other => Ok(other),
         }
     }
 
@@ -352,6 +445,15 @@ impl Shard {
         };
         Error::new(kind, format!("Redis at {}: {err}", self.server.display))
     }
+}
+
+/// `field:value` of an `INFO` reply.
+pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 fn is_connection_error(err: &RedisError) -> bool {

@@ -5,19 +5,33 @@
 //! Each entry carries `updated_at`; a write only lands on a shard if it is newer than what the
 //! shard holds, and deletions leave a tombstone, so several gateways and a shard that missed a
 //! write converge on the newest definition (`sync`).
+//!
+//! - `topic`: [`Topic`], its fields and checks.
+//! - `watch`: per shard, listens on the wake channel: a change another gateway made, a request
+//!   to publish again (the registry went missing), and a reconnect (Redis restarted) each make
+//!   the registry sync at once; [`Registry::keep_published`] also syncs periodically.
 
 mod topic;
+mod watch;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::check_topic;
-use crate::queue::{DelayQueue, LuaScript, Request, Shard, now_ms};
+use crate::queue::{DelayQueue, LuaScript, Request, Shard, TopicSource, now_ms};
 
 pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Status, Topic};
+pub use watch::RegistryObserver;
+
+/// Wake-channel message asking the gateways to publish the registry again (a lookup found it
+/// missing).
+pub(crate) const REPUBLISH: &str = "p";
+/// Wake-channel messages `c:<registry id>`: that registry changed an entry.
+const CHANGED: &str = "c:";
 
 /// A registry entry as stored in Redis: a topic, or the tombstone of a deleted one.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +97,12 @@ pub struct Registry {
     entries: RwLock<BTreeMap<String, Entry>>,
     /// Bumped whenever an entry changes, so workers can react (a paused topic resumed).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Names this registry in its change notices, so it ignores its own.
+    id: String,
+    /// Somebody wants a sync now (a change elsewhere, a reconnect, a missing registry).
+    sync_wanted: tokio::sync::Notify,
+    /// The topics the config file declared last, as declared (for reloads).
+    from_file: Mutex<BTreeMap<String, Topic>>,
 }
 
 impl Registry {
@@ -93,13 +113,29 @@ impl Registry {
             queue,
             entries: RwLock::new(BTreeMap::new()),
             changes: tokio::sync::watch::Sender::new(0),
+            id: format!("{:08x}", fastrand::u32(..)),
+            sync_wanted: tokio::sync::Notify::new(),
+            from_file: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// A registry over `queue` that also answers `queue`'s topic lookups, so adds through
+    /// this process never depend on Redis still holding the registry.
+    pub fn serving(queue: Arc<DelayQueue>) -> Arc<Registry> {
+        let registry = Arc::new(Registry::new(queue.clone()));
+        let weak = Arc::downgrade(&registry);
+        queue.set_topic_source(weak);
+        registry
     }
 
     /// Topics from a config file. Each is taken into this registry at once (so it is published
     /// even if Redis is down now and comes up later) and then published by `sync`. A definition
     /// the registry already holds unchanged keeps its stamp, so restarts do not churn it.
-    pub async fn declare(&self, topics: Vec<Topic>) -> Result<()> {
+    ///
+    /// Called again with a reloaded file, topics the previous file declared and this one does
+    /// not are removed, unless they were changed through the API since (then they are kept,
+    /// and the returned list names them).
+    pub async fn declare(&self, topics: Vec<Topic>) -> Result<Vec<String>> {
         for topic in &topics {
             topic
                 .validate()
@@ -108,19 +144,37 @@ impl Registry {
         if let Err(e) = self.sync().await {
             tracing::warn!(error = %e, "could not read the registry before declaring topics");
         }
+        let declared: BTreeMap<String, Topic> =
+            topics.iter().map(|t| (t.name.clone(), t.clone())).collect();
+        let previous = self
+            .from_file
+            .lock()
+            .map(|mut f| std::mem::replace(&mut *f, declared.clone()))
+            .unwrap_or_default();
+        let mut kept = Vec::new();
+        for (name, was) in previous.iter().filter(|(n, _)| !declared.contains_key(*n)) {
+            match self.get(name) {
+                Some(held) if same_definition(&held, was) => {
+                    self.delete(name).await?;
+                }
+                Some(_) => kept.push(name.clone()),
+                None => {}
+            }
+        }
         for mut topic in topics {
-            let unchanged = self.get(&topic.name).is_some_and(|held| {
-                topic.updated_at = held.updated_at;
-                held == topic
-            });
+            let unchanged = self
+                .get(&topic.name)
+                .is_some_and(|held| same_definition(&held, &topic));
             if !unchanged {
                 topic.updated_at = self.next_stamp(&topic.name);
                 if let Ok(mut entries) = self.entries.write() {
                     keep_newer(&mut entries, Entry::Live(topic));
                 }
+                self.changes.send_modify(|n| *n += 1);
             }
         }
-        self.sync().await
+        self.sync().await?;
+        Ok(kept)
     }
 
     /// Changes whenever a topic is registered, changed or removed.
@@ -174,6 +228,8 @@ impl Registry {
     /// first shard error, after doing what the other shards allowed.
     pub async fn sync(&self) -> Result<()> {
         let key = self.queue.keys().topics();
+        let wake = self.queue.keys().wake();
+        let notice = self.notice();
         let reads = self
             .queue
             .shards()
@@ -205,7 +261,7 @@ impl Registry {
                 let stale = entries
                     .get(entry.name())
                     .is_none_or(|held| held.updated_at() < entry.updated_at());
-                if stale && let Err(e) = write_entry(shard, &key, entry).await {
+                if stale && let Err(e) = write_entry(shard, &[&key, &wake], entry, &notice).await {
                     first_error.get_or_insert(e);
                 }
             }
@@ -224,11 +280,14 @@ impl Registry {
 
     async fn write(&self, entry: Entry) -> Result<()> {
         let key = self.queue.keys().topics();
+        let wake = self.queue.keys().wake();
+        let notice = self.notice();
+        let keys = [key.as_str(), wake.as_str()];
         let writes = self
             .queue
             .shards()
             .iter()
-            .map(|shard| write_entry(shard, &key, &entry));
+            .map(|shard| write_entry(shard, &keys, &entry, &notice));
         let results = futures_util::future::join_all(writes).await;
         let stored = results.iter().filter(|r| r.is_ok()).count();
         if stored == 0 {
@@ -246,6 +305,46 @@ impl Registry {
         Ok(())
     }
 
+    /// Asks for a sync as soon as possible (see [`Registry::keep_published`]).
+    pub fn want_sync(&self) {
+        self.sync_wanted.notify_one();
+    }
+
+    /// Syncs every `interval`, and at once when asked (`want_sync`: a change elsewhere, a
+    /// reconnect, a missing registry). Logs changes of health, tells `observer` each failure.
+    pub async fn keep_published(&self, interval: Duration, observer: Arc<dyn RegistryObserver>) {
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.sync_wanted.notified() => {}
+            }
+            match self.sync().await {
+                Ok(()) if failing => {
+                    tracing::info!("registry sync works again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    observer.sync_failed();
+                    if !failing {
+                        tracing::warn!(error = %e, "registry sync failed; retrying every {:?}", interval);
+                        failing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether this registry ever held an entry (so a shard without the hash lost it).
+    fn has_entries(&self) -> bool {
+        !self.read().is_empty()
+    }
+
+    fn notice(&self) -> String {
+        format!("{CHANGED}{}", self.id)
+    }
+
     /// A stamp newer than both the clock and the entry we hold, so a write always supersedes.
     fn next_stamp(&self, name: &str) -> i64 {
         let held = self.read().get(name).map_or(0, Entry::updated_at);
@@ -256,6 +355,23 @@ impl Registry {
         self.entries
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl TopicSource for Registry {
+    fn live_topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.get(name).map(Arc::new)
+    }
+}
+
+/// Two definitions of a topic are the same whatever their stamps.
+fn same_definition(a: &Topic, b: &Topic) -> bool {
+    Topic {
+        updated_at: 0,
+        ..a.clone()
+    } == Topic {
+        updated_at: 0,
+        ..b.clone()
     }
 }
 
@@ -286,16 +402,19 @@ async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
     Ok(entries)
 }
 
-async fn write_entry(shard: &Shard, key: &str, entry: &Entry) -> Result<()> {
+/// Writes `entry` unless the shard holds a newer one; a write is announced on the shard's wake
+/// channel with `notice`, so other gateways sync at once.
+async fn write_entry(shard: &Shard, keys: &[&str; 2], entry: &Entry, notice: &str) -> Result<()> {
     let encoded = entry.encode()?;
     let _: i64 = shard
         .eval(
             &SET_IF_NEWER,
-            &[key],
+            keys,
             &[
                 entry.name().as_bytes(),
                 encoded.as_bytes(),
                 entry.updated_at().to_string().as_bytes(),
+                notice.as_bytes(),
             ],
         )
         .await
@@ -306,8 +425,9 @@ async fn write_entry(shard: &Shard, key: &str, entry: &Entry) -> Result<()> {
     Ok(())
 }
 
-/// Writes a registry entry unless the shard holds a newer one.
-/// KEYS: topics hash. ARGV: name, entry JSON, its updated_at. Returns 1 if written.
+/// Writes a registry entry unless the shard holds a newer one, and announces the write.
+/// KEYS: topics hash, wake channel. ARGV: name, entry JSON, its updated_at, notice.
+/// Returns 1 if written.
 static SET_IF_NEWER: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(
         r"
@@ -319,6 +439,7 @@ if held then
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[2], ARGV[4])
 return 1
 ",
     )

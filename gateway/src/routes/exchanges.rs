@@ -76,6 +76,7 @@ pub async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     known_fields(&fields, &["routing_key", "body", "properties", "delay_ms"])?;
     let (routing_key, message) = message(&fields)?;
+    state.using_amqp();
     let exchange = exchange_name(&exchange);
     match fields.get("delay_ms") {
         None | Some(Value::Null) => {
@@ -111,6 +112,7 @@ pub async fn call(
         &["routing_key", "body", "properties", "timeout_ms"],
     )?;
     let (routing_key, message) = message(&fields)?;
+    state.using_amqp();
     let wait = match fields.get("timeout_ms") {
         None | Some(Value::Null) => Duration::from_secs(5),
         Some(ms) => ms

@@ -37,7 +37,7 @@ pub async fn add(
     Path(topic): Path<String>,
     JsonObject(fields): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let message = state.queue.parse_message(&fields, state.time_zone)?;
+    let message = state.queue.parse_message(&fields, state.live().time_zone)?;
     let added = state.queue.add(&topic, &message).await?;
     state
         .metrics

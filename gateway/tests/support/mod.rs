@@ -464,13 +464,29 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts the binary with `--config config` on `prefix`; returns once it listens.
     pub fn start(config: &Path, prefix: &str) -> GatewayProcess {
+        GatewayProcess::start_with(config, prefix, &[])
+    }
+
+    /// The same, with more environment (`DQ_REDIS` to a private server, say).
+    pub fn start_with(config: &Path, prefix: &str, env: &[(&str, &str)]) -> GatewayProcess {
+        GatewayProcess::spawn(config, prefix, env, &[])
+    }
+
+    /// With `--workers-only`: returns once the workers run (there is no address).
+    pub fn start_workers_only(config: &Path, prefix: &str) -> GatewayProcess {
+        GatewayProcess::spawn(config, prefix, &[], &["--workers-only"])
+    }
+
+    fn spawn(config: &Path, prefix: &str, env: &[(&str, &str)], args: &[&str]) -> GatewayProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dq-gateway"))
             .arg("--config")
             .arg(config)
+            .args(args)
             .env("DQ_LISTEN", "127.0.0.1:0")
             .env("DQ_PREFIX", prefix)
             .env("DQ_REDIS", dq_testkit::REDIS)
             .env("DQ_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -489,6 +505,10 @@ impl GatewayProcess {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(address);
                     }
+                } else if line.contains("running workers only")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(String::new());
                 }
                 kept.lock().unwrap().push(line);
             }
@@ -518,10 +538,70 @@ impl GatewayProcess {
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
+
+    /// Sends a signal (`libc::SIGHUP`, ...).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits until a log line contains `text`; panics with the log if none does in time.
+    pub fn wait_log(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.logs.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {text:?} within {within:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One HTTP/1.1 request on a connection of its own (blocking): the status and the body.
+pub fn http_call(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: dq\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    let status = reply
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {reply:?}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
