@@ -86,8 +86,9 @@ done
 
 # ---------------------------------------------------------------- the test setup
 for target in test run; do
-  make -n --no-print-directory "$target" 2>/dev/null | grep -qF scripts/setup.sh ||
-    fail "make $target does not run the test setup (scripts/setup.sh)"
+  # (Not piped into grep -q: make would get SIGPIPE, and pipefail would call that a failure.)
+  targets=$(make -n --no-print-directory "$target" 2>&1) || fail "make -n $target failed: $targets"
+  grep -qF scripts/setup.sh <<<"$targets" || fail "make $target does not run the test setup (scripts/setup.sh)"
 done
 # Nothing outside the test setup may change a database's users, and not even it changes root's.
 if grep -nE 'ALTER +USER|CREATE +USER|GRANT +|SET +PASSWORD|IDENTIFIED +(BY|VIA|WITH)' Makefile scripts/*.sh >"$tmp/sql"; then
