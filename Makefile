@@ -1,5 +1,8 @@
 # dq: `make run` starts the gateway, `make test` runs every test, `make bench` compares dq with
-# what it replaces. Each first runs scripts/setup.sh (installs what is missing, starts services).
+# what it replaces. `make build` and `make install` only need what compiling needs
+# (scripts/setup-build.sh: the toolchain, PHP's headers, libclang): they never install or start a
+# server. `make run`, `make test` and `make bench` also run the test setup (scripts/setup.sh:
+# Redis, RabbitMQ, MariaDB and the peer libraries installed, servers started when not answering).
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -7,16 +10,19 @@ CARGO ?= cargo
 PHP ?= php
 BUILD := build
 
-.PHONY: all setup build run test test-rust test-php lint bench install header clean
+.PHONY: all setup setup-build build run test test-scripts test-rust test-php lint bench install header clean
 
 all: build
 
-setup:
+setup-build:
+	@bash scripts/setup-build.sh
+
+setup: setup-build
 	@bash scripts/setup.sh
 
 # build/dq.so, build/libdq.so, build/dq-gateway (release). Files are replaced by rename, so a
 # running PHP or gateway keeps its copy.
-build: setup
+build: setup-build
 	$(CARGO) build --release --locked -p dq-ext -p dq-capi -p dq-gateway
 	@mkdir -p $(BUILD)
 	@install -m 0755 target/release/libdq_php.so $(BUILD)/.dq.so.new && mv -f $(BUILD)/.dq.so.new $(BUILD)/dq.so
@@ -24,11 +30,15 @@ build: setup
 	@install -m 0755 target/release/dq-gateway $(BUILD)/.dq-gateway.new && mv -f $(BUILD)/.dq-gateway.new $(BUILD)/dq-gateway
 	@echo "built $(BUILD)/dq.so, $(BUILD)/libdq.so and $(BUILD)/dq-gateway"
 
-run: build
+run: setup build
 	@bash scripts/try-it.sh
 	exec $(BUILD)/dq-gateway
 
-test: build test-rust test-php
+test: setup build test-scripts test-rust test-php
+
+# scripts/tests/*.sh: checks of the scripts themselves (the setup split).
+test-scripts:
+	@for t in scripts/tests/*.sh; do bash "$$t" || exit 1; done
 
 # Includes the check that include/dq.h and include/dq_ffi.h match capi/src (`make header`).
 test-rust:
@@ -41,7 +51,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-bench: build
+bench: setup build
 	@bash bench/run.sh
 
 # dq.so into PHP's extension dir, a commented dq.ini into PHP's conf.d (Debian: phpenmod).

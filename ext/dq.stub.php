@@ -1,7 +1,7 @@
 <?php
 /**
- * IDE stubs for dq.so (https://github.com/ — dq). Not loaded by PHP; the extension provides
- * these classes. A test (php-tests/016-stubs.phpt) checks them against reflection.
+ * IDE stubs for dq.so. Not loaded by PHP; the extension provides these classes. A test
+ * (php-tests/016-stubs.phpt) checks them against reflection.
  */
 
 namespace Dq {

@@ -71,7 +71,7 @@ foreach (explode("\n", $info) as $line) {
         echo $line, "\n";
     }
 }
-echo "effective rows hide the passwords: ", var_export(!preg_match('/^Effective.*(s3cret|pw2|gpass)/m', $info), true), "\n";
+echo "no password shown: ", var_export(!preg_match('/s3cret|pw2|gpass/', $info), true), "\n";
 ?>
 --EXPECTF--
 -- the --INI-- values
@@ -105,8 +105,8 @@ Effective RabbitMQ => amqp://guest:***@mq:5672/%2f
 Effective prefix => myapp
 Effective timeout => 1.500 s
 Directive => Local Value => Master Value
-dq.redis => %s
-dq.amqp => %s
+dq.redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:*** => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***
+dq.amqp => amqp://guest:***@mq:5672/%2f => amqp://guest:***@mq:5672/%2f
 dq.prefix => myapp => myapp
 dq.timeout => 1.5 => 1.5
-effective rows hide the passwords: true
+no password shown: true

@@ -1,5 +1,5 @@
 --TEST--
-ext/dq.stub.php matches the loaded extension: classes, parents, methods, parameters, defaults and return types
+ext/dq.stub.php matches the loaded extension: classes, parents, methods, parameters, defaults and return types; no placeholder URL in the stub or dq.ini
 --EXTENSIONS--
 dq
 tokenizer
@@ -204,6 +204,12 @@ foreach ((new ReflectionExtension('dq'))->getClassNames() as $name) {
     }
 }
 echo $problems === 0 ? "stub matches\n" : "$problems mismatches\n";
+
+// No placeholder web address left in what users read first (dq has no project URL to give).
+foreach (['ext/dq.stub.php', 'ext/conf/dq.ini'] as $path) {
+    preg_match_all('~\bhttps?://\S*~i', file_get_contents(dq_root() . "/$path"), $m);
+    echo "web addresses in $path: ", $m[0] ? implode(', ', $m[0]) : 'none', "\n";
+}
 ?>
 --EXPECT--
 stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\Client, Dq\Producer, Dq\Consumer, Dq\Delivery
@@ -243,3 +249,5 @@ Dq\Delivery: parent -, final true
   reply(mixed $body): void
 alias DqClient => Dq\Client: true
 stub matches
+web addresses in ext/dq.stub.php: none
+web addresses in ext/conf/dq.ini: none

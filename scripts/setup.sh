@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Idempotent machine setup for dq: Debian packages, Redis, RabbitMQ, MariaDB.
-# Called by `make run` / `make test` on every invocation: prints nothing and
-# takes well under a second when everything is already in place; otherwise
-# prints one short "setup: ..." line per action it takes.
+# What the tests, `make run` and `make bench` need on top of the build (scripts/setup-build.sh,
+# which make runs first): the servers (Redis, RabbitMQ, MariaDB), each started when it does not
+# answer, and the Debian packages the tests use (the peer libraries dq is compared with:
+# phpredis, pecl amqp, php-amqplib; php-fpm, wrk, valgrind, cgi-fcgi). Changes no database
+# user: no test logs in to MariaDB yet; it is only kept running.
+# Idempotent: prints nothing and takes a few hundredths of a second when everything is in
+# place; otherwise prints one short "setup: ..." line per action it takes.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib-setup.sh"
 
-PACKAGES=(
-  php8.2-cli php8.2-dev php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis
-  php8.2-amqp php-amqplib libclang-dev redis-server rabbitmq-server
-  mariadb-server wrk libfcgi-bin valgrind gcc php8.2-opcache
+TEST_PACKAGES=(
+  php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php-amqplib
+  redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind
 )
 AMQPLIB_AUTOLOAD=/usr/share/php/PhpAmqpLib/autoload.php
 REDIS_LOG=/var/log/redis/ci.log
@@ -21,20 +24,6 @@ else
   RABBIT_START_LOG=${TMPDIR:-/tmp}/dq-setup-rabbitmq.log
   MARIADB_INIT_LOG=${TMPDIR:-/tmp}/dq-setup-mariadb-init.log
 fi
-
-say() { echo "setup: $*"; }
-die() { echo "setup: ERROR: $*" >&2; exit 1; }
-
-# Run a command as root (directly, or through sudo when not root).
-as_root() {
-  if [[ $EUID -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "need root (or sudo) to run: $*"
-  fi
-}
 
 # Print the last lines of the given log files (those that exist) to stderr.
 show_logs() {
@@ -49,53 +38,8 @@ show_logs() {
 
 port_open() { timeout 1 bash -c "</dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
-# ---------------------------------------------------------------- toolchain
-if ! command -v cargo >/dev/null 2>&1; then
-  if [[ -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
-    die "cargo is not on PATH (it is in ${HOME:-/root}/.cargo/bin: run '. \"\$HOME/.cargo/env\"' or add that directory to PATH)"
-  fi
-  die "cargo not found: install the Rust toolchain with rustup (it cannot be installed offline by this script)"
-fi
-
 # ---------------------------------------------------------------- packages
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  [[ $'\n'$installed$'\n' == *$'\n'"$p install ok installed"$'\n'* ]] || missing+=("$p")
-done
-
-if ((${#missing[@]})); then
-  say "installing ${missing[*]} ..."
-  apt_log=$(mktemp /tmp/dq-setup-apt.XXXXXX)
-  apt_install() {
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-      --no-install-recommends -o DPkg::Lock::Timeout=120 "${missing[@]}" >>"$apt_log" 2>&1
-  }
-  apt_update() {
-    say "running apt-get update ..."
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-      -o DPkg::Lock::Timeout=120 >>"$apt_log" 2>&1 || {
-      tail -n 20 "$apt_log" >&2
-      die "apt-get update failed (full log: $apt_log)"
-    }
-  }
-  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-    apt_update
-  fi
-  if ! apt_install; then
-    if grep -qE 'Unable to locate package|has no installation candidate|Failed to fetch|404 +Not Found' "$apt_log"; then
-      apt_update
-      apt_install || {
-        tail -n 20 "$apt_log" >&2
-        die "apt-get install failed (full log: $apt_log)"
-      }
-    else
-      tail -n 20 "$apt_log" >&2
-      die "apt-get install failed (full log: $apt_log)"
-    fi
-  fi
-  rm -f "$apt_log"
-fi
+install_missing "${TEST_PACKAGES[@]}"
 
 # ---------------------------------------------------------------- Redis
 if ! port_open 6379; then
@@ -142,7 +86,6 @@ if ! port_open 5672; then
 fi
 
 # ---------------------------------------------------------------- MariaDB
-mariadb_tcp() { mariadb -uroot -h127.0.0.1 --connect-timeout=2 -Nse 'select 1' >/dev/null 2>&1; }
 mariadb_fail() { show_logs "$MARIADB_START_LOG" /var/log/mysql/error.log; die "$1"; }
 start_mariadb() {
   as_root start-stop-daemon --start --oknodo --quiet --background \
@@ -159,9 +102,8 @@ if ! port_open 3306; then
       >>"$MARIADB_INIT_LOG" 2>&1 || mariadb_fail "mariadb-install-db failed (see $MARIADB_INIT_LOG)"
   fi
   start_mariadb || mariadb_fail "start-stop-daemon failed to start mariadbd"
-  # mariadbd only starts listening on TCP once it is ready for connections.
-  # (Not `mariadb-admin ping`: it fails with "Host not allowed" until root's
-  # authentication has been fixed below.)
+  # mariadbd only starts listening on TCP once it is ready for connections (a port check
+  # needs no login, so no database user is assumed or changed).
   for ((i = 0; i < 80; i++)); do # ~20 s
     port_open 3306 && break
     # mariadbd may still have been shutting down when we tried: retry (no-op
@@ -170,19 +112,6 @@ if ! port_open 3306; then
     sleep 0.25
   done
   port_open 3306 || mariadb_fail "MariaDB did not come up on 127.0.0.1:3306 within 20 s"
-fi
-
-# root with an empty password must work over TCP. A fresh install only lets
-# root in through unix_socket auth: fix that through the socket.
-if ! mariadb_tcp; then
-  say "enabling passwordless root login over TCP in MariaDB"
-  as_root mariadb -uroot --protocol=socket -e "
-    ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
-    CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY '';
-    GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
-    FLUSH PRIVILEGES;" >/dev/null 2>&1 ||
-    mariadb_fail "cannot log in to MariaDB as root through the socket to fix root's authentication"
-  mariadb_tcp || mariadb_fail "'mariadb -uroot -h127.0.0.1' still fails"
 fi
 
 # ---------------------------------------------------------------- PHP

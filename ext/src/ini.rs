@@ -1,7 +1,7 @@
 //! The `dq.*` php.ini settings, read at call time (so `ini_set()` and `-d` apply), and the
 //! `php --ri dq` table.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, c_int};
 use std::time::Duration;
 
 use dq_core::config::{mask_password, parse_timeout};
@@ -28,13 +28,26 @@ pub static ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
     IniEntryDef::end(),
 ]);
 
+/// The directives of `ENTRIES`, in the same order: the rows of the `php --ri dq` table.
+const DIRECTIVES: [&CStr; 4] = [c"dq.redis", c"dq.amqp", c"dq.prefix", c"dq.timeout"];
+
 /// The current value of an ini setting, `None` if it is not registered.
 pub fn string(name: &CStr) -> Option<String> {
+    value(name, false)
+}
+
+/// The local (current) value of an ini setting, or with `master` its php.ini / `-d` value.
+fn value(name: &CStr, master: bool) -> Option<String> {
     let symbols = php_sys::get()?;
     let mut exists = false;
     // SAFETY: a NUL-terminated name and its length; PHP owns the returned string.
     let value = unsafe {
-        (symbols.zend_ini_string_ex)(name.as_ptr(), name.count_bytes(), 0, &raw mut exists)
+        (symbols.zend_ini_string_ex)(
+            name.as_ptr(),
+            name.count_bytes(),
+            c_int::from(master),
+            &raw mut exists,
+        )
     };
     if !exists || value.is_null() {
         return None;
@@ -71,34 +84,59 @@ pub fn timeout() -> Result<Duration, Error> {
     parse_timeout(seconds).map_err(|e| e.context("dq.timeout"))
 }
 
-/// `phpinfo()` / `php --ri dq`: version, effective settings, then the ini table.
-pub extern "C" fn info(module: *mut ModuleEntry) {
+/// A setting as `phpinfo()` may show it: the password of every URL masked (`dq.redis` is a
+/// comma-separated list of servers, `dq.amqp` one URL).
+fn shown(name: &CStr, value: &str) -> String {
+    if name == c"dq.redis" {
+        value.split(',').map(masked).collect::<Vec<_>>().join(",")
+    } else {
+        masked(value)
+    }
+}
+
+/// `mask_password`, and when it found no user info although an `@` follows the scheme (a
+/// password with a raw `/`, which ends the URL's authority early), everything up to that `@`.
+fn masked(url: &str) -> String {
+    let masked = mask_password(url);
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if masked == url && at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => masked,
+    }
+}
+
+/// `phpinfo()` / `php --ri dq`: version, effective settings, then the directive table with the
+/// columns of PHP's own (`display_ini_entries`), which is not used because it would print the
+/// passwords in the URLs.
+pub extern "C" fn info(_module: *mut ModuleEntry) {
     let _ = std::panic::catch_unwind(|| {
-        let shown = |name: &CStr| {
-            let value = string(name).unwrap_or_default();
-            value
-                .split(',')
-                .map(mask_password)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let effective = |name: &CStr| shown(name, &string(name).unwrap_or_default());
         let timeout =
             timeout().map_or_else(|e| e.to_string(), |t| format!("{:.3} s", t.as_secs_f64()));
         info_table_start!();
         info_table_header!("dq support", "enabled");
         info_table_row!("Version", env!("CARGO_PKG_VERSION"));
-        info_table_row!("Effective Redis", shown(c"dq.redis"));
-        info_table_row!("Effective RabbitMQ", shown(c"dq.amqp"));
-        info_table_row!("Effective prefix", shown(c"dq.prefix"));
+        info_table_row!("Effective Redis", effective(c"dq.redis"));
+        info_table_row!("Effective RabbitMQ", effective(c"dq.amqp"));
+        info_table_row!("Effective prefix", effective(c"dq.prefix"));
         info_table_row!("Effective timeout", timeout);
         info_table_row!(
             "Runtime",
             "created on first use, per process (rebuilt after fork)"
         );
         info_table_end!();
-        if let Some(symbols) = php_sys::get() {
-            // SAFETY: the module entry PHP passed in.
-            unsafe { (symbols.display_ini_entries)(module) };
+
+        // As PHP prints an empty value: "no value".
+        let cell = |name: &CStr, master: bool| match value(name, master) {
+            Some(v) if !v.is_empty() => shown(name, &v),
+            _ => "no value".to_string(),
+        };
+        info_table_start!();
+        info_table_header!("Directive", "Local Value", "Master Value");
+        for name in DIRECTIVES {
+            info_table_row!(name.to_bytes(), cell(name, false), cell(name, true));
         }
+        info_table_end!();
     });
 }

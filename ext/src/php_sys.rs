@@ -6,11 +6,10 @@ use std::ffi::{CStr, c_char, c_int};
 use std::sync::OnceLock;
 
 use ext_php_rs::types::{ZendHashTable, Zval};
-use ext_php_rs::zend::{ClassEntry, ModuleEntry};
+use ext_php_rs::zend::ClassEntry;
 
 pub type PostStartup = Option<unsafe extern "C" fn() -> c_int>;
 type IniStringEx = unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) -> *mut c_char;
-type DisplayIniEntries = unsafe extern "C" fn(*mut ModuleEntry);
 type RegisterClassAliasEx =
     unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int;
 type GetPropertiesFor = unsafe extern "C" fn(*mut Zval, c_int) -> *mut ZendHashTable;
@@ -22,8 +21,6 @@ pub struct Symbols {
     /// `char *zend_ini_string_ex(const char *name, size_t len, int orig, bool *exists)`
     pub zend_ini_string_ex:
         unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) -> *mut c_char,
-    /// `void display_ini_entries(zend_module_entry *module)`
-    pub display_ini_entries: DisplayIniEntries,
     /// `zend_result zend_register_class_alias_ex(const char *, size_t, zend_class_entry *, bool)`
     pub zend_register_class_alias_ex:
         unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int,
@@ -63,9 +60,6 @@ pub fn init() -> Result<&'static Symbols, String> {
             zend_ini_string_ex: std::mem::transmute::<*mut libc::c_void, IniStringEx>(lookup(
                 c"zend_ini_string_ex",
             )?),
-            display_ini_entries: std::mem::transmute::<*mut libc::c_void, DisplayIniEntries>(
-                lookup(c"display_ini_entries")?,
-            ),
             zend_register_class_alias_ex: std::mem::transmute::<
                 *mut libc::c_void,
                 RegisterClassAliasEx,

@@ -12,7 +12,20 @@ use dq_gateway::{AppState, GatewayConfig, config::EMBEDDED, run};
 #[derive(Parser)]
 #[command(
     version,
-    about = "dq's HTTP gateway: delay queue, topic registry, workers"
+    about = "dq's HTTP gateway: delay queue, topic registry, workers",
+    after_help = "\
+Environment (overrides the configuration file):
+  DQ_LISTEN  HTTP address to listen on (default 127.0.0.1:8088)
+  DQ_REDIS   Redis URL; several, comma-separated, are shards (default redis://127.0.0.1:6379/0)
+  DQ_AMQP    RabbitMQ URL (default amqp://guest:guest@127.0.0.1:5672/%2f)
+  DQ_MYSQL   MySQL/MariaDB URL of the registry of record (default none; empty: none)
+  DQ_PREFIX  namespace of every Redis key and AMQP object (default dq)
+  DQ_TOKEN   bearer token every route but /healthz requires (default none; empty: none)
+  DQ_LOG     log filter, e.g. info or dq_gateway=debug (default: `log` in the file, else info)
+
+Signals: SIGTERM or ctrl-c stop (requests and deliveries under way finish within
+shutdown_timeout); SIGHUP reads the configuration file again (topics, [workers], token,
+timezone and log change at once; the log names what needs a restart)."
 )]
 struct Args {
     /// TOML configuration; without it the built-in defaults (see `--print-config`).

@@ -183,3 +183,29 @@ fn one_redis_named_twice_exits_2_naming_both() {
     assert!(stderr.contains("same server"), "{stderr}");
     assert!(stderr.contains("redis://localhost:6379/0"), "{stderr}");
 }
+
+#[test]
+fn help_lists_the_environment_variables() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in [
+        "DQ_LISTEN",
+        "DQ_REDIS",
+        "DQ_AMQP",
+        "DQ_MYSQL",
+        "DQ_PREFIX",
+        "DQ_TOKEN",
+        "DQ_LOG",
+    ] {
+        // A line of its own: the name, then what it sets.
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{var} ")))
+            .unwrap_or_else(|| panic!("{var} has no line of its own in --help:\n{help}"));
+        assert!(
+            line.trim_start()[var.len()..].trim().len() > 10,
+            "{var} is not described: {line:?}"
+        );
+    }
+}
