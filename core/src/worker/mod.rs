@@ -3,10 +3,12 @@
 //! - `timer`: sleeps until the next due time (or until told of an earlier one) and moves due
 //!   messages from delayed to ready, in bounded batches;
 //! - `notifier`: leases ready messages (inflight, with a deadline), calls their callbacks within
-//!   global and per-topic limits, and settles each: done, retry on the ladder, or dead letter;
+//!   the gateway's slots (fair shares per topic), and settles each: done, retry on the ladder,
+//!   or dead letter;
 //! - `reaper`: returns leases that outlived their deadline (a worker died) to ready, and keeps
 //!   dead letters within their retention;
-//! - `wake`: listens on the shard's wake channel so the others sleep until there is news.
+//! - `wake`: listens on the shard's wake channel so the others sleep until there is news;
+//! - `slots`: the gateway's delivery slots, shared fairly by the topics of every shard.
 //!
 //! At least once: a message is removed only after its callback answered 2xx, and every change
 //! of state is a Lua script that checks the lease, so several gateways can share the work.
@@ -14,6 +16,7 @@
 mod delivery;
 mod notifier;
 mod reaper;
+mod slots;
 mod timer;
 mod wake;
 
@@ -22,13 +25,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::error::Result;
 use crate::queue::{DelayQueue, Request, Shard};
 use crate::registry::Registry;
 use delivery::{Callbacks, Leased};
+use slots::Slots;
 
 pub use delivery::sign;
 
@@ -100,18 +104,14 @@ struct Shared {
     config: WorkerConfig,
     observer: Arc<dyn Observer>,
     callbacks: Callbacks,
-    /// This gateway's share of all deliveries.
-    global: Arc<Semaphore>,
-    /// Per topic: the limit it was made with, and the semaphore.
-    topics: Mutex<HashMap<String, (usize, Arc<Semaphore>)>>,
+    /// This gateway's deliveries at once, shared by topics and shards.
+    slots: Arc<Slots>,
     /// Names this gateway's leases.
     worker_id: String,
     stop: watch::Receiver<bool>,
     /// Deliveries under way: shard, message and how to stop them.
     deliveries: Mutex<HashMap<u64, (usize, Leased, tokio::task::AbortHandle)>>,
     next_delivery: AtomicU64,
-    /// A delivery finished: notifiers waiting for capacity may lease again.
-    freed: Notify,
 }
 
 impl Workers {
@@ -125,12 +125,10 @@ impl Workers {
         let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared {
             callbacks: Callbacks::new(config.concurrency)?,
-            global: Arc::new(Semaphore::new(config.concurrency.max(1))),
-            topics: Mutex::new(HashMap::new()),
+            slots: Slots::new(config.concurrency),
             worker_id: format!("{:08x}", fastrand::u32(..)),
             deliveries: Mutex::new(HashMap::new()),
             next_delivery: AtomicU64::new(0),
-            freed: Notify::new(),
             queue,
             registry,
             config,
@@ -166,7 +164,7 @@ impl Workers {
         let grace = self.shared.config.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
         loop {
-            let notified = self.shared.freed.notified();
+            let notified = self.shared.slots.freed.notified();
             if self.shared.deliveries_under_way() == 0 {
                 break;
             }
@@ -201,22 +199,6 @@ impl Shared {
 
     fn deliveries_under_way(&self) -> usize {
         self.deliveries.lock().map(|d| d.len()).unwrap_or(0)
-    }
-
-    /// The semaphore limiting `topic` to `limit` deliveries at once (made anew if the limit
-    /// changed; deliveries holding the old one finish under it).
-    fn topic_permits(&self, topic: &str, limit: usize) -> Arc<Semaphore> {
-        let Ok(mut topics) = self.topics.lock() else {
-            return Arc::new(Semaphore::new(limit.max(1)));
-        };
-        match topics.get(topic) {
-            Some((made_with, semaphore)) if *made_with == limit => semaphore.clone(),
-            _ => {
-                let semaphore = Arc::new(Semaphore::new(limit.max(1)));
-                topics.insert(topic.to_string(), (limit, semaphore.clone()));
-                semaphore
-            }
-        }
     }
 }
 

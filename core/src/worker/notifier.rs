@@ -1,5 +1,5 @@
-//! The notifier of one shard: leases ready messages within the gateway's and each topic's
-//! concurrency limit, delivers each to its topic's callback, and settles it: removed after a
+//! The notifier of one shard: leases ready messages within the gateway's slots (a fair share
+//! per topic, see `slots`), delivers each to its topic's callback, and settles it: removed after a
 //! 2xx, scheduled again on the topic's retry ladder after a failure, a dead letter after 410 or
 //! the last attempt. Every settlement checks the lease, so a message replaced, deleted or
 //! re-leased meanwhile is left alone.
@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::delivery::{Leased, Outcome};
+use super::slots::Slot;
 use super::{Shared, Trouble, Wake, next_id, pause};
 use crate::error::{Error, Result};
 use crate::queue::{LuaScript, Request, keys, now_ms};
@@ -36,7 +37,7 @@ pub(super) async fn run(shared: Arc<Shared>, shard: usize, wake: Arc<Wake>) {
     while !shared.stopping() {
         // Interest in "a delivery finished" is registered before capacity is checked, so a
         // delivery finishing in between is not missed.
-        let freed = shared.freed.notified();
+        let freed = shared.slots.freed.notified();
         tokio::pin!(freed);
         freed.as_mut().enable();
         match pass(&shared, shard).await {
@@ -73,77 +74,89 @@ pub(super) async fn run(shared: Arc<Shared>, shard: usize, wake: Arc<Wake>) {
     }
 }
 
-/// One look at the shard's ready topics, leasing what the limits allow.
+/// One look at the shard's ready topics, leasing what the slots allow (see `slots` for the
+/// fairness rule).
 async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
-    let queue = &shared.queue;
-    let keys = queue.keys();
-    let shard_ref = &queue.shards()[shard];
-    let mut topics: Vec<String> = shard_ref
-        .query(Request::Cmd(
-            &redis::cmd("SMEMBERS").arg(keys.ready_topics()).to_owned(),
-        ))
-        .await?;
-    fastrand::shuffle(&mut topics);
+    let topics = ready_topics(shared, shard).await?;
+    let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    let active = shared.slots.active(&names);
     let mut outcome = Pass::Idle;
-    for name in topics {
-        // Unknown topics wait until they are registered (again); paused ones until resumed.
-        let Some(topic) = shared.registry.get(&name) else {
-            continue;
-        };
-        if topic.status == Status::Paused {
-            continue;
-        }
-        let free = shared.global.available_permits();
-        if free == 0 {
+    for topic in topics {
+        if shared.slots.full() {
             return Ok(Pass::Saturated);
         }
         let limit = topic
             .concurrency
             .map_or(shared.config.topic_concurrency, |c| c as usize);
-        let permits = shared.topic_permits(&name, limit);
-        let want = free
-            .min(permits.available_permits())
-            .min(shared.config.batch.max(1));
-        if want == 0 {
+        let mut grant =
+            shared
+                .slots
+                .reserve(&topic.name, limit, shared.config.batch.max(1), active);
+        if grant.count() == 0 {
             outcome = Pass::Saturated;
             continue;
         }
-        let leased = lease(shared, shard, &topic, want).await?;
+        let leased = lease(shared, shard, &topic, grant.count()).await?;
         if leased.is_empty() {
             continue;
         }
         let topic = Arc::new(topic);
         for message in leased {
-            // Other shards' notifiers share the permits: one that lost the race hands the
-            // message back at once rather than let its lease run out while it waits.
-            let (Ok(global), Ok(own)) = (
-                shared.global.clone().try_acquire_owned(),
-                permits.clone().try_acquire_owned(),
-            ) else {
+            // The script leases at most the grant's count, so a slot is always there.
+            let Some(slot) = grant.take() else {
                 release(shared, shard, &message).await?;
-                outcome = Pass::Saturated;
                 continue;
             };
-            let id = next_id(shared);
-            // Listed under the lock before the task can finish and unlist itself.
-            let Ok(mut deliveries) = shared.deliveries.lock() else {
-                return Err(Error::internal("delivery list poisoned"));
-            };
-            let task = tokio::spawn(deliver(
-                shared.clone(),
-                shard,
-                topic.clone(),
-                message.clone(),
-                id,
-                (global, own),
-            ));
-            deliveries.insert(id, (shard, message, task.abort_handle()));
+            start(shared, shard, &topic, message, slot)?;
         }
         if !matches!(outcome, Pass::Saturated) {
             outcome = Pass::Leased;
         }
     }
     Ok(outcome)
+}
+
+/// The shard's topics with ready messages that may be delivered now, in random order so that
+/// none is always served last. Unknown topics wait until they are registered (again), paused
+/// ones until resumed.
+async fn ready_topics(shared: &Shared, shard: usize) -> Result<Vec<Topic>> {
+    let keys = shared.queue.keys();
+    let mut names: Vec<String> = shared.queue.shards()[shard]
+        .query(Request::Cmd(
+            &redis::cmd("SMEMBERS").arg(keys.ready_topics()).to_owned(),
+        ))
+        .await?;
+    fastrand::shuffle(&mut names);
+    Ok(names
+        .iter()
+        .filter_map(|name| shared.registry.get(name))
+        .filter(|topic| topic.status != Status::Paused)
+        .collect())
+}
+
+/// Starts the delivery of a leased message in a task of its own, listed as under way.
+fn start(
+    shared: &Arc<Shared>,
+    shard: usize,
+    topic: &Arc<Topic>,
+    message: Leased,
+    slot: Slot,
+) -> Result<()> {
+    let id = next_id(shared);
+    // Listed under the lock before the task can finish and unlist itself.
+    let Ok(mut deliveries) = shared.deliveries.lock() else {
+        return Err(Error::internal("delivery list poisoned"));
+    };
+    let task = tokio::spawn(deliver(
+        shared.clone(),
+        shard,
+        topic.clone(),
+        message.clone(),
+        id,
+        slot,
+    ));
+    deliveries.insert(id, (shard, message, task.abort_handle()));
+    Ok(())
 }
 
 /// Leases up to `count` of the topic's ready messages, earliest due first.
@@ -175,17 +188,14 @@ async fn lease(shared: &Shared, shard: usize, topic: &Topic, count: usize) -> Re
         .collect())
 }
 
-/// One attempt, from the HTTP call to the settlement. Holds its two permits until done.
+/// One attempt, from the HTTP call to the settlement. Holds its slot until done.
 async fn deliver(
     shared: Arc<Shared>,
     shard: usize,
     topic: Arc<Topic>,
     message: Leased,
     id: u64,
-    permits: (
-        tokio::sync::OwnedSemaphorePermit,
-        tokio::sync::OwnedSemaphorePermit,
-    ),
+    slot: Slot,
 ) {
     let started = Instant::now();
     let lateness = Duration::from_millis(u64::try_from(now_ms() - message.due_at_ms).unwrap_or(0));
@@ -202,8 +212,8 @@ async fn deliver(
     if let Ok(mut deliveries) = shared.deliveries.lock() {
         deliveries.remove(&id);
     }
-    drop(permits);
-    shared.freed.notify_waiters();
+    // Given back last, so that shutdown, woken by it, finds the delivery unlisted.
+    drop(slot);
 }
 
 async fn settle(
