@@ -3,11 +3,13 @@
 //! - `config`: the TOML file and `DQ_*` environment ([`GatewayConfig`]).
 //! - `routes`: the handlers, one file per resource; [`app`] puts them in a router.
 //! - `error`: the JSON error body every route returns.
+//! - `logging`: the log filter (`DQ_LOG` over dq's defaults).
 //! - `metrics`: Prometheus metrics.
 //! - [`run`]: serves a router on a listener until a shutdown future completes.
 
 pub mod config;
 mod error;
+pub mod logging;
 mod metrics;
 mod middleware;
 mod routes;

@@ -196,8 +196,7 @@ async fn shutdown_signal() {
 /// Logs go to stderr through a background writer, so a request never waits for the terminal
 /// or the log collector. The returned guard flushes what is left when `main` ends.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = dq_gateway::logging::filter(std::env::var("DQ_LOG").ok().as_deref());
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
