@@ -52,7 +52,9 @@ impl AppState {
             time_zone: config.time_zone,
             token: config.token.clone(),
             started: Instant::now(),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(
+                config.queue.redis.iter().map(|s| s.display.clone()).collect(),
+            )),
         })
     }
 

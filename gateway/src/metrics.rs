@@ -54,6 +54,9 @@ pub struct Metrics {
     pub lateness: Histogram,
     pub depth: Family<DepthLabels, Gauge>,
     pub redis_up: Family<ServerLabels, Gauge>,
+    pub scrape_errors: Gauge,
+    /// The Redis shards, as `redis_up` names them.
+    servers: Vec<String>,
 }
 
 impl Default for Metrics {
@@ -71,6 +74,7 @@ impl Default for Metrics {
         let lateness = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         let depth = Family::<DepthLabels, Gauge>::default();
         let redis_up = Family::<ServerLabels, Gauge>::default();
+        let scrape_errors = Gauge::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -112,6 +116,11 @@ impl Default for Metrics {
             "1 if the Redis shard answered PING at scrape time",
             redis_up.clone(),
         );
+        registry.register(
+            "scrape_redis_errors",
+            "Redis reads of the last scrape (PING, queue depths of a topic) that failed or missed the scrape's deadline; their values are the last known",
+            scrape_errors.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -123,11 +132,32 @@ impl Default for Metrics {
             lateness,
             depth,
             redis_up,
+            scrape_errors,
+            servers: Vec::new(),
         }
     }
 }
 
 impl Metrics {
+    /// Metrics of a gateway on the Redis `servers` (their display names).
+    pub fn new(servers: Vec<String>) -> Metrics {
+        Metrics {
+            servers,
+            ..Metrics::default()
+        }
+    }
+
+    /// Every shard down: none answered within a scrape's deadline.
+    pub fn mark_servers_down(&self) {
+        for server in &self.servers {
+            self.redis_up
+                .get_or_create(&ServerLabels {
+                    server: server.clone(),
+                })
+                .set(0);
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();

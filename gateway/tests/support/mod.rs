@@ -379,6 +379,14 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .unwrap()
 }
 
+/// The value of `sample` (`name{labels}` exactly as the text writes it) in metrics `text`, 0
+/// if absent.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 /// `a=1&b=%20x` -> {a: "1", b: " x"}.
 pub fn parse_query(query: &str) -> HashMap<String, String> {
     query
