@@ -31,7 +31,7 @@ pub use queue::{
     Stats,
 };
 pub use registry::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, Status, Topic};
-pub use worker::{NoObserver, Observer, WorkerConfig, Workers, sign};
+pub use worker::{Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
 
 /// The time zone type `fix_time` strings are read in.
 pub use chrono_tz::Tz;

@@ -4,9 +4,10 @@
 //! - `routes`: the handlers, one file per resource; [`app`] puts them in a router.
 //! - `error`: the JSON error body every route returns.
 //! - `logging`: the log filter (`DQ_LOG` over dq's defaults).
-//! - `metrics`: Prometheus metrics.
+//! - `metrics`: Prometheus metrics; `activity`: the periodic INFO line of what happened.
 //! - [`run`]: serves a router on a listener until a shutdown future completes.
 
+mod activity;
 pub mod config;
 mod error;
 pub mod logging;
@@ -53,7 +54,12 @@ impl AppState {
             token: config.token.clone(),
             started: Instant::now(),
             metrics: Arc::new(Metrics::new(
-                config.queue.redis.iter().map(|s| s.display.clone()).collect(),
+                config
+                    .queue
+                    .redis
+                    .iter()
+                    .map(|s| s.display.clone())
+                    .collect(),
             )),
         })
     }
@@ -61,6 +67,12 @@ impl AppState {
     /// What the workers report deliveries to (the metrics).
     pub fn observer(&self) -> Arc<dyn dq_core::Observer> {
         self.metrics.clone()
+    }
+
+    /// Logs one INFO line per `every` of what happened (adds, deliveries, failures, ...), when
+    /// anything did; per-message lines are at DEBUG. Runs until dropped.
+    pub fn log_activity(&self, every: Duration) -> impl Future<Output = ()> + Send + 'static {
+        activity::log_every(self.metrics.activity.clone(), every)
     }
 }
 

@@ -95,6 +95,7 @@ async fn serve(config: GatewayConfig, args: &Args) -> Result<(), String> {
         config.registry_sync_interval,
     ));
     let state = AppState::new(queue.clone(), registry.clone(), &config);
+    tokio::spawn(state.log_activity(config.log_summary_interval));
     let producer = state.producer.clone();
 
     // One signal stops both the HTTP listener and the workers.

@@ -13,8 +13,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dq_core::{
-    Added, DelayQueue, Message, Method, NewMessage, NoObserver, Observer, Registry, State, Stats,
-    Status, Topic, Tz, WorkerConfig, Workers, sign,
+    Added, DelayQueue, Failure, Message, Method, NewMessage, NoObserver, Observer, Registry, State,
+    Stats, Status, Topic, Tz, WorkerConfig, Workers, sign,
 };
 use dq_gateway::{AppState, GatewayConfig, app};
 use dq_testkit::*;
@@ -622,7 +622,8 @@ async fn timeouts_refusals_and_unknown_hosts_follow_the_ladder() {
         })
         .await;
     }
-    let workers = env.workers(config());
+    let counts = Arc::new(Counts::default());
+    let workers = env.workers_observed(config(), counts.clone());
     for (topic, ..) in &cases {
         env.add(topic, json!({"id": "m", "body": topic})).await;
     }
@@ -643,6 +644,22 @@ async fn timeouts_refusals_and_unknown_hosts_follow_the_ladder() {
         "timeout 300 ms + retry 400 ms, yet the attempts were {gap} ms apart"
     );
     workers.shutdown().await;
+    // What `dq_delivery_failures_total{reason}` counts.
+    let mut reasons = counts.reasons.lock().unwrap().clone();
+    reasons.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<(String, Failure)> = [
+        ("nodns", Failure::Connect),
+        ("nodns", Failure::Connect),
+        ("refused", Failure::Connect),
+        ("refused", Failure::Connect),
+        ("slow", Failure::Timeout),
+        ("slow", Failure::Timeout),
+    ]
+    .into_iter()
+    .map(|(t, r)| (t.to_string(), r))
+    .collect();
+    assert_eq!(reasons, expected);
+    assert_eq!(counts.dead.load(Ordering::SeqCst), 3);
 }
 
 /// Message "m" of `topic` fails twice without an HTTP answer, `cause` named each time: it
@@ -1073,6 +1090,12 @@ async fn hung_callbacks_leave_slots_for_a_healthy_topic() {
     .await
     .unwrap_or_else(|| panic!("hung topics hold {} requests", hung_in_flight()));
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, text) = tokio::task::block_in_place(|| gateway.request("GET", "/metrics", None));
+    let gauge: f64 = HUNG
+        .iter()
+        .map(|t| metric(&text, &format!(r#"dq_deliveries_in_flight{{topic="{t}"}}"#)))
+        .sum();
+    assert_eq!(gauge as usize, hung_in_flight(), "{text}");
 
     // Due one by one over 4 s, while the others hang.
     let mut healthy = Vec::new();

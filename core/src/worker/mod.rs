@@ -23,7 +23,7 @@ mod wake;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -70,13 +70,65 @@ impl Default for WorkerConfig {
 }
 
 /// Hears about each delivery, for metrics. Every method has an empty default.
+///
+/// A finished attempt is reported once, as delivered, failed or lease lost; not at all when
+/// its outcome could not be recorded (Redis failed), since its lease then expires and the
+/// reaper reports it.
 pub trait Observer: Send + Sync + 'static {
     /// A callback answered 2xx; `lateness` is the time from due to the attempt.
     fn delivered(&self, _topic: &str, _lateness: Duration) {}
-    /// An attempt failed (`status` when the callback answered at all).
-    fn failed(&self, _topic: &str, _status: Option<u16>) {}
+    /// An attempt failed, and why.
+    fn failed(&self, _topic: &str, _reason: Failure) {}
     /// A message became a dead letter.
     fn dead(&self, _topic: &str) {}
+    /// An attempt ended on a lease that was no longer its own: it had expired and the message
+    /// passed on (the gateway was frozen or cut off from Redis), or the message was deleted or
+    /// replaced meanwhile. Its outcome was not recorded: whoever holds the message settles it.
+    fn lease_lost(&self, _topic: &str) {}
+    /// The reaper returned `count` expired leases of `topic` to ready: delivered again.
+    fn leases_expired(&self, _topic: &str, _count: usize) {}
+    /// `count` deliveries of `topic` are under way in this gateway now.
+    fn in_flight(&self, _topic: &str, _count: usize) {}
+}
+
+/// Why a delivery attempt failed: a small fixed set, fit for a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// No answer within the topic's timeout.
+    Timeout,
+    /// No connection, or it broke: refused, DNS, TLS, reset.
+    Connect,
+    /// 410 Gone: the receiver wants no more of it.
+    Gone,
+    /// Another 4xx status.
+    Status4xx,
+    /// A 5xx status.
+    Status5xx,
+    /// Anything else: a 1xx or 3xx status, a callback URL that cannot be requested.
+    Other,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Connect => "connect",
+            Failure::Gone => "gone",
+            Failure::Status4xx => "status_4xx",
+            Failure::Status5xx => "status_5xx",
+            Failure::Other => "other",
+        }
+    }
+
+    /// The failure that an answer with `status` (not 2xx) is.
+    pub fn of_status(status: u16) -> Failure {
+        match status {
+            410 => Failure::Gone,
+            400..=499 => Failure::Status4xx,
+            500..=599 => Failure::Status5xx,
+            _ => Failure::Other,
+        }
+    }
 }
 
 /// An observer that ignores everything.
@@ -112,6 +164,8 @@ struct Shared {
     /// Deliveries under way: shard, message and how to stop them.
     deliveries: Mutex<HashMap<u64, (usize, Leased, tokio::task::AbortHandle)>>,
     next_delivery: AtomicU64,
+    /// Per-message warnings (dead letters, expired leases) that may come in floods.
+    quiet: Throttle,
 }
 
 impl Workers {
@@ -125,10 +179,11 @@ impl Workers {
         let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared {
             callbacks: Callbacks::new(config.concurrency)?,
-            slots: Slots::new(config.concurrency),
+            slots: Slots::new(config.concurrency, observer.clone()),
             worker_id: format!("{:08x}", fastrand::u32(..)),
             deliveries: Mutex::new(HashMap::new()),
             next_delivery: AtomicU64::new(0),
+            quiet: Throttle::new(QUIET_WINDOW),
             queue,
             registry,
             config,
@@ -178,17 +233,19 @@ impl Workers {
             .lock()
             .map(|mut d| d.drain().map(|(_, v)| v).collect())
             .unwrap_or_default();
+        let mut returned = 0;
         for (shard, message, abort) in unfinished {
             abort.abort();
             match notifier::release(&self.shared, shard, &message).await {
                 Ok(()) => {
-                    tracing::info!(topic = %message.topic, id = %message.id, "lease returned at shutdown")
+                    returned += 1;
+                    tracing::debug!(topic = %message.topic, id = %message.id, "lease returned at shutdown");
                 }
                 Err(e) => tracing::warn!(topic = %message.topic, id = %message.id, error = %e,
                     "could not return the lease at shutdown; it expires and the message is delivered again"),
             }
         }
-        tracing::info!("workers stopped");
+        tracing::info!(leases_returned = returned, "workers stopped");
     }
 }
 
@@ -229,6 +286,46 @@ impl Trouble {
             tracing::info!(shard, "{} works again", self.what);
             self.failing = false;
         }
+    }
+}
+
+/// How long a throttled warning stays quiet per key after it was logged.
+const QUIET_WINDOW: Duration = Duration::from_secs(60);
+
+/// Lets a warning through once per key (a topic) in a window, so a flood of dead letters or
+/// expired leases makes a few lines; the rest go to DEBUG, and every one is counted by the
+/// observer.
+struct Throttle {
+    window: Duration,
+    last: Mutex<HashMap<String, Instant>>,
+}
+
+impl Throttle {
+    fn new(window: Duration) -> Throttle {
+        Throttle {
+            window,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a warning about `key` may be logged now (and then not again within the window).
+    fn allow(&self, key: &str) -> bool {
+        let Ok(mut last) = self.last.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        if last
+            .get(key)
+            .is_some_and(|at| now.duration_since(*at) < self.window)
+        {
+            return false;
+        }
+        // Forget keys long quiet, so the map does not grow with every topic ever seen.
+        if last.len() > 1024 {
+            last.retain(|_, at| now.duration_since(*at) < self.window);
+        }
+        last.insert(key.to_string(), now);
+        true
     }
 }
 

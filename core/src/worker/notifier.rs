@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::delivery::{Leased, Outcome};
 use super::slots::Slot;
-use super::{Shared, Trouble, Wake, next_id, pause};
+use super::{Failure, Shared, Trouble, Wake, next_id, pause};
 use crate::error::{Error, Result};
 use crate::queue::{LuaScript, Request, keys, now_ms};
 use crate::registry::{Status, Topic};
@@ -200,12 +200,14 @@ async fn deliver(
     let started = Instant::now();
     let lateness = Duration::from_millis(u64::try_from(now_ms() - message.due_at_ms).unwrap_or(0));
     let outcome = shared.callbacks.deliver(&topic, &message).await;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    let settled = settle(
-        &shared, shard, &topic, &message, &outcome, lateness, elapsed_ms,
-    )
-    .await;
-    if let Err(e) = settled {
+    let attempt = Attempt {
+        shard,
+        topic: &topic,
+        message: &message,
+        lateness,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    };
+    if let Err(e) = settle(&shared, &attempt, outcome).await {
         tracing::warn!(topic = %message.topic, id = %message.id, error = %e,
             "could not record the outcome; the lease will expire and the message be delivered again");
     }
@@ -216,75 +218,130 @@ async fn deliver(
     drop(slot);
 }
 
-async fn settle(
-    shared: &Shared,
+/// A finished attempt, as its settlement needs it.
+struct Attempt<'a> {
     shard: usize,
-    topic: &Topic,
-    message: &Leased,
-    outcome: &Outcome,
+    topic: &'a Topic,
+    message: &'a Leased,
     lateness: Duration,
     elapsed_ms: u64,
-) -> Result<()> {
-    let (status, error) = match outcome {
+}
+
+/// Records the outcome of an attempt, if the lease is still this worker's: removed after a
+/// 2xx, a dead letter after a 410 or the last attempt, otherwise the next attempt scheduled.
+async fn settle(shared: &Shared, attempt: &Attempt<'_>, outcome: Outcome) -> Result<()> {
+    let message = attempt.message;
+    match outcome {
         Outcome::Delivered(status) => {
-            let done = on_lease(shared, shard, &ACK, message, &[]).await?;
-            shared.observer.delivered(&message.topic, lateness);
-            tracing::info!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
-                lateness_ms = lateness.as_millis() as u64, elapsed_ms, superseded = !done, "delivered");
-            return Ok(());
-        }
-        Outcome::Gone => (
-            Some(410),
-            "HTTP 410 Gone: the receiver wants no more of it".to_string(),
-        ),
-        Outcome::Failed { status, error } => (*status, error.clone()),
-    };
-    shared.observer.failed(&message.topic, status);
-    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
-    let last = message.attempt >= topic.max_attempts();
-    if *outcome == Outcome::Gone || last {
-        if on_lease(
-            shared,
-            shard,
-            &BURY,
-            message,
-            &[status_text.as_bytes(), error.as_bytes()],
-        )
-        .await?
-        {
-            shared.observer.dead(&message.topic);
-            tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
-                error = %error, "dead letter");
-            // An alert is for a ladder that ran out; a 410 is the receiver's own request.
-            if let Some(hook) = topic
-                .alert_webhook
-                .as_ref()
-                .filter(|_| *outcome != Outcome::Gone)
-            {
-                let letter = json!({
-                    "topic": message.topic, "id": message.id,
-                    "body": serde_json::from_str::<serde_json::Value>(&message.body).unwrap_or_default(),
-                    "attempts": message.attempt, "last_status": status, "last_error": error,
-                    "due_at": message.due_at_ms as f64 / 1000.0, "died_at": now_ms() as f64 / 1000.0,
-                });
-                shared.callbacks.alert(topic, hook, &letter).await;
+            if !on_lease(shared, attempt.shard, &ACK, message, &[]).await? {
+                lease_lost(shared, attempt, "delivered");
+                return Ok(());
             }
+            shared.observer.delivered(&message.topic, attempt.lateness);
+            tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+                lateness_ms = attempt.lateness.as_millis() as u64, elapsed_ms = attempt.elapsed_ms, "delivered");
+            Ok(())
         }
+        Outcome::Gone => {
+            let error = "HTTP 410 Gone: the receiver wants no more of it".to_string();
+            bury(shared, attempt, Failure::Gone, Some(410), &error).await
+        }
+        Outcome::Failed {
+            reason,
+            status,
+            error,
+        } if message.attempt >= attempt.topic.max_attempts() => {
+            bury(shared, attempt, reason, status, &error).await
+        }
+        Outcome::Failed {
+            reason,
+            status,
+            error,
+        } => retry(shared, attempt, reason, status, &error).await,
+    }
+}
+
+/// Schedules the next attempt on the topic's ladder.
+async fn retry(
+    shared: &Shared,
+    attempt: &Attempt<'_>,
+    reason: Failure,
+    status: Option<u16>,
+    error: &str,
+) -> Result<()> {
+    let message = attempt.message;
+    let wait = attempt.topic.retry_after(message.attempt);
+    let due = (now_ms() + wait.as_millis() as i64).to_string();
+    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
+    let args: [&[u8]; 3] = [due.as_bytes(), status_text.as_bytes(), error.as_bytes()];
+    if !on_lease(shared, attempt.shard, &RETRY, message, &args).await? {
+        lease_lost(shared, attempt, "failed");
         return Ok(());
     }
-    let wait = topic.retry_after(message.attempt);
-    let due = (now_ms() + wait.as_millis() as i64).to_string();
-    on_lease(
-        shared,
-        shard,
-        &RETRY,
-        message,
-        &[due.as_bytes(), status_text.as_bytes(), error.as_bytes()],
-    )
-    .await?;
-    tracing::warn!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
-        error = %error, elapsed_ms, retry_in_s = wait.as_secs_f64(), "delivery failed");
+    shared.observer.failed(&message.topic, reason);
+    tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+        reason = reason.as_str(), error, elapsed_ms = attempt.elapsed_ms,
+        retry_in_s = wait.as_secs_f64(), "delivery failed");
     Ok(())
+}
+
+/// Makes the message a dead letter and, unless the receiver asked for it (410), sends the
+/// topic's alert.
+async fn bury(
+    shared: &Shared,
+    attempt: &Attempt<'_>,
+    reason: Failure,
+    status: Option<u16>,
+    error: &str,
+) -> Result<()> {
+    let message = attempt.message;
+    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
+    let args: [&[u8]; 2] = [status_text.as_bytes(), error.as_bytes()];
+    if !on_lease(shared, attempt.shard, &BURY, message, &args).await? {
+        lease_lost(shared, attempt, "failed");
+        return Ok(());
+    }
+    shared.observer.failed(&message.topic, reason);
+    shared.observer.dead(&message.topic);
+    if shared.quiet.allow(&format!("dead:{}", message.topic)) {
+        tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
+            reason = reason.as_str(), error,
+            "dead letter (more of this topic within a minute are logged at DEBUG; all are counted in dq_dead_letters_total)");
+    } else {
+        tracing::debug!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
+            reason = reason.as_str(), error, "dead letter");
+    }
+    let Some(hook) = attempt.topic.alert_webhook.as_ref() else {
+        return Ok(());
+    };
+    // An alert is for a ladder that ran out; a 410 is the receiver's own request.
+    if reason == Failure::Gone {
+        return Ok(());
+    }
+    let letter = json!({
+        "topic": message.topic, "id": message.id,
+        "body": serde_json::from_str::<serde_json::Value>(&message.body).unwrap_or_default(),
+        "attempts": message.attempt, "last_status": status, "last_error": error,
+        "due_at": message.due_at_ms as f64 / 1000.0, "died_at": now_ms() as f64 / 1000.0,
+    });
+    shared.callbacks.alert(attempt.topic, hook, &letter).await;
+    Ok(())
+}
+
+/// The lease was no longer this worker's when the attempt ended: it expired and the message
+/// passed on (this gateway was frozen or cut off from Redis), or the message was deleted or
+/// replaced meanwhile. Whoever holds it now settles it; this attempt is not a failure.
+fn lease_lost(shared: &Shared, attempt: &Attempt<'_>, outcome: &'static str) {
+    let message = attempt.message;
+    shared.observer.lease_lost(&message.topic);
+    if shared.quiet.allow(&format!("lost:{}", message.topic)) {
+        tracing::info!(topic = %message.topic, id = %message.id, attempt = message.attempt, outcome,
+            elapsed_ms = attempt.elapsed_ms,
+            "lease lost: the message passed on before this attempt ended; its outcome is not recorded (more within a minute at DEBUG; counted in dq_leases_lost_total)");
+    } else {
+        tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, outcome,
+            elapsed_ms = attempt.elapsed_ms, "lease lost");
+    }
 }
 
 /// Runs one of the lease-checked scripts on `message` (ARGV: id, lease, topic, then `extra`).

@@ -66,7 +66,7 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
             )
             .await?;
         if n > 0 {
-            tracing::warn!(topic = %topic, count = n, "leases expired: messages return to ready");
+            expired_leases(shared, topic, n);
         }
         more |= n == PER_CALL;
     }
@@ -80,6 +80,18 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
         Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0))
     });
     Ok(Some(Instant::now() + wait))
+}
+
+/// Counts and reports leases the reaper returned: a gateway died or froze mid-delivery. A
+/// gateway's worth of leases expires over many rounds, so one warning per topic a minute.
+fn expired_leases(shared: &Shared, topic: &str, count: usize) {
+    shared.observer.leases_expired(topic, count);
+    if shared.quiet.allow(&format!("expired:{topic}")) {
+        tracing::warn!(topic = %topic, count,
+            "leases expired: messages return to ready and are delivered again (more within a minute at DEBUG; counted in dq_leases_expired_total)");
+    } else {
+        tracing::debug!(topic = %topic, count, "leases expired");
+    }
 }
 
 /// Removes dead letters beyond the retention count and age, for every registered topic.

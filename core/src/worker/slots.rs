@@ -16,11 +16,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use super::Observer;
+
 pub(super) struct Slots {
     limit: usize,
     held: Mutex<Held>,
     /// A slot was given back: notifiers waiting for capacity may look again.
     pub freed: Notify,
+    observer: Arc<dyn Observer>,
 }
 
 /// Slots in use, in all and per topic (topics holding none are not listed).
@@ -44,11 +47,12 @@ pub(super) struct Slot {
 }
 
 impl Slots {
-    pub fn new(limit: usize) -> Arc<Slots> {
+    pub fn new(limit: usize, observer: Arc<dyn Observer>) -> Arc<Slots> {
         Arc::new(Slots {
             limit: limit.max(1),
             held: Mutex::new(Held::default()),
             freed: Notify::new(),
+            observer,
         })
     }
 
@@ -93,6 +97,7 @@ impl Slots {
             held.total += count;
             let now = topic_held + count;
             held.per_topic.insert(topic.to_string(), now);
+            self.observer.in_flight(topic, now);
         }
         Grant {
             slots: self.clone(),
@@ -117,6 +122,7 @@ impl Slots {
             } else {
                 held.per_topic.insert(topic.to_string(), left);
             }
+            self.observer.in_flight(topic, left);
         }
         self.freed.notify_waiters();
     }
@@ -181,9 +187,10 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker::NoObserver;
 
     fn slots(limit: usize) -> Arc<Slots> {
-        Slots::new(limit)
+        Slots::new(limit, Arc::new(NoObserver))
     }
 
     #[test]
