@@ -33,7 +33,7 @@ pub use queue::{
 pub use registry::{
     DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, RegistryObserver, Status, Topic,
 };
-pub use worker::{NoObserver, Observer, WorkerConfig, Workers, sign};
+pub use worker::{Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
 
 /// The time zone type `fix_time` strings are read in.
 pub use chrono_tz::Tz;

@@ -27,6 +27,8 @@ pub struct GatewayConfig {
     pub request_limit: usize,
     pub shutdown_timeout: Duration,
     pub registry_sync_interval: Duration,
+    /// How often the INFO line of what happened (adds, deliveries, failures, ...) is logged.
+    pub log_summary_interval: Duration,
     pub workers: WorkerConfig,
     pub http: HttpLimits,
     /// The log filter (`info`, `dq_gateway=debug,info`); `DQ_LOG` overrides it.
@@ -57,6 +59,7 @@ struct File {
     shutdown_timeout: Option<f64>,
     registry_sync_interval: Option<f64>,
     log: Option<String>,
+    log_summary_interval: Option<f64>,
     #[serde(default)]
     workers: WorkersFile,
     #[serde(default)]
@@ -198,6 +201,11 @@ impl GatewayConfig {
                 "registry_sync_interval",
                 file.registry_sync_interval,
                 Duration::from_secs(5),
+            )?,
+            log_summary_interval: seconds(
+                "log_summary_interval",
+                file.log_summary_interval,
+                Duration::from_secs(60),
             )?,
             workers,
             http,

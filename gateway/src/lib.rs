@@ -3,13 +3,16 @@
 //! - `config`: the TOML file and `DQ_*` environment ([`GatewayConfig`]).
 //! - `routes`: the handlers, one file per resource; [`app`] puts them in a router.
 //! - `error`: the JSON error body every route returns.
-//! - `metrics`: Prometheus metrics.
+//! - `logging`: the log filter (the `log` setting or `DQ_LOG`, over dq's defaults).
+//! - `metrics`: Prometheus metrics; `activity`: the periodic INFO line of what happened.
 //! - [`reload`]: SIGHUP: the configuration applied again where it can change live.
 //! - `server`: the HTTP server's limits (timeouts, connection cap) under the router.
 //! - [`run`]: serves the API on a listener until a shutdown future completes.
 
+mod activity;
 pub mod config;
 mod error;
+pub mod logging;
 mod metrics;
 mod middleware;
 pub mod reload;
@@ -19,7 +22,7 @@ pub mod server;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -59,7 +62,14 @@ impl AppState {
             registry,
             live: RwLock::new(Arc::new(Live::from(config))),
             started: Instant::now(),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(
+                config
+                    .queue
+                    .redis
+                    .iter()
+                    .map(|s| s.display.clone())
+                    .collect(),
+            )),
             amqp_in_use: AtomicBool::new(config.amqp_configured),
         })
     }
@@ -96,6 +106,12 @@ impl AppState {
     /// What the workers report deliveries to (the metrics).
     pub fn observer(&self) -> Arc<dyn dq_core::Observer> {
         self.metrics.clone()
+    }
+
+    /// Logs one INFO line per `every` of what happened (adds, deliveries, failures, ...), when
+    /// anything did; per-message lines are at DEBUG. Runs until dropped.
+    pub fn log_activity(&self, every: Duration) -> impl Future<Output = ()> + Send + 'static {
+        activity::log_every(self.metrics.activity.clone(), every)
     }
 }
 

@@ -134,6 +134,7 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
             .clone()
             .watch(state.registry_observer(), stopped.clone()),
     );
+    tokio::spawn(state.log_activity(config.log_summary_interval));
     let producer = state.producer.clone();
 
     // Bind first: a gateway that cannot listen must not have started leasing messages.
@@ -160,12 +161,15 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
         )
     };
     // SIGTERM and ctrl-c stop both the HTTP listener and the workers; SIGHUP reloads.
+    let set_workers = workers
+        .as_ref()
+        .map(|w| Box::new(w.reconfigurer()) as dq_gateway::reload::SetWorkers);
     let reloader = Reloader::new(
         args.config.clone(),
         config.clone(),
         state.clone(),
         set_log,
-        None,
+        set_workers,
     );
     tokio::spawn(async move {
         signals(reloader).await;
@@ -246,7 +250,7 @@ fn init_logging(
 ) -> (tracing_appender::non_blocking::WorkerGuard, SetLogFilter) {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(dq_gateway::logging::filter(Some(filter)))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     // The handle's type differs per format; both are kept behind the same closure.
@@ -256,9 +260,11 @@ fn init_logging(
             let handle = builder.reload_handle();
             builder.init();
             let set: SetLogFilter = Box::new(move |filter: &str| {
-                let parsed = tracing_subscriber::EnvFilter::try_new(filter)
+                tracing_subscriber::EnvFilter::try_new(filter)
                     .map_err(|e| format!("{filter:?}: {e}"))?;
-                handle.reload(parsed).map_err(|e| e.to_string())
+                handle
+                    .reload(dq_gateway::logging::filter(Some(filter)))
+                    .map_err(|e| e.to_string())
             });
             set
         }};

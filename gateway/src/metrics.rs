@@ -1,5 +1,10 @@
-//! Prometheus metrics: HTTP requests, adds per topic, and, at each scrape, queue depths and
-//! Redis shard states.
+//! Prometheus metrics: HTTP requests, adds per topic, what the workers report (deliveries,
+//! failures by reason, dead letters, leases lost and expired, deliveries in flight), and, at
+//! each scrape, queue depths and Redis shard states. Everything counted here also feeds the
+//! periodic activity line (`activity`).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::activity::Activity;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -23,6 +30,12 @@ pub struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
     pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub topic: String,
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,8 +73,11 @@ pub struct Metrics {
     pub http_seconds: HistogramFamily<RouteLabels>,
     pub added: Family<TopicLabels, Counter>,
     pub delivered: Family<TopicLabels, Counter>,
-    pub failed: Family<TopicLabels, Counter>,
+    pub failed: Family<FailureLabels, Counter>,
     pub dead: Family<TopicLabels, Counter>,
+    pub leases_lost: Family<TopicLabels, Counter>,
+    pub leases_expired: Family<TopicLabels, Counter>,
+    pub in_flight: Family<TopicLabels, Gauge>,
     pub lateness: Histogram,
     pub depth: Family<DepthLabels, Gauge>,
     pub redis_up: Family<ServerLabels, Gauge>,
@@ -69,6 +85,10 @@ pub struct Metrics {
     pub http_limit_hits: Family<LimitLabels, Counter>,
     pub registry_sync_failures: Counter,
     pub redis_restarts: Family<RestartLabels, Counter>,
+    pub scrape_errors: Gauge,
+    pub activity: Arc<Activity>,
+    /// The Redis shards, as `redis_up` names them.
+    servers: Vec<String>,
 }
 
 impl Default for Metrics {
@@ -80,8 +100,12 @@ impl Default for Metrics {
         );
         let added = Family::<TopicLabels, Counter>::default();
         let delivered = Family::<TopicLabels, Counter>::default();
-        let failed = Family::<TopicLabels, Counter>::default();
+        let failed = Family::<FailureLabels, Counter>::default();
         let dead = Family::<TopicLabels, Counter>::default();
+        let leases_lost = Family::<TopicLabels, Counter>::default();
+        let leases_expired = Family::<TopicLabels, Counter>::default();
+        let in_flight = Family::<TopicLabels, Gauge>::default();
+        let scrape_errors = Gauge::default();
         // 1 ms to about 65 s.
         let lateness = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         let depth = Family::<DepthLabels, Gauge>::default();
@@ -108,10 +132,25 @@ impl Default for Metrics {
         );
         registry.register(
             "delivery_failures",
-            "Failed delivery attempts per topic",
+            "Failed delivery attempts per topic and reason (timeout, connect, gone, status_4xx, status_5xx, other)",
             failed.clone(),
         );
         registry.register("dead_letters", "Messages given up per topic", dead.clone());
+        registry.register(
+            "leases_lost",
+            "Attempts that ended after their lease had passed on (expired while this gateway was frozen or cut off, or the message was deleted or replaced); not counted as failures",
+            leases_lost.clone(),
+        );
+        registry.register(
+            "leases_expired",
+            "Expired leases the reaper returned to ready, per topic: messages delivered again because a gateway died or froze mid-delivery",
+            leases_expired.clone(),
+        );
+        registry.register(
+            "deliveries_in_flight",
+            "Deliveries under way in this gateway per topic (slots in use)",
+            in_flight.clone(),
+        );
         registry.register(
             "delivery_lateness_seconds",
             "Time from a message's due time to its delivery",
@@ -151,6 +190,11 @@ impl Default for Metrics {
             "1 if the Redis shard answered PING at scrape time",
             redis_up.clone(),
         );
+        registry.register(
+            "scrape_redis_errors",
+            "Redis reads of the last scrape (PING, queue depths of a topic) that failed or missed the scrape's deadline; their values are the last known",
+            scrape_errors.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -159,6 +203,9 @@ impl Default for Metrics {
             delivered,
             failed,
             dead,
+            leases_lost,
+            leases_expired,
+            in_flight,
             lateness,
             depth,
             redis_up,
@@ -166,11 +213,33 @@ impl Default for Metrics {
             http_limit_hits,
             registry_sync_failures,
             redis_restarts,
+            scrape_errors,
+            activity: Arc::new(Activity::default()),
+            servers: Vec::new(),
         }
     }
 }
 
 impl Metrics {
+    /// Metrics of a gateway on the Redis `servers` (their display names).
+    pub fn new(servers: Vec<String>) -> Metrics {
+        Metrics {
+            servers,
+            ..Metrics::default()
+        }
+    }
+
+    /// Every shard down: none answered within a scrape's deadline.
+    pub fn mark_servers_down(&self) {
+        for server in &self.servers {
+            self.redis_up
+                .get_or_create(&ServerLabels {
+                    server: server.clone(),
+                })
+                .set(0);
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -181,30 +250,50 @@ impl Metrics {
     }
 }
 
+fn topic_labels(topic: &str) -> TopicLabels {
+    TopicLabels {
+        topic: topic.to_string(),
+    }
+}
+
 impl dq_core::Observer for Metrics {
-    fn delivered(&self, topic: &str, lateness: std::time::Duration) {
-        self.delivered
-            .get_or_create(&TopicLabels {
-                topic: topic.to_string(),
-            })
-            .inc();
+    fn delivered(&self, topic: &str, lateness: Duration) {
+        self.delivered.get_or_create(&topic_labels(topic)).inc();
         self.lateness.observe(lateness.as_secs_f64());
+        self.activity.delivered(lateness);
     }
 
-    fn failed(&self, topic: &str, _status: Option<u16>) {
+    fn failed(&self, topic: &str, reason: dq_core::Failure) {
         self.failed
-            .get_or_create(&TopicLabels {
+            .get_or_create(&FailureLabels {
                 topic: topic.to_string(),
+                reason: reason.as_str(),
             })
             .inc();
+        self.activity.failed(reason);
     }
 
     fn dead(&self, topic: &str) {
-        self.dead
-            .get_or_create(&TopicLabels {
-                topic: topic.to_string(),
-            })
-            .inc();
+        self.dead.get_or_create(&topic_labels(topic)).inc();
+        self.activity.dead();
+    }
+
+    fn lease_lost(&self, topic: &str) {
+        self.leases_lost.get_or_create(&topic_labels(topic)).inc();
+        self.activity.lease_lost();
+    }
+
+    fn leases_expired(&self, topic: &str, count: usize) {
+        self.leases_expired
+            .get_or_create(&topic_labels(topic))
+            .inc_by(count as u64);
+        self.activity.leases_expired(count);
+    }
+
+    fn in_flight(&self, topic: &str, count: usize) {
+        self.in_flight
+            .get_or_create(&topic_labels(topic))
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }
 

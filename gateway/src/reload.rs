@@ -122,6 +122,10 @@ fn needs_restart(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static s
             running.registry_sync_interval != new.registry_sync_interval,
         ),
         ("[http]", running.http != new.http),
+        (
+            "log_summary_interval",
+            running.log_summary_interval != new.log_summary_interval,
+        ),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))

@@ -1,13 +1,16 @@
-//! The gateway binary's workers when processes die or run side by side: a SIGKILL mid-delivery
-//! loses no message, two gateways on one prefix deliver each message once.
+//! The gateway binary's workers when processes die, freeze or run side by side: a SIGKILL
+//! mid-delivery loses no message, a gateway resumed after SIGSTOP counts the leases it lost
+//! meanwhile as such (not as failures), two gateways on one prefix deliver each message once.
 
 mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dq_core::{DelayQueue, NewMessage, Stats, Tz};
+use dq_core::{DelayQueue, NewMessage, Registry, Stats, Topic, Tz, WorkerConfig, Workers};
 use dq_testkit::*;
 use serde_json::json;
 use support::*;
@@ -139,6 +142,74 @@ async fn a_gateway_killed_mid_delivery_loses_no_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_resumed_after_sigstop_counts_a_lost_lease_not_a_failure() {
+    let scratch = Scratch::new(&[REDIS]);
+    let queue = scratch.queue();
+    // The first call (the gateway about to freeze) is held; the next answered at once.
+    let sink = Sink::start(Arc::new(|call: &Call| {
+        Reply::status(200).after(if call.nth == 1 {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        })
+    }))
+    .await;
+    let dir = TempDir::new();
+    let config = config_file(&dir, &sink.url("/hook"), "timeout_ms = 1000");
+    let frozen = block_in_place(|| GatewayProcess::start(&config, &scratch.prefix));
+    add(&queue, 1).await;
+    sink.wait_calls(1, Duration::from_secs(10)).await;
+    frozen.signal("STOP");
+
+    // Another worker on the prefix: its reaper returns the lease when it expires (1.5 s), its
+    // notifier delivers the message again.
+    let registry = Arc::new(Registry::new(queue.clone()));
+    let mut topic = Topic::new("crash", &sink.url("/hook"));
+    topic.timeout_ms = 1000;
+    registry.put(topic).await.unwrap();
+    let counts = Arc::new(Counts::default());
+    let other = Workers::start(
+        queue.clone(),
+        registry,
+        WorkerConfig {
+            lease_margin: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(1),
+            ..WorkerConfig::default()
+        },
+        counts.clone(),
+    )
+    .unwrap();
+    let calls = sink.wait_calls(2, Duration::from_secs(10)).await;
+    assert_eq!(calls[1].attempt(), 2);
+    wait_empty(&queue, Duration::from_secs(5), &[&frozen]).await;
+    assert_eq!(counts.expired.load(Ordering::SeqCst), 1);
+    assert_eq!(counts.delivered.load(Ordering::SeqCst), 1);
+    other.shutdown().await;
+
+    // Resumed, its attempt times out on a lease that is no longer its own.
+    frozen.signal("CONT");
+    let lost = r#"dq_leases_lost_total{topic="crash"}"#;
+    let counted = eventually(Duration::from_secs(5), "lost lease counted", || async {
+        (block_in_place(|| frozen.metric(lost)) == 1.0).then_some(())
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "no lost lease counted:\n{}",
+        frozen.logs()
+    );
+    let (_, text) = block_in_place(|| frozen.request("GET", "/metrics", None));
+    assert!(
+        !text.contains("dq_delivery_failures_total{"),
+        "not a failure:\n{text}"
+    );
+    let logs = frozen.logs();
+    assert!(!logs.contains("delivery failed"), "{logs}");
+    assert!(logs.contains("lease lost"), "{logs}");
+    assert_eq!(queue.stats("crash").await.unwrap(), Stats::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_gateways_deliver_each_message_once() {
     let scratch = Scratch::new(&[REDIS]);
     let queue = scratch.queue();
@@ -163,11 +234,12 @@ async fn two_gateways_deliver_each_message_once() {
         assert_eq!(per_id.get(id.as_str()), Some(&1), "{id}");
     }
     assert_eq!(calls.len(), 300);
-    let delivered = |g: &GatewayProcess| g.logs().matches(": delivered").count();
+    let delivered = |g: &GatewayProcess| {
+        block_in_place(|| g.metric(r#"dq_messages_delivered_total{topic="crash"}"#))
+    };
+    let (by_one, by_two) = (delivered(&one), delivered(&two));
     assert!(
-        delivered(&one) > 0 && delivered(&two) > 0,
-        "both gateways delivered: {} and {}",
-        delivered(&one),
-        delivered(&two)
+        by_one > 0.0 && by_two > 0.0 && by_one + by_two == 300.0,
+        "both gateways delivered: {by_one} and {by_two}"
     );
 }

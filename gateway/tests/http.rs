@@ -440,7 +440,7 @@ async fn healthz_and_metrics() {
     // What the workers report.
     gw.observer
         .delivered("m", std::time::Duration::from_millis(3));
-    gw.observer.failed("m", Some(503));
+    gw.observer.failed("m", dq_core::Failure::Status5xx);
     gw.observer.dead("m");
     let (status, body) = gw.call("GET", "/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -473,7 +473,7 @@ async fn healthz_and_metrics() {
     assert!(text.contains("dq_redis_up{"), "{text}");
     for sample in [
         r#"dq_messages_delivered_total{topic="m"} 1"#,
-        r#"dq_delivery_failures_total{topic="m"} 1"#,
+        r#"dq_delivery_failures_total{topic="m",reason="status_5xx"} 1"#,
         r#"dq_dead_letters_total{topic="m"} 1"#,
         "dq_delivery_lateness_seconds_count 1",
     ] {

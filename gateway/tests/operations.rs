@@ -49,6 +49,8 @@ fn sighup_reloads_the_configuration() {
     assert!(gateway.running(), "SIGHUP stopped the gateway");
     let warned = gateway.wait_log("only take effect after a restart", Duration::from_secs(1));
     assert!(warned.contains("request_limit"), "{warned}");
+    let workers = gateway.wait_log("workers reconfigured", Duration::from_secs(1));
+    assert!(workers.contains("concurrency=8"), "{workers}");
     assert_eq!(
         topics(&gateway, None).0,
         401,

@@ -13,8 +13,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dq_core::{
-    Added, DelayQueue, Message, Method, NewMessage, NoObserver, Observer, Registry, State, Stats,
-    Status, Topic, Tz, WorkerConfig, Workers, sign,
+    Added, DelayQueue, Failure, Message, Method, NewMessage, NoObserver, Observer, Registry, State,
+    Stats, Status, Topic, Tz, WorkerConfig, Workers, sign,
 };
 use dq_gateway::{AppState, GatewayConfig, app};
 use dq_testkit::*;
@@ -622,7 +622,8 @@ async fn timeouts_refusals_and_unknown_hosts_follow_the_ladder() {
         })
         .await;
     }
-    let workers = env.workers(config());
+    let counts = Arc::new(Counts::default());
+    let workers = env.workers_observed(config(), counts.clone());
     for (topic, ..) in &cases {
         env.add(topic, json!({"id": "m", "body": topic})).await;
     }
@@ -643,6 +644,22 @@ async fn timeouts_refusals_and_unknown_hosts_follow_the_ladder() {
         "timeout 300 ms + retry 400 ms, yet the attempts were {gap} ms apart"
     );
     workers.shutdown().await;
+    // What `dq_delivery_failures_total{reason}` counts.
+    let mut reasons = counts.reasons.lock().unwrap().clone();
+    reasons.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<(String, Failure)> = [
+        ("nodns", Failure::Connect),
+        ("nodns", Failure::Connect),
+        ("refused", Failure::Connect),
+        ("refused", Failure::Connect),
+        ("slow", Failure::Timeout),
+        ("slow", Failure::Timeout),
+    ]
+    .into_iter()
+    .map(|(t, r)| (t.to_string(), r))
+    .collect();
+    assert_eq!(reasons, expected);
+    assert_eq!(counts.dead.load(Ordering::SeqCst), 3);
 }
 
 /// Message "m" of `topic` fails twice without an HTTP answer, `cause` named each time: it
@@ -1031,4 +1048,114 @@ async fn dead_letters_are_kept_within_count_and_age() {
     workers.shutdown().await;
     let len: i64 = redis_cmd(REDIS, &["HLEN", &format!("{base}:body")]);
     assert_eq!(len, 0);
+}
+
+/// Four topics whose callbacks hang (with plenty of messages each) must not take every slot of
+/// the gateway: a fifth, healthy topic still gets each message within a second of its due
+/// time. The real binary, with the default `[workers]` limits (256 in all, 64 per topic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hung_callbacks_leave_slots_for_a_healthy_topic() {
+    const HUNG: [&str; 4] = ["hung1", "hung2", "hung3", "hung4"];
+    let scratch = Scratch::new(&[REDIS]);
+    let queue = scratch.queue();
+    // The hung topics' requests are held past the end of the test; the healthy one's answered.
+    let policy: Policy = Arc::new(|call: &Call| {
+        let hung = call
+            .header("x-dq-topic")
+            .is_some_and(|t| t.starts_with("hung"));
+        Reply::status(200).after(if hung {
+            Duration::from_secs(30)
+        } else {
+            Duration::ZERO
+        })
+    });
+    let sink = Sink::start(policy).await;
+    let dir = TempDir::new();
+    let mut file = String::new();
+    for name in HUNG.iter().chain(&["healthy"]) {
+        file += &format!(
+            "[[topic]]\nname = \"{name}\"\ncallback = \"{}\"\ntimeout_ms = 30000\n",
+            sink.url("/hook")
+        );
+    }
+    let config = dir.write("gateway.toml", &file);
+    let gateway = tokio::task::block_in_place(|| GatewayProcess::start(&config, &scratch.prefix));
+    for name in HUNG {
+        add_due(&queue, name, "h", 100, 0.0).await;
+    }
+    let hung_in_flight = || HUNG.iter().map(|t| sink.in_flight(t)).sum::<usize>();
+    eventually(Duration::from_secs(10), "hung topics saturated", || async {
+        (hung_in_flight() >= 200).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("hung topics hold {} requests", hung_in_flight()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, text) = tokio::task::block_in_place(|| gateway.request("GET", "/metrics", None));
+    let gauge: f64 = HUNG
+        .iter()
+        .map(|t| metric(&text, &format!(r#"dq_deliveries_in_flight{{topic="{t}"}}"#)))
+        .sum();
+    assert_eq!(gauge as usize, hung_in_flight(), "{text}");
+
+    // Due one by one over 4 s, while the others hang.
+    let mut healthy = Vec::new();
+    for i in 0..20 {
+        let fields = json!({"id": format!("ok{i}"), "body": i, "delay": 0.3 + 0.2 * i as f64});
+        let message = queue
+            .parse_message(fields.as_object().unwrap(), Tz::UTC)
+            .unwrap();
+        healthy.push(queue.add("healthy", &message).await.unwrap());
+    }
+    let arrived = eventually(Duration::from_secs(10), "healthy delivered", || async {
+        let calls: Vec<Call> = sink
+            .calls()
+            .into_iter()
+            .filter(|c| c.header("x-dq-topic") == Some("healthy"))
+            .collect();
+        (calls.len() >= healthy.len()).then_some(calls)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the healthy topic got {} of 20 calls while {} hung requests held the slots:\n{}",
+            sink.calls()
+                .iter()
+                .filter(|c| c.header("x-dq-topic") == Some("healthy"))
+                .count(),
+            hung_in_flight(),
+            gateway.logs()
+        )
+    });
+    for added in &healthy {
+        let call = arrived
+            .iter()
+            .find(|c| c.id.as_deref() == Some(added.id.as_str()))
+            .unwrap();
+        let late = call.at_ms - added.due_at_ms;
+        assert!(
+            (0..=1000).contains(&late),
+            "{} arrived {late} ms after its due time",
+            added.id
+        );
+    }
+    for name in HUNG {
+        assert!(
+            sink.max_in_flight(name) <= 64,
+            "{name}: {}",
+            sink.max_in_flight(name)
+        );
+    }
+}
+
+/// Adds `n` messages `{prefix}{i}` to `topic`, due in `delay` seconds.
+async fn add_due(queue: &DelayQueue, topic: &str, prefix: &str, n: usize, delay: f64) {
+    let messages: Vec<NewMessage> = (0..n)
+        .map(|i| {
+            let fields = json!({"id": format!("{prefix}{i}"), "body": i, "delay": delay});
+            queue
+                .parse_message(fields.as_object().unwrap(), Tz::UTC)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(queue.add_many(topic, &messages).await.unwrap(), n);
 }

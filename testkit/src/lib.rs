@@ -126,6 +126,19 @@ impl PrivateRedis {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers, as with a Redis
+    /// that hangs. It resumes (SIGCONT) when the guard is dropped.
+    pub fn freeze(&self) -> Frozen {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("the server is running")
+            .id()
+            .to_string();
+        signal("STOP", &pid);
+        Frozen { pid }
+    }
+
     /// Starts (again) on the same port.
     pub fn restart(&mut self) {
         self.stop();
@@ -152,6 +165,26 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A process frozen by SIGSTOP, resumed (SIGCONT) on drop.
+pub struct Frozen {
+    pid: String,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("CONT", &self.pid);
+    }
+}
+
+fn signal(name: &str, pid: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid)
+        .status()
+        .expect("kill is installed");
+    assert!(sent.success(), "kill -{name} {pid}");
 }
 
 pub fn free_port() -> u16 {

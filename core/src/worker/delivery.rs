@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::Failure;
 use crate::config::percent_encode;
 use crate::error::{Error, Result};
 use crate::registry::{Method, Topic};
@@ -46,7 +47,11 @@ pub(crate) enum Outcome {
     /// 410 Gone: the receiver wants no more of it; dead letter at once.
     Gone,
     /// Anything else: another attempt later, or a dead letter after the last one.
-    Failed { status: Option<u16>, error: String },
+    Failed {
+        reason: Failure,
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 /// The fields every delivery carries, as JSON (POST) or query parameters (GET).
@@ -91,6 +96,7 @@ impl Callbacks {
             Ok(request) => request,
             Err(e) => {
                 return Outcome::Failed {
+                    reason: Failure::Other,
                     status: None,
                     error: e.to_string(),
                 };
@@ -99,16 +105,19 @@ impl Callbacks {
         let timeout = Duration::from_millis(topic.timeout_ms);
         match tokio::time::timeout(timeout, self.send(request)).await {
             Err(_) => Outcome::Failed {
+                reason: Failure::Timeout,
                 status: None,
                 error: format!("no answer within {} ms", topic.timeout_ms),
             },
             Ok(Err(error)) => Outcome::Failed {
+                reason: Failure::Connect,
                 status: None,
                 error,
             },
             Ok(Ok(status)) if status.is_success() => Outcome::Delivered(status.as_u16()),
             Ok(Ok(StatusCode::GONE)) => Outcome::Gone,
             Ok(Ok(status)) => Outcome::Failed {
+                reason: Failure::of_status(status.as_u16()),
                 status: Some(status.as_u16()),
                 error: format!("HTTP {status}"),
             },

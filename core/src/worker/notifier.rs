@@ -1,5 +1,5 @@
-//! The notifier of one shard: leases ready messages within the gateway's and each topic's
-//! concurrency limit, delivers each to its topic's callback, and settles it: removed after a
+//! The notifier of one shard: leases ready messages within the gateway's slots (a fair share
+//! per topic, see `slots`), delivers each to its topic's callback, and settles it: removed after a
 //! 2xx, scheduled again on the topic's retry ladder after a failure, a dead letter after 410 or
 //! the last attempt. Every settlement checks the lease, so a message replaced, deleted or
 //! re-leased meanwhile is left alone.
@@ -11,7 +11,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::delivery::{Leased, Outcome};
-use super::{Shared, Trouble, Wake, next_id, pause};
+use super::slots::Slot;
+use super::{Failure, Shared, Trouble, Wake, next_id, pause};
 use crate::error::{Error, Result};
 use crate::queue::{LuaScript, Request, keys, now_ms};
 use crate::registry::{Status, Topic};
@@ -36,7 +37,7 @@ pub(super) async fn run(shared: Arc<Shared>, shard: usize, wake: Arc<Wake>) {
     while !shared.stopping() {
         // Interest in "a delivery finished" is registered before capacity is checked, so a
         // delivery finishing in between is not missed.
-        let freed = shared.freed.notified();
+        let freed = shared.slots.freed.notified();
         tokio::pin!(freed);
         freed.as_mut().enable();
         match pass(&shared, shard).await {
@@ -73,71 +74,40 @@ pub(super) async fn run(shared: Arc<Shared>, shard: usize, wake: Arc<Wake>) {
     }
 }
 
-/// One look at the shard's ready topics, leasing what the limits allow.
+/// One look at the shard's ready topics, leasing what the slots allow (see `slots` for the
+/// fairness rule).
 async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
-    let queue = &shared.queue;
-    let keys = queue.keys();
-    let shard_ref = &queue.shards()[shard];
-    let mut topics: Vec<String> = shard_ref
-        .query(Request::Cmd(
-            &redis::cmd("SMEMBERS").arg(keys.ready_topics()).to_owned(),
-        ))
-        .await?;
-    fastrand::shuffle(&mut topics);
+    let topics = ready_topics(shared, shard).await?;
+    let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    let active = shared.slots.active(&names);
     let mut outcome = Pass::Idle;
-    for name in topics {
-        // Unknown topics wait until they are registered (again); paused ones until resumed.
-        let Some(topic) = shared.registry.get(&name) else {
-            continue;
-        };
-        if topic.status == Status::Paused {
-            continue;
-        }
-        let free = shared.global.available_permits();
-        if free == 0 {
+    for topic in topics {
+        if shared.slots.full() {
             return Ok(Pass::Saturated);
         }
         let limit = topic
             .concurrency
-            .map_or(shared.config.topic_concurrency, |c| c as usize);
-        let permits = shared.topic_permits(&name, limit);
-        let want = free
-            .min(permits.available_permits())
-            .min(shared.config.batch.max(1));
-        if want == 0 {
+            .map_or(shared.config().topic_concurrency, |c| c as usize);
+        let mut grant =
+            shared
+                .slots
+                .reserve(&topic.name, limit, shared.config().batch.max(1), active);
+        if grant.count() == 0 {
             outcome = Pass::Saturated;
             continue;
         }
-        let leased = lease(shared, shard, &topic, want).await?;
+        let leased = lease(shared, shard, &topic, grant.count()).await?;
         if leased.is_empty() {
             continue;
         }
         let topic = Arc::new(topic);
         for message in leased {
-            // Other shards' notifiers share the permits: one that lost the race hands the
-            // message back at once rather than let its lease run out while it waits.
-            let (Ok(global), Ok(own)) = (
-                shared.global.clone().try_acquire_owned(),
-                permits.clone().try_acquire_owned(),
-            ) else {
+            // The script leases at most the grant's count, so a slot is always there.
+            let Some(slot) = grant.take() else {
                 release(shared, shard, &message).await?;
-                outcome = Pass::Saturated;
                 continue;
             };
-            let id = next_id(shared);
-            // Listed under the lock before the task can finish and unlist itself.
-            let Ok(mut deliveries) = shared.deliveries.lock() else {
-                return Err(Error::internal("delivery list poisoned"));
-            };
-            let task = tokio::spawn(deliver(
-                shared.clone(),
-                shard,
-                topic.clone(),
-                message.clone(),
-                id,
-                (global, own),
-            ));
-            deliveries.insert(id, (shard, message, task.abort_handle()));
+            start(shared, shard, &topic, message, slot)?;
         }
         if !matches!(outcome, Pass::Saturated) {
             outcome = Pass::Leased;
@@ -146,10 +116,53 @@ async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
     Ok(outcome)
 }
 
+/// The shard's topics with ready messages that may be delivered now, in random order so that
+/// none is always served last. Unknown topics wait until they are registered (again), paused
+/// ones until resumed.
+async fn ready_topics(shared: &Shared, shard: usize) -> Result<Vec<Topic>> {
+    let keys = shared.queue.keys();
+    let mut names: Vec<String> = shared.queue.shards()[shard]
+        .query(Request::Cmd(
+            &redis::cmd("SMEMBERS").arg(keys.ready_topics()).to_owned(),
+        ))
+        .await?;
+    fastrand::shuffle(&mut names);
+    Ok(names
+        .iter()
+        .filter_map(|name| shared.registry.get(name))
+        .filter(|topic| topic.status != Status::Paused)
+        .collect())
+}
+
+/// Starts the delivery of a leased message in a task of its own, listed as under way.
+fn start(
+    shared: &Arc<Shared>,
+    shard: usize,
+    topic: &Arc<Topic>,
+    message: Leased,
+    slot: Slot,
+) -> Result<()> {
+    let id = next_id(shared);
+    // Listed under the lock before the task can finish and unlist itself.
+    let Ok(mut deliveries) = shared.deliveries.lock() else {
+        return Err(Error::internal("delivery list poisoned"));
+    };
+    let task = tokio::spawn(deliver(
+        shared.clone(),
+        shard,
+        topic.clone(),
+        message.clone(),
+        id,
+        slot,
+    ));
+    deliveries.insert(id, (shard, message, task.abort_handle()));
+    Ok(())
+}
+
 /// Leases up to `count` of the topic's ready messages, earliest due first.
 async fn lease(shared: &Shared, shard: usize, topic: &Topic, count: usize) -> Result<Vec<Leased>> {
     let keys = shared.queue.keys();
-    let lease_ms = topic.timeout_ms + shared.config.lease_margin.as_millis() as u64;
+    let lease_ms = topic.timeout_ms + shared.config().lease_margin.as_millis() as u64;
     let reply: Vec<(String, String, u32, i64, String)> = shared.queue.shards()[shard]
         .eval(
             &LEASE,
@@ -175,106 +188,160 @@ async fn lease(shared: &Shared, shard: usize, topic: &Topic, count: usize) -> Re
         .collect())
 }
 
-/// One attempt, from the HTTP call to the settlement. Holds its two permits until done.
+/// One attempt, from the HTTP call to the settlement. Holds its slot until done.
 async fn deliver(
     shared: Arc<Shared>,
     shard: usize,
     topic: Arc<Topic>,
     message: Leased,
     id: u64,
-    permits: (
-        tokio::sync::OwnedSemaphorePermit,
-        tokio::sync::OwnedSemaphorePermit,
-    ),
+    slot: Slot,
 ) {
     let started = Instant::now();
     let lateness = Duration::from_millis(u64::try_from(now_ms() - message.due_at_ms).unwrap_or(0));
     let outcome = shared.callbacks.deliver(&topic, &message).await;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    let settled = settle(
-        &shared, shard, &topic, &message, &outcome, lateness, elapsed_ms,
-    )
-    .await;
-    if let Err(e) = settled {
+    let attempt = Attempt {
+        shard,
+        topic: &topic,
+        message: &message,
+        lateness,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    };
+    if let Err(e) = settle(&shared, &attempt, outcome).await {
         tracing::warn!(topic = %message.topic, id = %message.id, error = %e,
             "could not record the outcome; the lease will expire and the message be delivered again");
     }
     if let Ok(mut deliveries) = shared.deliveries.lock() {
         deliveries.remove(&id);
     }
-    drop(permits);
-    shared.freed.notify_waiters();
+    // Given back last, so that shutdown, woken by it, finds the delivery unlisted.
+    drop(slot);
 }
 
-async fn settle(
-    shared: &Shared,
+/// A finished attempt, as its settlement needs it.
+struct Attempt<'a> {
     shard: usize,
-    topic: &Topic,
-    message: &Leased,
-    outcome: &Outcome,
+    topic: &'a Topic,
+    message: &'a Leased,
     lateness: Duration,
     elapsed_ms: u64,
-) -> Result<()> {
-    let (status, error) = match outcome {
+}
+
+/// Records the outcome of an attempt, if the lease is still this worker's: removed after a
+/// 2xx, a dead letter after a 410 or the last attempt, otherwise the next attempt scheduled.
+async fn settle(shared: &Shared, attempt: &Attempt<'_>, outcome: Outcome) -> Result<()> {
+    let message = attempt.message;
+    match outcome {
         Outcome::Delivered(status) => {
-            let done = on_lease(shared, shard, &ACK, message, &[]).await?;
-            shared.observer.delivered(&message.topic, lateness);
-            tracing::info!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
-                lateness_ms = lateness.as_millis() as u64, elapsed_ms, superseded = !done, "delivered");
-            return Ok(());
-        }
-        Outcome::Gone => (
-            Some(410),
-            "HTTP 410 Gone: the receiver wants no more of it".to_string(),
-        ),
-        Outcome::Failed { status, error } => (*status, error.clone()),
-    };
-    shared.observer.failed(&message.topic, status);
-    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
-    let last = message.attempt >= topic.max_attempts();
-    if *outcome == Outcome::Gone || last {
-        if on_lease(
-            shared,
-            shard,
-            &BURY,
-            message,
-            &[status_text.as_bytes(), error.as_bytes()],
-        )
-        .await?
-        {
-            shared.observer.dead(&message.topic);
-            tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
-                error = %error, "dead letter");
-            // An alert is for a ladder that ran out; a 410 is the receiver's own request.
-            if let Some(hook) = topic
-                .alert_webhook
-                .as_ref()
-                .filter(|_| *outcome != Outcome::Gone)
-            {
-                let letter = json!({
-                    "topic": message.topic, "id": message.id,
-                    "body": serde_json::from_str::<serde_json::Value>(&message.body).unwrap_or_default(),
-                    "attempts": message.attempt, "last_status": status, "last_error": error,
-                    "due_at": message.due_at_ms as f64 / 1000.0, "died_at": now_ms() as f64 / 1000.0,
-                });
-                shared.callbacks.alert(topic, hook, &letter).await;
+            if !on_lease(shared, attempt.shard, &ACK, message, &[]).await? {
+                lease_lost(shared, attempt, "delivered");
+                return Ok(());
             }
+            shared.observer.delivered(&message.topic, attempt.lateness);
+            tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+                lateness_ms = attempt.lateness.as_millis() as u64, elapsed_ms = attempt.elapsed_ms, "delivered");
+            Ok(())
         }
+        Outcome::Gone => {
+            let error = "HTTP 410 Gone: the receiver wants no more of it".to_string();
+            bury(shared, attempt, Failure::Gone, Some(410), &error).await
+        }
+        Outcome::Failed {
+            reason,
+            status,
+            error,
+        } if message.attempt >= attempt.topic.max_attempts() => {
+            bury(shared, attempt, reason, status, &error).await
+        }
+        Outcome::Failed {
+            reason,
+            status,
+            error,
+        } => retry(shared, attempt, reason, status, &error).await,
+    }
+}
+
+/// Schedules the next attempt on the topic's ladder.
+async fn retry(
+    shared: &Shared,
+    attempt: &Attempt<'_>,
+    reason: Failure,
+    status: Option<u16>,
+    error: &str,
+) -> Result<()> {
+    let message = attempt.message;
+    let wait = attempt.topic.retry_after(message.attempt);
+    let due = (now_ms() + wait.as_millis() as i64).to_string();
+    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
+    let args: [&[u8]; 3] = [due.as_bytes(), status_text.as_bytes(), error.as_bytes()];
+    if !on_lease(shared, attempt.shard, &RETRY, message, &args).await? {
+        lease_lost(shared, attempt, "failed");
         return Ok(());
     }
-    let wait = topic.retry_after(message.attempt);
-    let due = (now_ms() + wait.as_millis() as i64).to_string();
-    on_lease(
-        shared,
-        shard,
-        &RETRY,
-        message,
-        &[due.as_bytes(), status_text.as_bytes(), error.as_bytes()],
-    )
-    .await?;
-    tracing::warn!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
-        error = %error, elapsed_ms, retry_in_s = wait.as_secs_f64(), "delivery failed");
+    shared.observer.failed(&message.topic, reason);
+    tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+        reason = reason.as_str(), error, elapsed_ms = attempt.elapsed_ms,
+        retry_in_s = wait.as_secs_f64(), "delivery failed");
     Ok(())
+}
+
+/// Makes the message a dead letter and, unless the receiver asked for it (410), sends the
+/// topic's alert.
+async fn bury(
+    shared: &Shared,
+    attempt: &Attempt<'_>,
+    reason: Failure,
+    status: Option<u16>,
+    error: &str,
+) -> Result<()> {
+    let message = attempt.message;
+    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
+    let args: [&[u8]; 2] = [status_text.as_bytes(), error.as_bytes()];
+    if !on_lease(shared, attempt.shard, &BURY, message, &args).await? {
+        lease_lost(shared, attempt, "failed");
+        return Ok(());
+    }
+    shared.observer.failed(&message.topic, reason);
+    shared.observer.dead(&message.topic);
+    if shared.quiet.allow(&format!("dead:{}", message.topic)) {
+        tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
+            reason = reason.as_str(), error,
+            "dead letter (more of this topic within a minute are logged at DEBUG; all are counted in dq_dead_letters_total)");
+    } else {
+        tracing::debug!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
+            reason = reason.as_str(), error, "dead letter");
+    }
+    let Some(hook) = attempt.topic.alert_webhook.as_ref() else {
+        return Ok(());
+    };
+    // An alert is for a ladder that ran out; a 410 is the receiver's own request.
+    if reason == Failure::Gone {
+        return Ok(());
+    }
+    let letter = json!({
+        "topic": message.topic, "id": message.id,
+        "body": serde_json::from_str::<serde_json::Value>(&message.body).unwrap_or_default(),
+        "attempts": message.attempt, "last_status": status, "last_error": error,
+        "due_at": message.due_at_ms as f64 / 1000.0, "died_at": now_ms() as f64 / 1000.0,
+    });
+    shared.callbacks.alert(attempt.topic, hook, &letter).await;
+    Ok(())
+}
+
+/// The lease was no longer this worker's when the attempt ended: it expired and the message
+/// passed on (this gateway was frozen or cut off from Redis), or the message was deleted or
+/// replaced meanwhile. Whoever holds it now settles it; this attempt is not a failure.
+fn lease_lost(shared: &Shared, attempt: &Attempt<'_>, outcome: &'static str) {
+    let message = attempt.message;
+    shared.observer.lease_lost(&message.topic);
+    if shared.quiet.allow(&format!("lost:{}", message.topic)) {
+        tracing::info!(topic = %message.topic, id = %message.id, attempt = message.attempt, outcome,
+            elapsed_ms = attempt.elapsed_ms,
+            "lease lost: the message passed on before this attempt ended; its outcome is not recorded (more within a minute at DEBUG; counted in dq_leases_lost_total)");
+    } else {
+        tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, outcome,
+            elapsed_ms = attempt.elapsed_ms, "lease lost");
+    }
 }
 
 /// Runs one of the lease-checked scripts on `message` (ARGV: id, lease, topic, then `extra`).

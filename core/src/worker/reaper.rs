@@ -66,7 +66,7 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
             )
             .await?;
         if n > 0 {
-            tracing::warn!(topic = %topic, count = n, "leases expired: messages return to ready");
+            expired_leases(shared, topic, n);
         }
         more |= n == PER_CALL;
     }
@@ -82,11 +82,23 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
     Ok(Some(Instant::now() + wait))
 }
 
+/// Counts and reports leases the reaper returned: a gateway died or froze mid-delivery. A
+/// gateway's worth of leases expires over many rounds, so one warning per topic a minute.
+fn expired_leases(shared: &Shared, topic: &str, count: usize) {
+    shared.observer.leases_expired(topic, count);
+    if shared.quiet.allow(&format!("expired:{topic}")) {
+        tracing::warn!(topic = %topic, count,
+            "leases expired: messages return to ready and are delivered again (more within a minute at DEBUG; counted in dq_leases_expired_total)");
+    } else {
+        tracing::debug!(topic = %topic, count, "leases expired");
+    }
+}
+
 /// Removes dead letters beyond the retention count and age, for every registered topic.
 async fn trim(shared: &Shared, shard: usize) -> Result<()> {
     let keys = shared.queue.keys();
     let shard_ref = &shared.queue.shards()[shard];
-    let oldest_kept = now_ms() - shared.config.dead_max_age.as_millis() as i64;
+    let oldest_kept = now_ms() - shared.config().dead_max_age.as_millis() as i64;
     for topic in shared.registry.list() {
         loop {
             let removed: usize = shard_ref
@@ -94,7 +106,7 @@ async fn trim(shared: &Shared, shard: usize) -> Result<()> {
                     &TRIM,
                     &[&keys.topic_base(&topic.name), keys.prefix()],
                     &[
-                        shared.config.dead_keep.to_string().as_bytes(),
+                        shared.config().dead_keep.to_string().as_bytes(),
                         oldest_kept.to_string().as_bytes(),
                         PER_CALL.to_string().as_bytes(),
                     ],

@@ -67,7 +67,7 @@ async fn round(
             None => Instant::now() + LONGEST_SLEEP,
         }));
     }
-    let batch = shared.config.batch.max(1) * 10;
+    let batch = shared.config().batch.max(1) * 10;
     let mut more = due.len() == TOPICS_PER_ROUND;
     let mut moved = 0;
     for topic in &due {

@@ -1,15 +1,18 @@
 //! `/healthz` and `/metrics`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use dq_core::{ShardHealth, Stats};
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 
 use crate::AppState;
-use crate::metrics::{DepthLabels, ServerLabels};
+use crate::metrics::{DepthLabels, Metrics, ServerLabels};
 
 /// Each backend the gateway uses, and what would lose messages: 200 `ok` when all answer,
 /// 200 `warn` when a Redis keeps nothing on disk (or only snapshots), 503 `degraded` when a
@@ -87,10 +90,80 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
 /// How long `/healthz` waits for RabbitMQ.
 const BROKER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Prometheus (OpenMetrics) text; queue depths and shard states are read at scrape time.
+/// The longest a scrape waits for Redis: a hung Redis must not hang the scraper as well.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Prometheus (OpenMetrics) text. Queue depths and shard states are read from Redis at scrape
+/// time, all at once and within `SCRAPE_DEADLINE`; what fails or comes late keeps its last
+/// value and is counted in `dq_scrape_redis_errors`.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let metrics = &state.metrics;
-    for shard in state.queue.ping().await {
+    let errors = read_redis(&state).await;
+    state
+        .metrics
+        .scrape_errors
+        .set(i64::try_from(errors).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// What one read of the scrape found.
+enum Reading {
+    Shards(Vec<ShardHealth>),
+    Depths(String, dq_core::Result<Stats>),
+}
+
+/// Pings the shards and reads every topic's depths in parallel, recording what comes within
+/// the deadline. Returns how many reads failed or came late. The shards answer PING in one
+/// round, so when it is late every shard is marked down.
+async fn read_redis(state: &Arc<AppState>) -> usize {
+    let mut reads = JoinSet::new();
+    let pinging = state.clone();
+    reads.spawn(async move { Reading::Shards(pinging.queue.ping().await) });
+    for topic in state.registry.list() {
+        let reading = state.clone();
+        reads.spawn(async move {
+            let stats = reading.queue.stats(&topic.name).await;
+            Reading::Depths(topic.name, stats)
+        });
+    }
+    let deadline = tokio::time::sleep(SCRAPE_DEADLINE);
+    tokio::pin!(deadline);
+    let mut errors = 0;
+    let mut pinged = false;
+    loop {
+        tokio::select! {
+            next = reads.join_next() => match next {
+                None => break,
+                Some(Ok(Reading::Shards(shards))) => {
+                    pinged = true;
+                    errors += record_shards(&state.metrics, shards);
+                }
+                Some(Ok(Reading::Depths(topic, Ok(stats)))) => record_depths(&state.metrics, topic, &stats),
+                Some(Ok(Reading::Depths(_, Err(_))) | Err(_)) => errors += 1,
+            },
+            () = &mut deadline => {
+                errors += reads.len();
+                break;
+            }
+        }
+    }
+    // Dropping the set stops the reads that are late.
+    drop(reads);
+    if !pinged {
+        state.metrics.mark_servers_down();
+    }
+    errors
+}
+
+fn record_shards(metrics: &Metrics, shards: Vec<ShardHealth>) -> usize {
+    let mut errors = 0;
+    for shard in shards {
+        errors += usize::from(shard.result.is_err());
         metrics
             .redis_up
             .get_or_create(&ServerLabels {
@@ -98,30 +171,22 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             })
             .set(i64::from(shard.result.is_ok()));
     }
-    for topic in state.registry.list() {
-        let Ok(stats) = state.queue.stats(&topic.name).await else {
-            continue;
-        };
-        for (name, count) in [
-            ("delayed", stats.delayed),
-            ("ready", stats.ready),
-            ("inflight", stats.inflight),
-            ("dead", stats.dead),
-        ] {
-            metrics
-                .depth
-                .get_or_create(&DepthLabels {
-                    topic: topic.name.clone(),
-                    state: name,
-                })
-                .set(i64::try_from(count).unwrap_or(i64::MAX));
-        }
+    errors
+}
+
+fn record_depths(metrics: &Metrics, topic: String, stats: &Stats) {
+    for (state, count) in [
+        ("delayed", stats.delayed),
+        ("ready", stats.ready),
+        ("inflight", stats.inflight),
+        ("dead", stats.dead),
+    ] {
+        metrics
+            .depth
+            .get_or_create(&DepthLabels {
+                topic: topic.clone(),
+                state,
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        metrics.encode(),
-    )
 }

@@ -46,7 +46,8 @@ pub async fn add(
             topic: topic.clone(),
         })
         .inc();
-    tracing::info!(topic = %topic, id = %added.id, due_at_ms = added.due_at_ms, state = added.state.as_str(), "added");
+    state.metrics.activity.added();
+    tracing::debug!(topic = %topic, id = %added.id, due_at_ms = added.due_at_ms, state = added.state.as_str(), "added");
     Ok((
         StatusCode::CREATED,
         Json(

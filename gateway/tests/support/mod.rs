@@ -379,6 +379,14 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .unwrap()
 }
 
+/// The value of `sample` (`name{labels}` exactly as the text writes it) in metrics `text`, 0
+/// if absent.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 /// `a=1&b=%20x` -> {a: "1", b: " x"}.
 pub fn parse_query(query: &str) -> HashMap<String, String> {
     query
@@ -439,17 +447,31 @@ pub struct Counts {
     pub delivered: AtomicUsize,
     pub failed: AtomicUsize,
     pub dead: AtomicUsize,
+    pub lost: AtomicUsize,
+    pub expired: AtomicUsize,
+    /// Each failure's topic and reason, in order.
+    pub reasons: Mutex<Vec<(String, dq_core::Failure)>>,
 }
 
 impl dq_core::Observer for Counts {
     fn delivered(&self, _topic: &str, _lateness: Duration) {
         self.delivered.fetch_add(1, Ordering::SeqCst);
     }
-    fn failed(&self, _topic: &str, _status: Option<u16>) {
+    fn failed(&self, topic: &str, reason: dq_core::Failure) {
         self.failed.fetch_add(1, Ordering::SeqCst);
+        self.reasons
+            .lock()
+            .unwrap()
+            .push((topic.to_string(), reason));
     }
     fn dead(&self, _topic: &str) {
         self.dead.fetch_add(1, Ordering::SeqCst);
+    }
+    fn lease_lost(&self, _topic: &str) {
+        self.lost.fetch_add(1, Ordering::SeqCst);
+    }
+    fn leases_expired(&self, _topic: &str, count: usize) {
+        self.expired.fetch_add(count, Ordering::SeqCst);
     }
 }
 
@@ -527,6 +549,51 @@ impl GatewayProcess {
             ),
         }
         gateway
+    }
+
+    /// One HTTP/1.1 request (blocking; call it in `block_in_place` from async tests): the
+    /// status and the body.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.address,
+            body.len()
+        );
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+        let status = reply
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {reply:?}"));
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
+    /// The value of one sample of `/metrics` (`name{labels}` exactly as written), 0 if absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let (status, text) = self.request("GET", "/metrics", None);
+        assert_eq!(status, 200, "{text}");
+        metric(&text, sample)
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal}");
     }
 
     /// SIGKILL: no shutdown, leases left as they are.
