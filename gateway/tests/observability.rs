@@ -78,7 +78,11 @@ async fn the_info_log_sums_up_and_keeps_clients_mistakes_and_bodies_out() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = gateway.logs();
-    for line in logs.lines() {
+    // The one warning expected: the shared test Redis keeps nothing on disk.
+    for line in logs
+        .lines()
+        .filter(|l| !l.contains("keeps nothing on disk"))
+    {
         assert!(
             !line.contains(" ERROR ") && !line.contains(" WARN "),
             "{line}"

@@ -606,12 +606,6 @@ impl GatewayProcess {
         self.logs.lock().unwrap().join("\n")
     }
 
-    /// Sends a signal (`libc::SIGHUP`, ...).
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-    }
-
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
