@@ -394,3 +394,60 @@ async fn healthz_reports_a_shard_that_is_down() {
     assert_eq!(body["redis"][0]["state"], "up");
     assert_eq!(body["redis"][1]["state"], "down");
 }
+
+#[tokio::test]
+async fn duplicate_json_keys_are_400_naming_key_and_place() {
+    let gw = gateway();
+    gw.topic("t").await;
+    for (text, needle) in [
+        (
+            r#"{"id":"a","delay":5,"delay":3600}"#,
+            "request body gives the key \"delay\" twice (at delay, line 1 column 27)",
+        ),
+        (
+            r#"{"id":"a","body":{"a":1,"b":2,"a":3}}"#,
+            "the key \"a\" twice (at body.a,",
+        ),
+        (
+            r#"{"id":"a","body":{"items":[{"x":1},{"x":1,"x":2}]}}"#,
+            "the key \"x\" twice (at body.items[1].x,",
+        ),
+        (r#"{"id":"a","id":"b"}"#, "the key \"id\" twice (at id,"),
+    ] {
+        let (status, reply) = gw
+            .send("POST", "/v1/topics/t/messages", Some(text.into()), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text} -> {reply}");
+        assert_eq!(reply["error"]["code"], "INVALID_ARGUMENT");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{text} -> {message}");
+        assert!(
+            message.ends_with("each key may appear once in an object"),
+            "{message}"
+        );
+    }
+    for id in ["a", "b"] {
+        let (status, _) = gw
+            .call("GET", &format!("/v1/topics/t/messages/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
+    }
+    // Every route reads its body the same way.
+    let (status, reply) = gw
+        .send(
+            "PUT",
+            "/v1/topics/u",
+            Some(r#"{"callback":"http://a.test/","callback":"http://b.test/"}"#.into()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"callback\" twice"),
+        "{reply}"
+    );
+}
+

@@ -142,6 +142,12 @@ static void delay_queue(const char *redis, const char *prefix) {
     expect(dq_client_get(c, "orders", "o-1", NULL), DQ_INVALID_ARGUMENT, "out", "NULL out pointer");
     expect(dq_client_del(c, "orders", NULL, &removed), DQ_INVALID_ARGUMENT, "id", "NULL id");
     expect(dq_client_add_many(c, "orders", "{}", &count), DQ_INVALID_ARGUMENT, "array", "add_many of an object");
+    expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"delay\":5,\"delay\":3600}"), DQ_INVALID_ARGUMENT,
+           "message_json gives the key \"delay\" twice (at delay,", "a key given twice");
+    expect(dq_client_add_many(c, "orders", "[{\"id\":\"y\"},{\"id\":\"x\",\"body\":{\"a\":1,\"a\":2}}]", &count),
+           DQ_INVALID_ARGUMENT, "\"a\" twice (at [1].body.a,", "add_many with a key given twice in a body");
+    expect(dq_client_get(c, "orders", "y", &json), DQ_OK, NULL, "get after the refused add_many");
+    check(json == NULL, "a refused add_many stores nothing", json ? json : "");
 
     /* Oversized input: a body over body_limit (4 KiB here), and 1 MiB of id. */
     static char big[1 << 20];
@@ -157,6 +163,8 @@ static void delay_queue(const char *redis, const char *prefix) {
     dq_client *other = NULL;
     expect(dq_client_new("{\"redis\":", &other), DQ_INVALID_ARGUMENT, "JSON", "options that are not JSON");
     expect(dq_client_new("{\"reddis\":\"x\"}", &other), DQ_INVALID_ARGUMENT, "reddis", "an unknown option");
+    expect(dq_client_new("{\"prefix\":\"a\",\"prefix\":\"b\"}", &other), DQ_INVALID_ARGUMENT,
+           "options_json gives the key \"prefix\" twice", "an option given twice");
     check(other == NULL, "no client on failure", "");
     expect(dq_client_new(NULL, NULL), DQ_INVALID_ARGUMENT, "out", "NULL out_client");
 
@@ -277,6 +285,10 @@ static void producer(const char *amqp, const char *queue, const char *rpc, const
            "a mandatory message no queue takes");
     expect(dq_producer_publish(p, "", queue, "x", 1, "{\"priority\":\"high\"}"), DQ_INVALID_ARGUMENT, "priority", "a bad property");
     expect(dq_producer_publish(p, "", queue, "x", 1, "{\"nope\":1}"), DQ_INVALID_ARGUMENT, "nope", "an unknown property");
+    expect(dq_producer_publish(p, "", queue, "x", 1, "{\"headers\":{\"a\":1,\"a\":2}}"), DQ_INVALID_ARGUMENT,
+           "properties_json gives the key \"a\" twice (at headers.a,", "a header given twice");
+    expect(dq_producer_publish_batch(p, "", "[{\"routing_key\":\"k\",\"routing_key\":\"j\",\"body\":\"x\"}]", &count),
+           DQ_INVALID_ARGUMENT, "\"routing_key\" twice (at [0].routing_key,", "publish_batch with a key given twice");
     expect(dq_producer_publish(p, "", queue, NULL, 1, NULL), DQ_INVALID_ARGUMENT, "body", "NULL body with a length");
     expect(dq_producer_publish(p, "", queue, NULL, 0, NULL), DQ_OK, NULL, "NULL body of length 0 (empty)");
     expect(dq_producer_publish(p, NULL, queue, "x", 1, NULL), DQ_INVALID_ARGUMENT, "exchange", "NULL exchange");
