@@ -396,6 +396,35 @@ async fn healthz_reports_a_shard_that_is_down() {
 }
 
 #[tokio::test]
+async fn unknown_message_fields_are_422_naming_them() {
+    let gw = gateway();
+    gw.topic("t").await;
+    for (body, expected) in [
+        (
+            json!({"id": "a", "priority": 3}),
+            "unknown field \"priority\" (fields: id, body, delay, fix_time)",
+        ),
+        (
+            json!({"id": "a", "topic": "t", "priority": 3}),
+            "unknown fields \"topic\", \"priority\" (fields: id, body, delay, fix_time)",
+        ),
+    ] {
+        let (status, reply) = gw
+            .call("POST", "/v1/topics/t/messages", Some(body.clone()))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body} -> {reply}"
+        );
+        assert_eq!(reply["error"]["code"], "INVALID_ARGUMENT");
+        assert_eq!(reply["error"]["message"], expected);
+    }
+    let (status, _) = gw.call("GET", "/v1/topics/t/messages/a", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
+}
+
+#[tokio::test]
 async fn duplicate_json_keys_are_400_naming_key_and_place() {
     let gw = gateway();
     gw.topic("t").await;

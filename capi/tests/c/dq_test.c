@@ -142,10 +142,14 @@ static void delay_queue(const char *redis, const char *prefix) {
     expect(dq_client_get(c, "orders", "o-1", NULL), DQ_INVALID_ARGUMENT, "out", "NULL out pointer");
     expect(dq_client_del(c, "orders", NULL, &removed), DQ_INVALID_ARGUMENT, "id", "NULL id");
     expect(dq_client_add_many(c, "orders", "{}", &count), DQ_INVALID_ARGUMENT, "array", "add_many of an object");
+    expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"priority\":3}"), DQ_INVALID_ARGUMENT,
+           "unknown field \"priority\" (fields: id, body, delay, fix_time)", "an unknown field");
     expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"delay\":5,\"delay\":3600}"), DQ_INVALID_ARGUMENT,
            "message_json gives the key \"delay\" twice (at delay,", "a key given twice");
     expect(dq_client_add_many(c, "orders", "[{\"id\":\"y\"},{\"id\":\"x\",\"body\":{\"a\":1,\"a\":2}}]", &count),
            DQ_INVALID_ARGUMENT, "\"a\" twice (at [1].body.a,", "add_many with a key given twice in a body");
+    expect(dq_client_add_many(c, "orders", "[{\"id\":\"y\"},{\"id\":\"x\",\"topic\":\"t\"}]", &count),
+           DQ_INVALID_ARGUMENT, "messages[1]: unknown field \"topic\"", "add_many with an unknown field");
     expect(dq_client_get(c, "orders", "y", &json), DQ_OK, NULL, "get after the refused add_many");
     check(json == NULL, "a refused add_many stores nothing", json ? json : "");
 
