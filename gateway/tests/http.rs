@@ -480,3 +480,39 @@ async fn duplicate_json_keys_are_400_naming_key_and_place() {
     );
 }
 
+#[tokio::test]
+async fn two_authorization_headers_are_400_token_or_not() {
+    for token in [Some("s3cret"), None] {
+        let gw = gateway_with(token, 1 << 20);
+        for (path, first, second) in [
+            ("/v1/topics", "Bearer s3cret", "Bearer wrong"),
+            ("/v1/topics", "Bearer wrong", "Bearer s3cret"),
+            ("/v1/topics", "Bearer s3cret", "Bearer s3cret"),
+            ("/healthz", "Bearer s3cret", "Basic eDp5"),
+        ] {
+            let request = Request::builder()
+                .uri(path)
+                .header(header::AUTHORIZATION, first)
+                .header(header::AUTHORIZATION, second)
+                .body(Body::empty())
+                .unwrap();
+            let response = gw.router.clone().oneshot(request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{token:?} {path}"
+            );
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
+            assert_eq!(
+                body["error"]["message"],
+                "request has 2 Authorization headers: send at most one"
+            );
+        }
+        // One is still fine.
+        let (status, _) = gw.send("GET", "/v1/topics", None, token).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
