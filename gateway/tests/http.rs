@@ -516,3 +516,35 @@ async fn two_authorization_headers_are_400_token_or_not() {
     }
 }
 
+#[tokio::test]
+async fn a_timed_out_add_is_504_saying_the_message_may_be_stored() {
+    let scratch = Scratch::new(&[REDIS]);
+    let (real, _registry) = scratch.queue_with_topics(&["t"]).await;
+    let proxy = SilentScripts::start("127.0.0.1:6379");
+    let mut config = GatewayConfig::from_toml("", "test").unwrap();
+    config.queue = scratch.config();
+    config.queue.redis = vec![dq_core::RedisServer::parse(&proxy.url()).unwrap()];
+    config.queue.timeout = std::time::Duration::from_millis(300);
+    let queue = Arc::new(DelayQueue::new(&config.queue).unwrap());
+    let registry = Arc::new(Registry::new(queue.clone()));
+    let router = app(AppState::new(queue, registry, &config), 1 << 20);
+    let request = Request::post("/v1/topics/t/messages")
+        .body(Body::from(r#"{"id":"o-1","delay":60}"#))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "TIMEOUT");
+    assert!(
+        body["error"]["message"].as_str().unwrap().ends_with(
+            "message \"o-1\" may or may not have been stored; adding it again is safe: the \
+             same id replaces it"
+        ),
+        "{body}"
+    );
+    assert!(
+        real.get("t", "o-1").await.unwrap().is_some(),
+        "it was stored"
+    );
+}

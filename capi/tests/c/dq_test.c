@@ -7,6 +7,7 @@
  *   DQ_TEST_RPC     a queue whose requests the harness answers
  *   DQ_TEST_IDLE    a queue nobody reads
  *   DQ_TEST_CLOSED  a TCP port nothing listens on
+ *   DQ_TEST_SILENT  a Redis URL through a proxy that swallows the replies to script calls
  *
  * Each check prints "ok - what" or "not ok - what: got X (last error)", and the exit status is the
  * number of failed checks (0: all passed).
@@ -178,6 +179,37 @@ static void delay_queue(const char *redis, const char *prefix) {
     dq_bytes_free(NULL, 0);
 }
 
+/* A timeout after the write was sent: the message may have been stored, and adding again is safe. */
+static void redis_silent_after_write(const char *silent, const char *redis, const char *prefix) {
+    char options[1024];
+    snprintf(options, sizeof options, "{\"redis\":\"%s\",\"prefix\":\"%s\",\"timeout\":1}", silent, prefix);
+    dq_client *slow = client(options);
+    snprintf(options, sizeof options, "{\"redis\":\"%s\",\"prefix\":\"%s\"}", redis, prefix);
+    dq_client *c = client(options);
+    if (slow == NULL || c == NULL) {
+        dq_client_free(slow);
+        dq_client_free(c);
+        return;
+    }
+    expect(dq_client_add(slow, "orders", "{\"id\":\"t-1\",\"delay\":60}"), DQ_TIMEOUT,
+           "did not answer within 1.000s: message \"t-1\" may or may not have been stored; adding it again is safe: "
+           "the same id replaces it",
+           "a timed-out add");
+    size_t count = 0;
+    expect(dq_client_add_many(slow, "orders", "[{\"id\":\"t-2\",\"delay\":60}]", &count), DQ_TIMEOUT,
+           "0 of 1 messages were confirmed stored and the others may or may not have been; adding them again is safe",
+           "a timed-out add_many");
+    char *json = NULL;
+    expect(dq_client_get(c, "orders", "t-1", &json), DQ_OK, NULL, "get of the timed-out add");
+    check(json != NULL, "the timed-out add was stored all the same", "NULL");
+    dq_string_free(json);
+    bool removed = false;
+    dq_client_del(c, "orders", "t-1", &removed);
+    dq_client_del(c, "orders", "t-2", &removed);
+    dq_client_free(slow);
+    dq_client_free(c);
+}
+
 static void redis_not_there(int port) {
     char options[256];
     snprintf(options, sizeof options, "{\"redis\":\"127.0.0.1:%d\",\"timeout\":1}", port);
@@ -324,6 +356,7 @@ int main(void) {
     error_messages();
     delay_queue(redis, prefix);
     redis_not_there(closed);
+    redis_silent_after_write(env("DQ_TEST_SILENT"), redis, prefix);
     threads(redis, prefix);
     producer(env("DQ_TEST_AMQP"), env("DQ_TEST_QUEUE"), env("DQ_TEST_RPC"), env("DQ_TEST_IDLE"), closed);
     printf("%d failed\n", failures);
