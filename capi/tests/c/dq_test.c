@@ -325,6 +325,8 @@ static void producer(const char *amqp, const char *queue, const char *rpc, const
            "properties_json gives the key \"a\" twice (at headers.a,", "a header given twice");
     expect(dq_producer_publish_batch(p, "", "[{\"routing_key\":\"k\",\"routing_key\":\"j\",\"body\":\"x\"}]", &count),
            DQ_INVALID_ARGUMENT, "\"routing_key\" twice (at [0].routing_key,", "publish_batch with a key given twice");
+    expect(dq_producer_publish_delayed(p, "", "c-test.order.check", "x", 1, 30000, NULL), DQ_NOT_FOUND,
+           "queue \"c-test.order.check\" does not exist", "publish_delayed to a queue that does not exist");
     expect(dq_producer_publish(p, "", queue, NULL, 1, NULL), DQ_INVALID_ARGUMENT, "body", "NULL body with a length");
     expect(dq_producer_publish(p, "", queue, NULL, 0, NULL), DQ_OK, NULL, "NULL body of length 0 (empty)");
     expect(dq_producer_publish(p, NULL, queue, "x", 1, NULL), DQ_INVALID_ARGUMENT, "exchange", "NULL exchange");
