@@ -108,7 +108,9 @@ pub unsafe extern "C" fn dq_client_free(client: *mut dq_client) {
 }
 
 /// Schedules a message: `message_json` is `{"id", "body", "delay" | "fix_time"}` as for
-/// `Dq\Client::add`. A second add of an id replaces the first.
+/// `Dq\Client::add`; any other key, or a key given twice, is `DQ_INVALID_ARGUMENT`. A second
+/// add of an id replaces the first, so after `DQ_TIMEOUT` (the message may or may not have been
+/// stored) adding it again is safe.
 ///
 /// # Safety
 /// `client` came from `dq_client_new`; the strings are NUL-terminated.
@@ -130,7 +132,8 @@ pub unsafe extern "C" fn dq_client_add(
 
 /// Schedules many messages (`messages_json` is a JSON array of messages as for
 /// `dq_client_add`) with one round trip per shard; all are checked first. On success
-/// `*out_count` is how many were stored.
+/// `*out_count` is how many were stored. After a failure (`DQ_TIMEOUT` included) some may have
+/// been stored; adding them again is safe.
 ///
 /// # Safety
 /// As for `dq_client_add`; `out_count` points to writable storage.

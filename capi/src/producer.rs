@@ -109,7 +109,10 @@ pub unsafe extern "C" fn dq_producer_publish(
     })
 }
 
-/// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds.
+/// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds. A
+/// missing exchange, or through the default exchange (`""`) a missing queue, is `DQ_NOT_FOUND`
+/// (checked when the delay queue is declared, then every 5 minutes), rather than a message
+/// dropped when it is due.
 ///
 /// # Safety
 /// As for `dq_producer_publish`.
