@@ -45,9 +45,12 @@ namespace Dq {
          * Schedules a message. A second add with the same id replaces the first.
          * @param array{id: string|int, body?: mixed, delay?: int|float, fix_time?: string|int} $data
          *        delay in seconds (0 to 366 days), or fix_time as 'Y-m-d H:i:s' in PHP's default
-         *        time zone or unix seconds; neither: the topic's default delay.
+         *        time zone or unix seconds; neither: the topic's default delay. Any other key is
+         *        refused (InvalidArgumentException naming it; a typo gets a "did you mean").
          * @return bool true (failures throw)
-         * @throws UnknownTopicException|InvalidArgumentException|ConnectionException|TimeoutException
+         * @throws UnknownTopicException|InvalidArgumentException|ConnectionException
+         * @throws TimeoutException when Redis did not answer in time: the message may or may not have
+         *         been stored; adding it again is safe (the same id replaces it)
          */
         public function add(string $topic, array $data): bool {}
 
@@ -65,9 +68,12 @@ namespace Dq {
         public function del(string $topic, mixed $id): bool {}
 
         /**
-         * Schedules many messages with one round trip per shard; all are checked first.
+         * Schedules many messages with one round trip per shard; all are checked first (any key
+         * but id, body, delay and fix_time is refused, as for add()).
          * @param array<array{id: string|int, body?: mixed, delay?: int|float, fix_time?: string|int}> $items
          * @return int how many were stored
+         * @throws TimeoutException when a shard did not answer in time: its messages may or may not
+         *         have been stored; adding them again is safe (the same ids replace them)
          */
         public function addMany(string $topic, array $items): int {}
 
@@ -103,8 +109,10 @@ namespace Dq {
         /**
          * The message reaches the exchange after $delayMs milliseconds (at most 30 days). Without the
          * delayed-message plugin it waits in a TTL queue, so `expiration` and `mandatory` are refused,
-         * and a missing exchange is code 6 as for publish().
+         * and a missing exchange is code 6 as for publish(); through the default exchange ('') a
+         * missing queue (the routing key) is code 6 too, rather than a message dropped when due.
          * @param string|array $body
+         * @throws Exception code 6 for a missing exchange or queue
          */
         public function publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void {}
 

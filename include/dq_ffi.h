@@ -89,7 +89,9 @@ dq_result dq_client_new(const char *options_json, dq_client **out_client);
 void dq_client_free(dq_client *client);
 
 // Schedules a message: `message_json` is `{"id", "body", "delay" | "fix_time"}` as for
-// `Dq\Client::add`. A second add of an id replaces the first.
+// `Dq\Client::add`; any other key, or a key given twice, is `DQ_INVALID_ARGUMENT`. A second
+// add of an id replaces the first, so after `DQ_TIMEOUT` (the message may or may not have been
+// stored) adding it again is safe.
 //
 // # Safety
 // `client` came from `dq_client_new`; the strings are NUL-terminated.
@@ -97,7 +99,8 @@ dq_result dq_client_add(const dq_client *client, const char *topic, const char *
 
 // Schedules many messages (`messages_json` is a JSON array of messages as for
 // `dq_client_add`) with one round trip per shard; all are checked first. On success
-// `*out_count` is how many were stored.
+// `*out_count` is how many were stored. After a failure (`DQ_TIMEOUT` included) some may have
+// been stored; adding them again is safe.
 //
 // # Safety
 // As for `dq_client_add`; `out_count` points to writable storage.
@@ -163,7 +166,10 @@ dq_result dq_producer_publish(const dq_producer *producer,
                               size_t body_len,
                               const char *properties_json);
 
-// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds.
+// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds. A
+// missing exchange, or through the default exchange (`""`) a missing queue, is `DQ_NOT_FOUND`
+// (checked when the delay queue is declared, then every 5 minutes), rather than a message
+// dropped when it is due.
 //
 // # Safety
 // As for `dq_producer_publish`.

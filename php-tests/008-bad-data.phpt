@@ -1,5 +1,5 @@
 --TEST--
-Dq\Client::add refuses every bad topic, id, body, delay, fix_time and typo'd key: Dq\InvalidArgumentException (code 2) naming field and value; nothing already accepted is lost
+Dq\Client::add refuses every bad topic, id, body, delay, fix_time and unknown key: Dq\InvalidArgumentException (code 2) naming field and value; nothing already accepted is lost
 --EXTENSIONS--
 dq
 --FILE--
@@ -71,8 +71,10 @@ echo "-- typos\n";
 foreach (['dealy', 'Delay', 'DELAY', 'fixtime', 'fix-time', 'fixTime', 'fix_tme', 'bdy', 'Body', 'ID', 'Id', 'delay_ms', 'due_at', 'run_at', 'data', 'message_id'] as $key) {
     try_add($dq, $key, 'orders', ['id' => 'keep', $key => 5]);
 }
-echo "-- not typos: ignored, as php-delayqueue did\n";
-try_add($dq, 'priority, topic', 'orders', ['id' => 'ignored', 'priority' => 3, 'topic' => 'other', 'delay' => 60]);
+echo "-- not typos: refused too, so that nothing is dropped silently\n";
+try_add($dq, 'priority', 'orders', ['id' => 'keep', 'priority' => 3, 'delay' => 60]);
+try_add($dq, 'priority, topic', 'orders', ['id' => 'keep', 'priority' => 3, 'topic' => 'other', 'delay' => 60]);
+try_add($dq, 'a list', 'orders', ['keep', 60]);
 
 echo "-- the accepted message is untouched\n";
 $now = $dq->get('orders', 'keep');
@@ -141,12 +143,14 @@ due_at             Dq\InvalidArgumentException(2): data: unknown field "due_at":
 run_at             Dq\InvalidArgumentException(2): data: unknown field "run_at": did you mean "fix_time"? (fields: id, body, delay, fix_time)
 data               Dq\InvalidArgumentException(2): data: unknown field "data": did you mean "body"? (fields: id, body, delay, fix_time)
 message_id         Dq\InvalidArgumentException(2): data: unknown field "message_id": did you mean "id"? (fields: id, body, delay, fix_time)
--- not typos: ignored, as php-delayqueue did
-priority, topic    bool(true)
+-- not typos: refused too, so that nothing is dropped silently
+priority           Dq\InvalidArgumentException(2): data: unknown field "priority" (fields: id, body, delay, fix_time)
+priority, topic    Dq\InvalidArgumentException(2): data: unknown fields "priority", "topic" (fields: id, body, delay, fix_time)
+a list             Dq\InvalidArgumentException(2): data: unknown fields "0", "1" (fields: id, body, delay, fix_time)
 -- the accepted message is untouched
 bool(true)
 array(1) {
   ["v"]=>
   string(8) "original"
 }
-{"delayed":2,"ready":0,"inflight":0,"dead":0}
+{"delayed":1,"ready":0,"inflight":0,"dead":0}

@@ -168,7 +168,8 @@ pub unsafe fn bytes<'a>(ptr: *const c_char, len: usize, name: &str) -> Result<&'
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
-/// A JSON object argument (NULL is an empty object).
+/// A JSON object argument (NULL is an empty object). A key given twice in any object of it is
+/// refused.
 ///
 /// # Safety
 /// As for [`text`].
@@ -180,10 +181,22 @@ pub unsafe fn json_object(
     let Some(text) = (unsafe { optional_text(ptr, name) })? else {
         return Ok(serde_json::Map::new());
     };
-    match serde_json::from_str(text) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::invalid(format!("{name} is JSON but not an object"))),
-        Err(e) => Err(Error::invalid(format!("{name} is not valid JSON: {e}"))),
+    match dq_core::json::from_str(text, name)? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(Error::invalid(format!("{name} is JSON but not an object"))),
+    }
+}
+
+/// A JSON array argument, checked as [`json_object`] checks an object.
+///
+/// # Safety
+/// As for [`text`].
+pub unsafe fn json_array(ptr: *const c_char, name: &str) -> Result<Vec<serde_json::Value>, Error> {
+    // SAFETY: as promised by the caller.
+    let text = unsafe { text(ptr, name) }?;
+    match dq_core::json::from_str(text, name)? {
+        serde_json::Value::Array(items) => Ok(items),
+        _ => Err(Error::invalid(format!("{name} is JSON but not an array"))),
     }
 }
 

@@ -7,7 +7,9 @@ use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::{BlockingQueue, Error, Message, QueueConfig, RedisServer, Tz};
 use serde_json::{Map, Value, json};
 
-use crate::boundary::{boundary, dq_result, free_handle, into_c_string, json_object, out, text};
+use crate::boundary::{
+    boundary, dq_result, free_handle, into_c_string, json_array, json_object, out, text,
+};
 
 /// A delay queue client: Redis connections kept for the life of the process (shared by
 /// every client of the same configuration) and the options it was made with. Thread-safe.
@@ -106,7 +108,9 @@ pub unsafe extern "C" fn dq_client_free(client: *mut dq_client) {
 }
 
 /// Schedules a message: `message_json` is `{"id", "body", "delay" | "fix_time"}` as for
-/// `Dq\Client::add`. A second add of an id replaces the first.
+/// `Dq\Client::add`; any other key, or a key given twice, is `DQ_INVALID_ARGUMENT`. A second
+/// add of an id replaces the first, so after `DQ_TIMEOUT` (the message may or may not have been
+/// stored) adding it again is safe.
 ///
 /// # Safety
 /// `client` came from `dq_client_new`; the strings are NUL-terminated.
@@ -128,7 +132,8 @@ pub unsafe extern "C" fn dq_client_add(
 
 /// Schedules many messages (`messages_json` is a JSON array of messages as for
 /// `dq_client_add`) with one round trip per shard; all are checked first. On success
-/// `*out_count` is how many were stored.
+/// `*out_count` is how many were stored. After a failure (`DQ_TIMEOUT` included) some may have
+/// been stored; adding them again is safe.
 ///
 /// # Safety
 /// As for `dq_client_add`; `out_count` points to writable storage.
@@ -143,21 +148,12 @@ pub unsafe extern "C" fn dq_client_add_many(
         // SAFETY: the caller promises writable storage (or NULL, an error).
         unsafe { out(out_count, "out_count", 0) }?;
         // SAFETY: as the caller promises.
-        let (client, topic, json) = unsafe {
+        let (client, topic, items) = unsafe {
             (
                 handle(client)?,
                 text(topic, "topic")?,
-                text(messages_json, "messages_json")?,
+                json_array(messages_json, "messages_json")?,
             )
-        };
-        let items: Vec<Value> = match serde_json::from_str(json) {
-            Ok(Value::Array(items)) => items,
-            Ok(_) => return Err(Error::invalid("messages_json is JSON but not an array")),
-            Err(e) => {
-                return Err(Error::invalid(format!(
-                    "messages_json is not valid JSON: {e}"
-                )));
-            }
         };
         let mut messages = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {

@@ -9,7 +9,7 @@ use dq_core::{BlockingProducer, Error};
 use serde_json::Value;
 
 use crate::boundary::{
-    boundary, bytes, dq_result, free_handle, into_c_string, json_object, out, text,
+    boundary, bytes, dq_result, free_handle, into_c_string, json_array, json_object, out, text,
 };
 
 /// A producer: the process's RabbitMQ connection for its configuration (opened on first use,
@@ -109,7 +109,10 @@ pub unsafe extern "C" fn dq_producer_publish(
     })
 }
 
-/// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds.
+/// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds. A
+/// missing exchange, or through the default exchange (`""`) a missing queue, is `DQ_NOT_FOUND`
+/// (checked when the delay queue is declared, then every 5 minutes), rather than a message
+/// dropped when it is due.
 ///
 /// # Safety
 /// As for `dq_producer_publish`.
@@ -234,21 +237,12 @@ pub unsafe extern "C" fn dq_producer_publish_batch(
         // SAFETY: the caller promises writable storage (or NULL, an error).
         unsafe { out(out_count, "out_count", 0) }?;
         // SAFETY: as the caller promises.
-        let (p, exchange, json) = unsafe {
+        let (p, exchange, items) = unsafe {
             (
                 handle(producer)?,
                 text(exchange, "exchange")?,
-                text(messages_json, "messages_json")?,
+                json_array(messages_json, "messages_json")?,
             )
-        };
-        let items: Vec<Value> = match serde_json::from_str(json) {
-            Ok(Value::Array(items)) => items,
-            Ok(_) => return Err(Error::invalid("messages_json is JSON but not an array")),
-            Err(e) => {
-                return Err(Error::invalid(format!(
-                    "messages_json is not valid JSON: {e}"
-                )));
-            }
         };
         let mut batch = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {

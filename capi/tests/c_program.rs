@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dq_core::amqp::{AmqpConfig, OutgoingMessage, QueueOptions};
 use dq_core::{BlockingDelivery, BlockingProducer};
-use dq_testkit::{REDIS, Scratch, TempDir, TestVhost, free_port};
+use dq_testkit::{REDIS, Scratch, SilentScripts, TempDir, TestVhost, free_port};
 use serde_json::{Map, json};
 
 fn root() -> PathBuf {
@@ -120,6 +120,7 @@ fn c_program_against_libdq() {
     let stop = Arc::new(AtomicBool::new(false));
     let answering = responder(&producer, &rpc, stop.clone());
 
+    let silent = SilentScripts::start("127.0.0.1:6379");
     let dir = TempDir::new();
     let lib = library_dir();
     let program = compile(dir.path(), &lib);
@@ -148,6 +149,7 @@ fn c_program_against_libdq() {
         .env("DQ_TEST_RPC", &rpc)
         .env("DQ_TEST_IDLE", &idle)
         .env("DQ_TEST_CLOSED", free_port().to_string())
+        .env("DQ_TEST_SILENT", silent.url())
         .output()
         .unwrap();
     stop.store(true, Ordering::Relaxed);

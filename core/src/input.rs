@@ -91,7 +91,8 @@ pub struct MessageFields {
     pub body: Option<String>,
     pub delay: Option<Value>,
     pub fix_time: Option<Value>,
-    /// Keys other than the four fields: refused if they look like a typo of one.
+    /// Keys other than the four fields: each one is refused (with a hint when it looks like a
+    /// typo of a field).
     pub other_keys: Vec<String>,
 }
 
@@ -105,8 +106,8 @@ pub struct InputRules {
 }
 
 impl NewMessage {
-    /// Reads `{"id", "body", "delay" | "fix_time"}`. Unknown keys that look like a typo of one
-    /// of these are refused; other unknown keys are ignored, as php-delayqueue did.
+    /// Reads `{"id", "body", "delay" | "fix_time"}`. Any other key is refused, so that a
+    /// misspelt or misplaced field is never dropped silently.
     pub fn from_json(data: &Map<String, Value>, rules: &InputRules) -> Result<NewMessage> {
         let fields = MessageFields {
             id: data.get("id").cloned(),
@@ -124,14 +125,7 @@ impl NewMessage {
 
     /// Checks fields that a caller read itself (the PHP extension reads PHP arrays directly).
     pub fn from_fields(fields: MessageFields, rules: &InputRules) -> Result<NewMessage> {
-        for key in &fields.other_keys {
-            if let Some(meant) = typo_of(key) {
-                return Err(Error::invalid(format!(
-                    "unknown field {}: did you mean \"{meant}\"? (fields: id, body, delay, fix_time)",
-                    shown(key)
-                )));
-            }
-        }
+        check_other_keys(&fields.other_keys)?;
         let id = read_id(fields.id.as_ref())?;
         let body = fields.body.unwrap_or_else(|| "null".to_string());
         check_body_size(body.len(), rules.body_limit)?;
@@ -158,6 +152,28 @@ impl NewMessage {
             Schedule::TopicDefault => now_ms + topic_delay_ms,
             Schedule::At(ms) => ms,
         }
+    }
+}
+
+/// Refuses keys other than the four fields: a typo of one with a hint, else all of them named.
+fn check_other_keys(keys: &[String]) -> Result<()> {
+    const LISTED: &str = "(fields: id, body, delay, fix_time)";
+    if let Some((key, meant)) = keys.iter().find_map(|k| typo_of(k).map(|meant| (k, meant))) {
+        return Err(Error::invalid(format!(
+            "unknown field {}: did you mean \"{meant}\"? {LISTED}",
+            shown(key)
+        )));
+    }
+    match keys {
+        [] => Ok(()),
+        [key] => Err(Error::invalid(format!(
+            "unknown field {} {LISTED}",
+            shown(key)
+        ))),
+        keys => Err(Error::invalid(format!(
+            "unknown fields {} {LISTED}",
+            keys.iter().map(|k| shown(k)).collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -447,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn typos_are_refused_other_keys_ignored() {
+    fn typos_are_refused_with_a_hint() {
         for (key, meant) in [
             ("dealy", "delay"),
             ("Delay", "delay"),
@@ -465,7 +481,31 @@ mod tests {
                 "{key}: {message}"
             );
         }
-        assert!(parse(json!({"id": "a", "topic": "t", "priority": 3})).is_ok());
+    }
+
+    #[test]
+    fn every_other_key_is_refused() {
+        assert_eq!(
+            err(json!({"id": "a", "priority": 3})),
+            "unknown field \"priority\" (fields: id, body, delay, fix_time)"
+        );
+        assert_eq!(
+            err(json!({"id": "a", "topic": "t", "priority": 3, "delay": 5})),
+            "unknown fields \"topic\", \"priority\" (fields: id, body, delay, fix_time)"
+        );
+        // A typo among them gets its hint first.
+        assert!(
+            err(json!({"id": "a", "priority": 3, "dealy": 5})).contains("did you mean \"delay\"")
+        );
+        // Through from_fields too (the PHP extension reads its arrays itself).
+        let fields = MessageFields {
+            id: Some(json!("a")),
+            other_keys: vec!["0".to_string()],
+            ..MessageFields::default()
+        };
+        let e = NewMessage::from_fields(fields, &rules()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(e.message().starts_with("unknown field \"0\""), "{e}");
     }
 
     #[test]

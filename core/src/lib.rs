@@ -4,6 +4,7 @@
 //! - [`config`]: checked configuration values (Redis URLs, prefix, timeouts).
 //! - [`error`]: [`Error`] and [`ErrorKind`], whose numbers every facade shares.
 //! - [`input`]: checks of topics, ids and message fields, one set of rules for all facades.
+//! - [`json`]: the strict JSON reader for what callers send (duplicate keys refused).
 //! - [`amqp`]: RabbitMQ: [`amqp::Producer`] (publish, delayed, batch, RPC, topology) and
 //!   [`amqp::Consumer`].
 //! - `queue`: the delay queue ([`DelayQueue`]): add, get, del, add many, stats.
@@ -17,6 +18,7 @@ pub mod blocking;
 pub mod config;
 pub mod error;
 pub mod input;
+pub mod json;
 mod queue;
 mod registry;
 mod runtime;

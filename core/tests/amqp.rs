@@ -377,3 +377,77 @@ async fn deliveries_outlive_their_consumer() {
     again.close().await;
     p.close().await;
 }
+
+/// A delayed message to the default exchange goes to the queue its routing key names: with no
+/// such queue it fails now (code 6, naming the queue), rather than being dropped when due.
+#[tokio::test]
+async fn delayed_to_a_missing_queue_fails_now_and_delivers_once_it_exists() {
+    let (p, name, _vhost) = producer();
+    let missing = format!("{name}.order.check");
+    for delay in [Duration::from_secs(30), Duration::from_millis(300)] {
+        let err = p
+            .publish_delayed("", &missing, &message("x", json!({})), delay)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(
+            err.message()
+                .starts_with(&format!("queue \"{missing}\" does not exist"))
+                && err.message().contains("declare the queue first"),
+            "{err}"
+        );
+    }
+    let err = p
+        .publish_delayed("", "", &message("x", json!({})), Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.message().contains("routing key is empty"), "{err}");
+
+    // Declared, the same call is taken and the message arrives after its delay; the failed
+    // check left the connection usable.
+    let q = queue(&p, &missing).await;
+    let started = Instant::now();
+    p.publish_delayed(
+        "",
+        &q,
+        &message("late", json!({})),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap();
+    let consumer = p.consumer(&q, 10);
+    let d = consumer
+        .next(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("delivered");
+    assert_eq!(d.body(), b"late");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    d.ack().await.unwrap();
+    consumer.close().await;
+
+    // Another connection's exclusive queue exists too: taken, not refused.
+    let other = Producer::new(p.config().clone(), true);
+    let exclusive = other
+        .declare_queue(
+            &format!("{name}.exclusive"),
+            &QueueOptions {
+                exclusive: true,
+                durable: false,
+                ..QueueOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    p.publish_delayed(
+        "",
+        &exclusive,
+        &message("x", json!({})),
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    other.close().await;
+    p.close().await;
+}

@@ -297,3 +297,60 @@ async fn a_server_that_never_answers_fails_within_the_timeout() {
     assert!(err.message().contains("0.300s"), "{err}");
     assert!(started.elapsed() < Duration::from_millis(1500));
 }
+
+/// A timeout after the write was sent does not mean the message was not stored: the error says
+/// so, and that adding again is safe. (The proxy lets the script run and swallows its reply.)
+#[tokio::test]
+async fn a_timed_out_add_may_have_stored_the_message_and_says_so() {
+    let scratch = Scratch::new(&[REDIS]);
+    let (real, _registry) = scratch.queue_with_topics(&["orders"]).await;
+    let proxy = SilentScripts::start("127.0.0.1:6379");
+    let config = QueueConfig {
+        redis: vec![RedisServer::parse(&proxy.url()).unwrap()],
+        timeout: Duration::from_millis(300),
+        ..scratch.config()
+    };
+    let queue = DelayQueue::new(&config).unwrap();
+    let err = queue
+        .add(
+            "orders",
+            &message(&queue, json!({"id": "o-1", "delay": 60})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.message().ends_with(
+            "did not answer within 0.300s: message \"o-1\" may or may not have been stored; \
+             adding it again is safe: the same id replaces it"
+        ),
+        "{err}"
+    );
+    assert!(
+        real.get("orders", "o-1").await.unwrap().is_some(),
+        "stored all the same"
+    );
+
+    let items = [
+        message(&queue, json!({"id": "m-1", "delay": 60})),
+        message(&queue, json!({"id": "m-2", "delay": 60})),
+    ];
+    let err = queue.add_many("orders", &items).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.message().ends_with(
+            ": 0 of 2 messages were confirmed stored and the others may or may not have been; \
+             adding them again is safe: the same id replaces a message"
+        ),
+        "{err}"
+    );
+    // Adding again through a Redis that answers: the same ids, nothing twice.
+    real.add_many("orders", &items).await.unwrap();
+    real.add(
+        "orders",
+        &message(&queue, json!({"id": "o-1", "delay": 60})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(real.stats("orders").await.unwrap().delayed, 3);
+}

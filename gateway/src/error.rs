@@ -73,7 +73,8 @@ impl IntoResponse for ApiError {
 }
 
 /// A request body that must be a JSON object. Any content type is read as JSON, so that
-/// `curl -d '{...}'` works without `-H 'Content-Type: application/json'`.
+/// `curl -d '{...}'` works without `-H 'Content-Type: application/json'`. A key given twice in
+/// any object is refused (400), rather than one of the two being taken silently.
 pub struct JsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
@@ -94,7 +95,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 )
             }
         })?;
-        match serde_json::from_slice::<Value>(&bytes) {
+        match dq_core::json::from_slice(&bytes, "request body") {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
             Ok(other) => Err(ApiError::invalid(format!(
                 "request body is JSON {}, expected an object",
@@ -106,10 +107,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     _ => "null",
                 }
             ))),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Error::invalid(format!("request body is not valid JSON: {e}")),
-            )),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, e)),
         }
     }
 }

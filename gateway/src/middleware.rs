@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dq_core::{Error, ErrorKind};
@@ -14,11 +14,27 @@ use crate::error::ApiError;
 use crate::metrics::{HttpLabels, RouteLabels};
 
 /// With a token configured, every route but `/healthz` needs `Authorization: Bearer <token>`.
+/// A request with more than one `Authorization` header is refused, token or not: which one
+/// counts would depend on who reads it (this gateway, a proxy in front of it).
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let given = request
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .count();
+    if given > 1 {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Error::invalid(format!(
+                "request has {given} Authorization headers: send at most one"
+            )),
+        )
+        .into_response();
+    }
     let live = state.live();
     let Some(token) = live.token.as_deref() else {
         return next.run(request).await;

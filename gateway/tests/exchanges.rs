@@ -221,3 +221,32 @@ async fn call_returns_the_reply_or_504() {
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     assert_eq!(body["error"]["code"], "TIMEOUT");
 }
+
+/// The README's example with no queue `order.check`: refused now (404), not lost when due.
+#[tokio::test]
+async fn delayed_publish_to_a_missing_queue_is_404() {
+    let env = env();
+    let (status, body) = env
+        .post(
+            "/v1/exchanges/amq.default/publish",
+            json!({"routing_key": "order.check", "body": {"order": 42}, "delay_ms": 30000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("queue \"order.check\" does not exist")
+            && message.contains("declare the queue first"),
+        "{message}"
+    );
+    // Once the queue is there, the same request is taken.
+    let q = env.queue("order.check").await;
+    let (status, body) = env
+        .post(
+            "/v1/exchanges/amq.default/publish",
+            json!({"routing_key": q, "body": {"order": 42}, "delay_ms": 30000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

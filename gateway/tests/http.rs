@@ -549,3 +549,157 @@ async fn healthz_reports_rabbitmq_once_it_is_in_use() {
         }
     }
 }
+
+#[tokio::test]
+async fn unknown_message_fields_are_422_naming_them() {
+    let gw = gateway();
+    gw.topic("t").await;
+    for (body, expected) in [
+        (
+            json!({"id": "a", "priority": 3}),
+            "unknown field \"priority\" (fields: id, body, delay, fix_time)",
+        ),
+        (
+            json!({"id": "a", "topic": "t", "priority": 3}),
+            "unknown fields \"topic\", \"priority\" (fields: id, body, delay, fix_time)",
+        ),
+    ] {
+        let (status, reply) = gw
+            .call("POST", "/v1/topics/t/messages", Some(body.clone()))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body} -> {reply}"
+        );
+        assert_eq!(reply["error"]["code"], "INVALID_ARGUMENT");
+        assert_eq!(reply["error"]["message"], expected);
+    }
+    let (status, _) = gw.call("GET", "/v1/topics/t/messages/a", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
+}
+
+#[tokio::test]
+async fn duplicate_json_keys_are_400_naming_key_and_place() {
+    let gw = gateway();
+    gw.topic("t").await;
+    for (text, needle) in [
+        (
+            r#"{"id":"a","delay":5,"delay":3600}"#,
+            "request body gives the key \"delay\" twice (at delay, line 1 column 27)",
+        ),
+        (
+            r#"{"id":"a","body":{"a":1,"b":2,"a":3}}"#,
+            "the key \"a\" twice (at body.a,",
+        ),
+        (
+            r#"{"id":"a","body":{"items":[{"x":1},{"x":1,"x":2}]}}"#,
+            "the key \"x\" twice (at body.items[1].x,",
+        ),
+        (r#"{"id":"a","id":"b"}"#, "the key \"id\" twice (at id,"),
+    ] {
+        let (status, reply) = gw
+            .send("POST", "/v1/topics/t/messages", Some(text.into()), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text} -> {reply}");
+        assert_eq!(reply["error"]["code"], "INVALID_ARGUMENT");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{text} -> {message}");
+        assert!(
+            message.ends_with("each key may appear once in an object"),
+            "{message}"
+        );
+    }
+    for id in ["a", "b"] {
+        let (status, _) = gw
+            .call("GET", &format!("/v1/topics/t/messages/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
+    }
+    // Every route reads its body the same way.
+    let (status, reply) = gw
+        .send(
+            "PUT",
+            "/v1/topics/u",
+            Some(r#"{"callback":"http://a.test/","callback":"http://b.test/"}"#.into()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"callback\" twice"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_400_token_or_not() {
+    for token in [Some("s3cret"), None] {
+        let gw = gateway_with(token, 1 << 20);
+        for (path, first, second) in [
+            ("/v1/topics", "Bearer s3cret", "Bearer wrong"),
+            ("/v1/topics", "Bearer wrong", "Bearer s3cret"),
+            ("/v1/topics", "Bearer s3cret", "Bearer s3cret"),
+            ("/healthz", "Bearer s3cret", "Basic eDp5"),
+        ] {
+            let request = Request::builder()
+                .uri(path)
+                .header(header::AUTHORIZATION, first)
+                .header(header::AUTHORIZATION, second)
+                .body(Body::empty())
+                .unwrap();
+            let response = gw.router.clone().oneshot(request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{token:?} {path}"
+            );
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
+            assert_eq!(
+                body["error"]["message"],
+                "request has 2 Authorization headers: send at most one"
+            );
+        }
+        // One is still fine.
+        let (status, _) = gw.send("GET", "/v1/topics", None, token).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_add_is_504_saying_the_message_may_be_stored() {
+    let scratch = Scratch::new(&[REDIS]);
+    let (real, _registry) = scratch.queue_with_topics(&["t"]).await;
+    let proxy = SilentScripts::start("127.0.0.1:6379");
+    let mut config = GatewayConfig::from_toml("", "test").unwrap();
+    config.queue = scratch.config();
+    config.queue.redis = vec![dq_core::RedisServer::parse(&proxy.url()).unwrap()];
+    config.queue.timeout = std::time::Duration::from_millis(300);
+    let queue = Arc::new(DelayQueue::new(&config.queue).unwrap());
+    let registry = Arc::new(Registry::new(queue.clone()));
+    let router = app(AppState::new(queue, registry, &config), 1 << 20);
+    let request = Request::post("/v1/topics/t/messages")
+        .body(Body::from(r#"{"id":"o-1","delay":60}"#))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "TIMEOUT");
+    assert!(
+        body["error"]["message"].as_str().unwrap().ends_with(
+            "message \"o-1\" may or may not have been stored; adding it again is safe: the \
+             same id replaces it"
+        ),
+        "{body}"
+    );
+    assert!(
+        real.get("t", "o-1").await.unwrap().is_some(),
+        "it was stored"
+    );
+}

@@ -170,7 +170,7 @@ addMany delay as string Dq\InvalidArgumentException(2): items[1]: delay "5" is a
 addMany no id      Dq\InvalidArgumentException(2): items[1]: id is missing: every message needs an "id" (a string of 1 to 128 bytes)
 addMany typo       Dq\InvalidArgumentException(2): items[1]: unknown field "fixtime": did you mean "fix_time"? (fields: id, body, delay, fix_time)
 addMany null item  Dq\InvalidArgumentException(2): items[1] is null: expected an array with id, body and delay or fix_time
-addMany list item  Dq\InvalidArgumentException(2): items[1]: id is missing: every message needs an "id" (a string of 1 to 128 bytes)
+addMany list item  Dq\InvalidArgumentException(2): items[1]: unknown fields "0", "1" (fields: id, body, delay, fix_time)
 addMany control char Dq\InvalidArgumentException(2): items[1]: id "n\n1" contains a control character
 addMany string keys Dq\InvalidArgumentException(2): items["second"]: delay -5 is out of range: expected seconds from 0 to 31622400 (366 days)
 addMany not UTF-8 body Dq\InvalidArgumentException(2): items[1]["body"]["x"]: string is not valid UTF-8

@@ -293,3 +293,113 @@ pub fn rabbitmqctl(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A TCP proxy in front of a Redis server that passes every command on but swallows the reply to
+/// a script call (`EVALSHA`, `EVAL`): the script runs, the caller hears nothing and times out.
+/// For tests of what a timeout after a write means. A `NOSCRIPT` reply is passed on, so the
+/// caller loads the script and calls it again. Stops when dropped.
+pub struct SilentScripts {
+    pub port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sockets: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl SilentScripts {
+    /// A proxy to Redis at `target` ("127.0.0.1:6379").
+    pub fn start(target: &str) -> SilentScripts {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sockets = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (target, stopping, kept) = (target.to_string(), stop.clone(), sockets.clone());
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                kept.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                silent_scripts_relay(client, server);
+            }
+        });
+        SilentScripts {
+            port,
+            stop,
+            sockets,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for SilentScripts {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for socket in self.sockets.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Relays one connection both ways, muting replies after a script call (see `SilentScripts`).
+fn silent_scripts_relay(client: std::net::TcpStream, server: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let muted = Arc::new(AtomicBool::new(false));
+    let (mut from_client, mut to_server) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let (mut from_server, mut to_client) = (server, client);
+    let up = muted.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from_client.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            let script = [&b"$7\r\nEVALSHA\r\n"[..], b"$4\r\nEVAL\r\n"]
+                .iter()
+                .any(|call| {
+                    chunk
+                        .windows(call.len())
+                        .any(|w| w.eq_ignore_ascii_case(call))
+                });
+            if script {
+                up.store(true, Ordering::SeqCst);
+            }
+            if to_server.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to_server.shutdown(std::net::Shutdown::Both);
+    });
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from_server.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            if muted.load(Ordering::SeqCst) {
+                if !chunk.starts_with(b"-NOSCRIPT") {
+                    continue;
+                }
+                muted.store(false, Ordering::SeqCst);
+            }
+            if to_client.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to_client.shutdown(std::net::Shutdown::Both);
+    });
+}

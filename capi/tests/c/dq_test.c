@@ -7,6 +7,7 @@
  *   DQ_TEST_RPC     a queue whose requests the harness answers
  *   DQ_TEST_IDLE    a queue nobody reads
  *   DQ_TEST_CLOSED  a TCP port nothing listens on
+ *   DQ_TEST_SILENT  a Redis URL through a proxy that swallows the replies to script calls
  *
  * Each check prints "ok - what" or "not ok - what: got X (last error)", and the exit status is the
  * number of failed checks (0: all passed).
@@ -142,6 +143,16 @@ static void delay_queue(const char *redis, const char *prefix) {
     expect(dq_client_get(c, "orders", "o-1", NULL), DQ_INVALID_ARGUMENT, "out", "NULL out pointer");
     expect(dq_client_del(c, "orders", NULL, &removed), DQ_INVALID_ARGUMENT, "id", "NULL id");
     expect(dq_client_add_many(c, "orders", "{}", &count), DQ_INVALID_ARGUMENT, "array", "add_many of an object");
+    expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"priority\":3}"), DQ_INVALID_ARGUMENT,
+           "unknown field \"priority\" (fields: id, body, delay, fix_time)", "an unknown field");
+    expect(dq_client_add(c, "orders", "{\"id\":\"x\",\"delay\":5,\"delay\":3600}"), DQ_INVALID_ARGUMENT,
+           "message_json gives the key \"delay\" twice (at delay,", "a key given twice");
+    expect(dq_client_add_many(c, "orders", "[{\"id\":\"y\"},{\"id\":\"x\",\"body\":{\"a\":1,\"a\":2}}]", &count),
+           DQ_INVALID_ARGUMENT, "\"a\" twice (at [1].body.a,", "add_many with a key given twice in a body");
+    expect(dq_client_add_many(c, "orders", "[{\"id\":\"y\"},{\"id\":\"x\",\"topic\":\"t\"}]", &count),
+           DQ_INVALID_ARGUMENT, "messages[1]: unknown field \"topic\"", "add_many with an unknown field");
+    expect(dq_client_get(c, "orders", "y", &json), DQ_OK, NULL, "get after the refused add_many");
+    check(json == NULL, "a refused add_many stores nothing", json ? json : "");
 
     /* Oversized input: a body over body_limit (4 KiB here), and 1 MiB of id. */
     static char big[1 << 20];
@@ -157,6 +168,8 @@ static void delay_queue(const char *redis, const char *prefix) {
     dq_client *other = NULL;
     expect(dq_client_new("{\"redis\":", &other), DQ_INVALID_ARGUMENT, "JSON", "options that are not JSON");
     expect(dq_client_new("{\"reddis\":\"x\"}", &other), DQ_INVALID_ARGUMENT, "reddis", "an unknown option");
+    expect(dq_client_new("{\"prefix\":\"a\",\"prefix\":\"b\"}", &other), DQ_INVALID_ARGUMENT,
+           "options_json gives the key \"prefix\" twice", "an option given twice");
     check(other == NULL, "no client on failure", "");
     expect(dq_client_new(NULL, NULL), DQ_INVALID_ARGUMENT, "out", "NULL out_client");
 
@@ -164,6 +177,37 @@ static void delay_queue(const char *redis, const char *prefix) {
     dq_client_free(NULL);
     dq_string_free(NULL);
     dq_bytes_free(NULL, 0);
+}
+
+/* A timeout after the write was sent: the message may have been stored, and adding again is safe. */
+static void redis_silent_after_write(const char *silent, const char *redis, const char *prefix) {
+    char options[1024];
+    snprintf(options, sizeof options, "{\"redis\":\"%s\",\"prefix\":\"%s\",\"timeout\":1}", silent, prefix);
+    dq_client *slow = client(options);
+    snprintf(options, sizeof options, "{\"redis\":\"%s\",\"prefix\":\"%s\"}", redis, prefix);
+    dq_client *c = client(options);
+    if (slow == NULL || c == NULL) {
+        dq_client_free(slow);
+        dq_client_free(c);
+        return;
+    }
+    expect(dq_client_add(slow, "orders", "{\"id\":\"t-1\",\"delay\":60}"), DQ_TIMEOUT,
+           "did not answer within 1.000s: message \"t-1\" may or may not have been stored; adding it again is safe: "
+           "the same id replaces it",
+           "a timed-out add");
+    size_t count = 0;
+    expect(dq_client_add_many(slow, "orders", "[{\"id\":\"t-2\",\"delay\":60}]", &count), DQ_TIMEOUT,
+           "0 of 1 messages were confirmed stored and the others may or may not have been; adding them again is safe",
+           "a timed-out add_many");
+    char *json = NULL;
+    expect(dq_client_get(c, "orders", "t-1", &json), DQ_OK, NULL, "get of the timed-out add");
+    check(json != NULL, "the timed-out add was stored all the same", "NULL");
+    dq_string_free(json);
+    bool removed = false;
+    dq_client_del(c, "orders", "t-1", &removed);
+    dq_client_del(c, "orders", "t-2", &removed);
+    dq_client_free(slow);
+    dq_client_free(c);
 }
 
 static void redis_not_there(int port) {
@@ -277,6 +321,12 @@ static void producer(const char *amqp, const char *queue, const char *rpc, const
            "a mandatory message no queue takes");
     expect(dq_producer_publish(p, "", queue, "x", 1, "{\"priority\":\"high\"}"), DQ_INVALID_ARGUMENT, "priority", "a bad property");
     expect(dq_producer_publish(p, "", queue, "x", 1, "{\"nope\":1}"), DQ_INVALID_ARGUMENT, "nope", "an unknown property");
+    expect(dq_producer_publish(p, "", queue, "x", 1, "{\"headers\":{\"a\":1,\"a\":2}}"), DQ_INVALID_ARGUMENT,
+           "properties_json gives the key \"a\" twice (at headers.a,", "a header given twice");
+    expect(dq_producer_publish_batch(p, "", "[{\"routing_key\":\"k\",\"routing_key\":\"j\",\"body\":\"x\"}]", &count),
+           DQ_INVALID_ARGUMENT, "\"routing_key\" twice (at [0].routing_key,", "publish_batch with a key given twice");
+    expect(dq_producer_publish_delayed(p, "", "c-test.order.check", "x", 1, 30000, NULL), DQ_NOT_FOUND,
+           "queue \"c-test.order.check\" does not exist", "publish_delayed to a queue that does not exist");
     expect(dq_producer_publish(p, "", queue, NULL, 1, NULL), DQ_INVALID_ARGUMENT, "body", "NULL body with a length");
     expect(dq_producer_publish(p, "", queue, NULL, 0, NULL), DQ_OK, NULL, "NULL body of length 0 (empty)");
     expect(dq_producer_publish(p, NULL, queue, "x", 1, NULL), DQ_INVALID_ARGUMENT, "exchange", "NULL exchange");
@@ -308,6 +358,7 @@ int main(void) {
     error_messages();
     delay_queue(redis, prefix);
     redis_not_there(closed);
+    redis_silent_after_write(env("DQ_TEST_SILENT"), redis, prefix);
     threads(redis, prefix);
     producer(env("DQ_TEST_AMQP"), env("DQ_TEST_QUEUE"), env("DQ_TEST_RPC"), env("DQ_TEST_IDLE"), closed);
     printf("%d failed\n", failures);

@@ -6,13 +6,13 @@ use lapin::ExchangeKind;
 use lapin::options::{
     ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::protocol::{exchange, queue};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError, exchange, queue};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use serde_json::{Map, Value};
 
 use super::message::{OutgoingMessage, field_table};
 use super::{Producer, amqp_error, short};
-use crate::error::{Error, Result, shown};
+use crate::error::{Error, ErrorKind, Result, shown};
 
 /// Longest delay `publish_delayed` takes: TTLs and queue expiries are 32-bit milliseconds.
 pub const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -327,7 +327,7 @@ pub(super) async fn publish_delayed(
     }
     let queue = delay_queue_name(&producer.config().prefix, delay_ms, exchange, routing_key);
     if producer.link.delay_queue_due(&queue, RENEW).await? {
-        check_delay_target(producer, exchange).await?;
+        check_delay_target(producer, exchange, routing_key).await?;
         let mut arguments = FieldTable::default();
         arguments.insert(
             "x-message-ttl".into(),
@@ -363,10 +363,15 @@ pub(super) async fn publish_delayed(
     producer.publish("", &queue, message).await
 }
 
-/// That the target exchange of a delay queue exists, checked when the queue is (re)declared
-/// (once per `RENEW`): else the broker would drop the messages silently when they are due.
-async fn check_delay_target(producer: &Producer, exchange: &str) -> Result<()> {
-    if exchange.is_empty() || exchange.starts_with("amq.") {
+/// That the target of a delay queue exists, checked when the queue is (re)declared (once per
+/// `RENEW`): else the broker would drop the messages silently when they are due. The target is
+/// the exchange, or for the default exchange the queue the routing key names. Whether a named
+/// exchange's bindings route the key anywhere cannot be told before the message is due.
+async fn check_delay_target(producer: &Producer, exchange: &str, routing_key: &str) -> Result<()> {
+    if exchange.is_empty() {
+        return check_target_queue(producer, routing_key).await;
+    }
+    if exchange.starts_with("amq.") {
         return Ok(());
     }
     let channel = producer.link.publisher(producer.publisher()).await?;
@@ -382,6 +387,65 @@ async fn check_delay_target(producer: &Producer, exchange: &str) -> Result<()> {
         )
         .await
         .map_err(|e| producer.error(e))
+}
+
+/// That the queue a delayed message to the default exchange goes to exists: a passive declare,
+/// on a channel of its own (the broker closes a channel whose passive declare fails).
+async fn check_target_queue(producer: &Producer, queue: &str) -> Result<()> {
+    // Direct reply-to is not a queue one can declare; the broker routes it itself.
+    if queue.starts_with("amq.rabbitmq.reply-to") {
+        return Ok(());
+    }
+    let missing = |why: &str| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "queue {} does not exist ({why}): a delayed message to the default exchange goes \
+                 to the queue its routing key names, and would be dropped when due; declare the \
+                 queue first (declareQueue)",
+                shown(queue)
+            ),
+        )
+    };
+    if queue.is_empty() {
+        return Err(missing(
+            "the routing key is empty, and no queue has an empty name",
+        ));
+    }
+    let probe = producer.link.channel().await?;
+    let declared = probe
+        .queue_declare(
+            short("queue", queue)?,
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match declared {
+        Ok(_) => {
+            let _ = probe.close(200, "check done".into()).await;
+            Ok(())
+        }
+        // Another connection's exclusive queue: it exists.
+        Err(e) if soft_error(&e) == Some(AMQPSoftError::RESOURCELOCKED) => Ok(()),
+        Err(e) if soft_error(&e) == Some(AMQPSoftError::NOTFOUND) => Err(missing(
+            &amqp_error(&producer.config().display, e).to_string(),
+        )),
+        Err(e) => Err(amqp_error(&producer.config().display, e)),
+    }
+}
+
+/// The broker's channel-level refusal in `error`, if that is what it is.
+fn soft_error(error: &lapin::Error) -> Option<AMQPSoftError> {
+    match error.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
+            AMQPErrorKind::Soft(soft) => Some(soft.clone()),
+            AMQPErrorKind::Hard(_) => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether the broker has the delayed-message exchange plugin: asked once per connection by

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::{QueueConfig, check_prefix};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, shown};
 use crate::input::{InputRules, NewMessage, check_id, check_topic};
 use crate::registry::Topic;
 
@@ -263,7 +263,10 @@ impl DelayQueue {
         let now = now_ms();
         let (due_at_ms, state) = placement(message, now, definition.delay_ms());
         let add = add_command(&self.keys, topic, &[message], now, definition.delay_ms());
-        let _: i64 = shard.script(&ADD, Request::Cmd(&add)).await?;
+        let _: i64 = shard
+            .script(&ADD, Request::Cmd(&add))
+            .await
+            .map_err(|e| unsure_if_stored(e, &message.id))?;
         Ok(Added {
             id: message.id.clone(),
             due_at_ms,
@@ -311,13 +314,19 @@ impl DelayQueue {
         let results = futures_util::future::join_all(batches).await;
         let stored: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
         if let Some(err) = results.into_iter().find_map(|r| r.err()) {
-            return Err(Error::new(
-                err.kind(),
+            let total = messages.len();
+            let message = if err.kind() == ErrorKind::Timeout {
                 format!(
-                    "{err} ({stored} of {} messages were stored; adding them again is safe)",
-                    messages.len()
-                ),
-            ));
+                    "{err}: {stored} of {total} messages were confirmed stored and the others \
+                     may or may not have been; adding them again is safe: the same id replaces a \
+                     message"
+                )
+            } else {
+                format!(
+                    "{err} ({stored} of {total} messages were stored; adding them again is safe)"
+                )
+            };
+            return Err(Error::new(err.kind(), message));
         }
         Ok(stored)
     }
@@ -513,6 +522,22 @@ impl DelayQueue {
         }
         Ok(definition)
     }
+}
+
+/// A write that got no answer may still have been done: a timeout says so, and that adding
+/// again is safe.
+fn unsure_if_stored(err: Error, id: &str) -> Error {
+    if err.kind() != ErrorKind::Timeout {
+        return err;
+    }
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "{err}: message {} may or may not have been stored; adding it again is safe: the same \
+             id replaces it",
+            shown(id)
+        ),
+    )
 }
 
 /// When `message` falls due, and the state that puts it in.
