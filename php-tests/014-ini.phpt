@@ -79,14 +79,14 @@ string(18) "dqphpt-ini-section"
 string(25) "redis://127.0.0.1:6379/14"
 string(3) "0.7"
 string(37) "amqp://guest:guest@127.0.0.1:5672/%2f"
-Dq\UnknownTopicException(3): topic "orders" is not registered under prefix "dqphpt-ini-section" on redis://127.0.0.1:6379/14: %s
+Dq\UnknownTopicException(3): topic "orders" cannot be checked: the topic registry (dqphpt-ini-section:topics) is missing on redis://127.0.0.1:6379/14: %s
 Dq\%sException within dq.timeout 0.7: true true
 -- ini_set() applies to clients made after it
 string(18) "dqphpt-ini-section"
 string(25) "redis://127.0.0.1:6379/14"
 bool(true)
 string(3) "o-1"
-Dq\UnknownTopicException(3): topic "orders" is not registered under prefix "dqphpt-ini-section" on redis://127.0.0.1:6379/14: %s
+Dq\UnknownTopicException(3): topic "orders" cannot be checked: the topic registry (dqphpt-ini-section:topics) is missing on redis://127.0.0.1:6379/14: %s
 option prefix used
 -- bad ini values are named when a client is made
 Dq\InvalidArgumentException(2): dq.redis: Redis server "host:nope" is not host:port[:auth]

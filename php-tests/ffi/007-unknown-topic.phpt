@@ -91,7 +91,7 @@ bool(true)
 Dq\UnknownTopicException(3): topic "payments" is not registered %sPUT /v1/topics/payments%s
 NULL
 int(0)
-Dq\UnknownTopicException(3): topic "orders" is not registered under prefix "%s-other"%sPUT /v1/topics/orders%s
+Dq\UnknownTopicException(3): topic "orders" cannot be checked: the topic registry (%s-other:topics) is missing on redis://127.0.0.1:6379/0: %sno dq-gateway with prefix "%s-other" is running%sPUT /v1/topics/orders%s
 bool(true)
 Dq\UnknownTopicException(3): topic "closed" is disabled: %sPUT /v1/topics/closed%s
 bool(true)
