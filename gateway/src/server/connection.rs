@@ -112,6 +112,13 @@ impl Connection {
         (state.busy == 0).then_some(state.idle_since)
     }
 
+    /// How fit the connection is to be closed to make room, the fittest first: idle ones
+    /// before those sending a request head, the longest idle first; `None` while it is busy.
+    pub fn eviction_order(&self) -> Option<(bool, Instant)> {
+        let state = self.state();
+        (state.busy == 0).then_some((state.first_byte.is_some(), state.idle_since))
+    }
+
     /// Asks an idle connection to close (the connection cap is reached).
     pub fn evict(&self) {
         self.evicted.store(true, Ordering::Relaxed);

@@ -163,15 +163,16 @@ impl Open {
         connections.len()
     }
 
-    /// Asks the connection idle the longest to close; false if none is idle.
+    /// Asks the connection idle the longest to close (one that is sending a request head only
+    /// when none is just idle); false if every connection has a request under way.
     fn evict_idle(&self) -> bool {
         let Ok(connections) = self.connections.lock() else {
             return false;
         };
         let oldest = connections
             .values()
-            .filter_map(|c| c.idle_since().map(|at| (at, c)))
-            .min_by_key(|(at, _)| *at);
+            .filter_map(|c| c.eviction_order().map(|order| (order, c)))
+            .min_by_key(|(order, _)| *order);
         match oldest {
             Some((_, connection)) => {
                 connection.evict();
