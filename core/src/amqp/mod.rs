@@ -287,18 +287,9 @@ impl Producer {
                 .await
                 .map_err(|e| self.error(e))
         };
-        match tokio::time::timeout(within, asked).await {
-            Ok(Ok(())) => Ok(started.elapsed()),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "RabbitMQ at {} did not answer within {:.3}s",
-                    self.link.config().display,
-                    within.as_secs_f64()
-                ),
-            )),
-        }
+        self.bounded_by(within, asked)
+            .await
+            .map(|()| started.elapsed())
     }
 
     /// Whether this process holds lapin's connection for this producer (operations then go
@@ -325,7 +316,15 @@ impl Producer {
 
     /// Runs `work` within the timeout; after a failure, forgets what it broke.
     async fn bounded<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        let timeout = self.link.config().timeout;
+        self.bounded_by(self.link.config().timeout, work).await
+    }
+
+    /// Runs `work` within `timeout`; after a failure, forgets what it broke.
+    async fn bounded_by<T>(
+        &self,
+        timeout: Duration,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let outcome = match tokio::time::timeout(timeout, work).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Error::new(
