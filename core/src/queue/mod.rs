@@ -8,6 +8,7 @@ mod dead;
 pub(crate) mod keys;
 mod shard;
 mod topics;
+pub(crate) mod wake;
 
 use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};

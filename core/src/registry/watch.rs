@@ -8,13 +8,11 @@
 //! an error, once per restart, with what the server keeps on disk.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::{CHANGED, REPUBLISH, Registry};
-use crate::queue::{Request, ServerFacts};
+use crate::queue::{Request, ServerFacts, wake};
 
 /// Hears what the registry's upkeep runs into, for metrics. Every method has an empty default.
 pub trait RegistryObserver: Send + Sync + 'static {
@@ -37,71 +35,53 @@ impl Registry {
     }
 }
 
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(1);
-
 async fn watch_shard(
     registry: Arc<Registry>,
     shard: usize,
     observer: Arc<dyn RegistryObserver>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let queue = registry.queue.clone();
-    let server = queue.shards()[shard].server().display.clone();
-    let channel = queue.keys().wake();
-    let own_notice = registry.notice();
-    let mut known_run: Option<String> = None;
-    let mut retry = RETRY_FIRST;
-    let mut failing = false;
-    while !*stop.borrow() {
-        let subscribed = async {
-            let mut pubsub = queue.shards()[shard].pubsub().await?;
-            pubsub
-                .subscribe(&channel)
-                .await
-                .map_err(|e| crate::Error::new(crate::ErrorKind::Connection, e.to_string()))?;
-            Ok::<_, crate::Error>(pubsub)
-        };
-        let mut pubsub = match subscribed.await {
-            Ok(pubsub) => pubsub,
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(shard = %server, error = %e, "registry watch cannot subscribe; retrying");
-                    failing = true;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(retry) => {}
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-                retry = (retry * 2).min(RETRY_MAX);
-                continue;
-            }
-        };
-        if failing {
-            tracing::info!(shard = %server, "registry watch subscribed again");
-            failing = false;
+    let mut listener = Watcher {
+        own_notice: registry.notice(),
+        registry,
+        shard,
+        observer,
+        known_run: None,
+    };
+    wake::listen(&queue, shard, stop, &mut listener).await;
+}
+
+/// One shard's watcher: what it learnt of the server so far.
+struct Watcher {
+    registry: Arc<Registry>,
+    shard: usize,
+    observer: Arc<dyn RegistryObserver>,
+    own_notice: String,
+    /// The server's run id at the last connection.
+    known_run: Option<String>,
+}
+
+impl wake::Listener for Watcher {
+    const WHAT: &'static str = "registry watch";
+
+    async fn subscribed(&mut self) {
+        arrived(
+            &self.registry,
+            self.shard,
+            &mut self.known_run,
+            self.observer.as_ref(),
+        )
+        .await;
+        self.registry.want_sync();
+    }
+
+    fn message(&mut self, payload: &[u8]) {
+        let changed =
+            payload.starts_with(CHANGED.as_bytes()) && payload != self.own_notice.as_bytes();
+        if changed || payload == REPUBLISH.as_bytes() {
+            self.registry.want_sync();
         }
-        retry = RETRY_FIRST;
-        arrived(&registry, shard, &mut known_run, observer.as_ref()).await;
-        registry.want_sync();
-        let mut messages = pubsub.on_message();
-        loop {
-            tokio::select! {
-                message = messages.next() => match message {
-                    Some(message) => {
-                        let payload = message.get_payload_bytes();
-                        let changed = payload.starts_with(CHANGED.as_bytes())
-                            && payload != own_notice.as_bytes();
-                        if changed || payload == REPUBLISH.as_bytes() {
-                            registry.want_sync();
-                        }
-                    }
-                    None => break,
-                },
-                _ = stop.wait_for(|s| *s) => return,
-            }
-        }
-        tracing::debug!(shard = %server, "registry watch lost its subscription; reconnecting");
     }
 }
 
