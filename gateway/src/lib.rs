@@ -62,14 +62,7 @@ impl AppState {
             registry,
             live: RwLock::new(Arc::new(Live::from(config))),
             started: Instant::now(),
-            metrics: Arc::new(Metrics::new(
-                config
-                    .queue
-                    .redis
-                    .iter()
-                    .map(|s| s.display.clone())
-                    .collect(),
-            )),
+            metrics: Arc::new(Metrics::default()),
             amqp_in_use: AtomicBool::new(config.amqp_configured),
         })
     }

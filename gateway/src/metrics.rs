@@ -87,8 +87,6 @@ pub struct Metrics {
     pub redis_restarts: Family<RestartLabels, Counter>,
     pub scrape_errors: Gauge,
     pub activity: Arc<Activity>,
-    /// The Redis shards, as `redis_up` names them.
-    servers: Vec<String>,
 }
 
 impl Default for Metrics {
@@ -215,31 +213,11 @@ impl Default for Metrics {
             redis_restarts,
             scrape_errors,
             activity: Arc::new(Activity::default()),
-            servers: Vec::new(),
         }
     }
 }
 
 impl Metrics {
-    /// Metrics of a gateway on the Redis `servers` (their display names).
-    pub fn new(servers: Vec<String>) -> Metrics {
-        Metrics {
-            servers,
-            ..Metrics::default()
-        }
-    }
-
-    /// Every shard down: none answered within a scrape's deadline.
-    pub fn mark_servers_down(&self) {
-        for server in &self.servers {
-            self.redis_up
-                .get_or_create(&ServerLabels {
-                    server: server.clone(),
-                })
-                .set(0);
-        }
-    }
-
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();

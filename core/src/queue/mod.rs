@@ -411,16 +411,28 @@ impl DelayQueue {
         Ok(stats)
     }
 
-    /// Each shard's state: `PING` round-trip time, or why it failed.
-    pub async fn ping(&self) -> Vec<ShardHealth> {
+    /// Each shard's state: `PING` round-trip time, or why it failed. A shard that does not
+    /// answer within `within` is reported as timed out, so the answer comes in time even when
+    /// one server hangs.
+    pub async fn ping(&self, within: std::time::Duration) -> Vec<ShardHealth> {
         let pings = self.shards.iter().map(|shard| async move {
             let started = std::time::Instant::now();
-            let result = shard
-                .query::<String>(Request::Cmd(&redis::cmd("PING")))
-                .await;
+            let cmd = redis::cmd("PING");
+            let ping = shard.query::<String>(Request::Cmd(&cmd));
+            let result = match tokio::time::timeout(within, ping).await {
+                Ok(answer) => answer.map(|_| started.elapsed()),
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "Redis at {} did not answer PING within {:.3}s",
+                        shard.server().display,
+                        within.as_secs_f64()
+                    ),
+                )),
+            };
             ShardHealth {
                 server: shard.server().display.clone(),
-                result: result.map(|_| started.elapsed()),
+                result,
             }
         });
         futures_util::future::join_all(pings).await

@@ -92,6 +92,8 @@ const BROKER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The longest a scrape waits for Redis: a hung Redis must not hang the scraper as well.
 const SCRAPE_DEADLINE: Duration = Duration::from_secs(1);
+/// What the PINGs leave of the deadline for their answers to be recorded.
+const PING_MARGIN: Duration = Duration::from_millis(100);
 
 /// Prometheus (OpenMetrics) text. Queue depths and shard states are read from Redis at scrape
 /// time, all at once and within `SCRAPE_DEADLINE`; what fails or comes late keeps its last
@@ -118,12 +120,14 @@ enum Reading {
 }
 
 /// Pings the shards and reads every topic's depths in parallel, recording what comes within
-/// the deadline. Returns how many reads failed or came late. The shards answer PING in one
-/// round, so when it is late every shard is marked down.
+/// the deadline (a shard that does not answer its PING in time is marked down). Returns how
+/// many reads failed or came late.
 async fn read_redis(state: &Arc<AppState>) -> usize {
     let mut reads = JoinSet::new();
     let pinging = state.clone();
-    reads.spawn(async move { Reading::Shards(pinging.queue.ping().await) });
+    // Each shard answers or times out a little before the deadline, so none is left unknown.
+    let within = SCRAPE_DEADLINE.saturating_sub(PING_MARGIN);
+    reads.spawn(async move { Reading::Shards(pinging.queue.ping(within).await) });
     for topic in state.registry.list() {
         let reading = state.clone();
         reads.spawn(async move {
@@ -134,15 +138,11 @@ async fn read_redis(state: &Arc<AppState>) -> usize {
     let deadline = tokio::time::sleep(SCRAPE_DEADLINE);
     tokio::pin!(deadline);
     let mut errors = 0;
-    let mut pinged = false;
     loop {
         tokio::select! {
             next = reads.join_next() => match next {
                 None => break,
-                Some(Ok(Reading::Shards(shards))) => {
-                    pinged = true;
-                    errors += record_shards(&state.metrics, shards);
-                }
+                Some(Ok(Reading::Shards(shards))) => errors += record_shards(&state.metrics, shards),
                 Some(Ok(Reading::Depths(topic, Ok(stats)))) => record_depths(&state.metrics, topic, &stats),
                 Some(Ok(Reading::Depths(_, Err(_))) | Err(_)) => errors += 1,
             },
@@ -154,9 +154,6 @@ async fn read_redis(state: &Arc<AppState>) -> usize {
     }
     // Dropping the set stops the reads that are late.
     drop(reads);
-    if !pinged {
-        state.metrics.mark_servers_down();
-    }
     errors
 }
 
