@@ -106,12 +106,6 @@ impl Connection {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Since when the connection has had no request under way, or `None` if one is.
-    pub fn idle_since(&self) -> Option<Instant> {
-        let state = self.state();
-        (state.busy == 0).then_some(state.idle_since)
-    }
-
     /// How fit the connection is to be closed to make room, the fittest first: idle ones
     /// before those sending a request head, the longest idle first; `None` while it is busy.
     pub fn eviction_order(&self) -> Option<(bool, Instant)> {
@@ -234,7 +228,7 @@ impl Connection {
                     }
                 }
                 () = self.changed.notified() => {
-                    if self.evicted.load(Ordering::Relaxed) && self.idle_since().is_some() {
+                    if self.evicted.load(Ordering::Relaxed) && self.eviction_order().is_some() {
                         return None;
                     }
                     self.evicted.store(false, Ordering::Relaxed);
