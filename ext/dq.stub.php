@@ -81,6 +81,60 @@ namespace Dq {
          * @return array{delayed: int, ready: int, inflight: int, dead: int}
          */
         public function stats(string $topic): array {}
+
+        /**
+         * Reserves the next due job of a pull topic ("mode": "pull"), waiting up to $timeout
+         * seconds (0 to 60) for one. The job is leased for the topic's timeout_ms: settle it
+         * with ack(), retry() or fail() before then, or it is reserved again.
+         * @throws InvalidArgumentException for a push topic (its messages go to its callback)
+         * @throws UnknownTopicException|ConnectionException|TimeoutException
+         */
+        public function reserve(string $topic, float $timeout = 1.0): ?Job {}
+    }
+
+    /**
+     * A pull topic's message reserved by Client::reserve(). Settle it once: ack(), retry() or
+     * fail(). A settlement after the lease expired throws Dq\Exception code 11 (the job was
+     * reserved again, maybe by another worker).
+     */
+    final class Job
+    {
+        public function id(): string {}
+
+        public function topic(): string {}
+
+        /** The body as it was added (arrays and objects come back as arrays). */
+        public function body(): mixed {}
+
+        /** This attempt's number, 1 for the first. */
+        public function attempt(): int {}
+
+        /** Attempts in all that the topic allows. */
+        public function maxAttempts(): int {}
+
+        /** When it was due, unix seconds. */
+        public function dueAt(): float {}
+
+        /** Names the reservation (the HTTP routes' {lease}). */
+        public function lease(): string {}
+
+        /** When the lease expires and the job may be reserved again, unix seconds. */
+        public function leaseExpiresAt(): float {}
+
+        /** Whether it was settled: ack(), retry() or fail() succeeded (or found the lease gone). */
+        public function settled(): bool {}
+
+        /** Done: the job is removed. */
+        public function ack(): void {}
+
+        /**
+         * Again later: after $delay seconds, or by default the topic's retry ladder.
+         * @return bool false when that was the topic's last attempt: the job became a dead letter
+         */
+        public function retry(?float $delay = null): bool {}
+
+        /** Given up: the job becomes a dead letter with $reason as its last error. */
+        public function fail(string $reason): void {}
     }
 
     /**

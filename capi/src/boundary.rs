@@ -36,6 +36,9 @@ pub enum dq_result {
     DQ_PAYLOAD_TOO_LARGE = 9,
     /// The broker refused a message: a nack, or a mandatory message no queue takes.
     DQ_REJECTED = 10,
+    /// A reserved job's lease is no longer held: it expired (the job is reserved again), or the
+    /// job was deleted or replaced.
+    DQ_LEASE_LOST = 11,
 }
 
 impl From<ErrorKind> for dq_result {
@@ -51,6 +54,7 @@ impl From<ErrorKind> for dq_result {
             ErrorKind::Unauthorized => dq_result::DQ_UNAUTHORIZED,
             ErrorKind::PayloadTooLarge => dq_result::DQ_PAYLOAD_TOO_LARGE,
             ErrorKind::Rejected => dq_result::DQ_REJECTED,
+            ErrorKind::LeaseLost => dq_result::DQ_LEASE_LOST,
         }
     }
 }
@@ -70,6 +74,7 @@ impl dq_result {
             dq_result::DQ_UNAUTHORIZED => "unauthorized",
             dq_result::DQ_PAYLOAD_TOO_LARGE => "payload too large",
             dq_result::DQ_REJECTED => "rejected by the broker",
+            dq_result::DQ_LEASE_LOST => "the job's lease is no longer held",
         }
     }
 

@@ -254,6 +254,115 @@ pub unsafe extern "C" fn dq_client_stats(
     })
 }
 
+/// Reserves the next due job of a pull topic, waiting up to `timeout` seconds (0 to 60). On
+/// success `*out_json` is the job as JSON (`{"lease","topic","id","body","attempt",
+/// "max_attempts","due_at","lease_expires_at"}`, freed with `dq_string_free`) or NULL when none
+/// came in time. Settle it with `dq_client_ack`, `dq_client_retry` or `dq_client_fail` and its
+/// `lease` before the topic's `timeout_ms` runs out, or it is reserved again.
+///
+/// # Safety
+/// As for `dq_client_get`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_client_reserve(
+    client: *const dq_client,
+    topic: *const c_char,
+    timeout: f64,
+    out_json: *mut *mut c_char,
+) -> dq_result {
+    boundary(|| {
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_json, "out_json", std::ptr::null_mut()) }?;
+        // SAFETY: as the caller promises.
+        let (client, topic) = unsafe { (handle(client)?, text(topic, "topic")?) };
+        let wait = dq_core::input::seconds("timeout", timeout, dq_core::MAX_RESERVE_WAIT)?;
+        let json = match client.queue.reserve(topic, wait)? {
+            Some(job) => into_c_string(job.to_json()?.to_string())?,
+            None => std::ptr::null_mut(),
+        };
+        // SAFETY: checked not NULL above.
+        unsafe { *out_json = json };
+        Ok(())
+    })
+}
+
+/// Settles a reserved job as done: it is removed. `DQ_LEASE_LOST` when the lease expired (the
+/// job is reserved again) or the job was settled, deleted or replaced meanwhile.
+///
+/// # Safety
+/// As for `dq_client_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_client_ack(
+    client: *const dq_client,
+    topic: *const c_char,
+    lease: *const c_char,
+) -> dq_result {
+    boundary(|| {
+        // SAFETY: as the caller promises.
+        let (client, topic, lease) =
+            unsafe { (handle(client)?, text(topic, "topic")?, text(lease, "lease")?) };
+        client.queue.ack(topic, lease)
+    })
+}
+
+/// Schedules a reserved job again after `delay` seconds, or on the topic's retry ladder when
+/// `delay` is negative. On success `*out_scheduled` is false when that was the topic's last
+/// attempt and the job became a dead letter instead.
+///
+/// # Safety
+/// As for `dq_client_add`; `out_scheduled` points to writable storage.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_client_retry(
+    client: *const dq_client,
+    topic: *const c_char,
+    lease: *const c_char,
+    delay: f64,
+    out_scheduled: *mut bool,
+) -> dq_result {
+    boundary(|| {
+        // SAFETY: the caller promises writable storage (or NULL, an error).
+        unsafe { out(out_scheduled, "out_scheduled", false) }?;
+        // SAFETY: as the caller promises.
+        let (client, topic, lease) =
+            unsafe { (handle(client)?, text(topic, "topic")?, text(lease, "lease")?) };
+        let delay = if delay < 0.0 {
+            None
+        } else {
+            Some(dq_core::input::seconds("delay", delay, dq_core::input::MAX_DELAY)?)
+        };
+        let retried = client
+            .queue
+            .retry(topic, lease, delay, "retry asked by the worker")?;
+        // SAFETY: checked not NULL above.
+        unsafe { *out_scheduled = matches!(retried, dq_core::Retried::Scheduled(_)) };
+        Ok(())
+    })
+}
+
+/// Makes a reserved job a dead letter at once, with `reason` as its last error.
+///
+/// # Safety
+/// As for `dq_client_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dq_client_fail(
+    client: *const dq_client,
+    topic: *const c_char,
+    lease: *const c_char,
+    reason: *const c_char,
+) -> dq_result {
+    boundary(|| {
+        // SAFETY: as the caller promises.
+        let (client, topic, lease, reason) = unsafe {
+            (
+                handle(client)?,
+                text(topic, "topic")?,
+                text(lease, "lease")?,
+                text(reason, "reason")?,
+            )
+        };
+        client.queue.fail(topic, lease, reason)
+    })
+}
+
 /// # Safety
 /// `client` is NULL or came from `dq_client_new` and is not freed yet.
 unsafe fn handle<'a>(client: *const dq_client) -> Result<&'a dq_client, Error> {

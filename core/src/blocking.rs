@@ -21,7 +21,7 @@ use crate::amqp::{
 use crate::config::QueueConfig;
 use crate::error::{Error, Result};
 use crate::input::{InputRules, NewMessage};
-use crate::queue::{Added, ConnectionMode, DelayQueue, Message, Stats};
+use crate::queue::{Added, ConnectionMode, DelayQueue, Job, Message, Retried, Stats};
 use crate::runtime::{amqp_runtime, runtime};
 
 /// Pooled queues; a process rarely uses more than one or two configurations.
@@ -94,6 +94,29 @@ impl BlockingQueue {
 
     pub fn stats(&self, topic: &str) -> Result<Stats> {
         block_on(self.queue.stats(topic))
+    }
+
+    /// Reserves the next due job of a pull topic, waiting up to `wait`.
+    pub fn reserve(&self, topic: &str, wait: Duration) -> Result<Option<Job>> {
+        block_on(self.queue.reserve(topic, wait))
+    }
+
+    pub fn ack(&self, topic: &str, lease: &str) -> Result<()> {
+        block_on(self.queue.ack(topic, lease))
+    }
+
+    pub fn retry(
+        &self,
+        topic: &str,
+        lease: &str,
+        delay: Option<Duration>,
+        error: &str,
+    ) -> Result<Retried> {
+        block_on(self.queue.retry(topic, lease, delay, error))
+    }
+
+    pub fn fail(&self, topic: &str, lease: &str, reason: &str) -> Result<()> {
+        block_on(self.queue.fail(topic, lease, reason))
     }
 }
 

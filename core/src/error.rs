@@ -27,11 +27,14 @@ pub enum ErrorKind {
     PayloadTooLarge = 9,
     /// The broker refused a message: a nack, or a mandatory message no queue takes.
     Rejected = 10,
+    /// A pulled job's lease is no longer held: it expired (the job is reserved again), or the
+    /// job was deleted or replaced meanwhile.
+    LeaseLost = 11,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Internal,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownTopic,
@@ -42,6 +45,7 @@ impl ErrorKind {
         ErrorKind::Unauthorized,
         ErrorKind::PayloadTooLarge,
         ErrorKind::Rejected,
+        ErrorKind::LeaseLost,
     ];
 
     /// The stable numeric code.
@@ -62,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "UNAUTHORIZED",
             ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorKind::Rejected => "REJECTED",
+            ErrorKind::LeaseLost => "LEASE_LOST",
         }
     }
 

@@ -260,6 +260,20 @@ pub fn check_body_size(len: usize, limit: usize) -> Result<()> {
     Ok(())
 }
 
+/// The longest delay, as a duration.
+pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_millis(MAX_DELAY_MS as u64);
+
+/// A number of seconds given as `field`: finite, from 0 to `max`, rounded to the millisecond.
+pub fn seconds(field: &str, value: f64, max: std::time::Duration) -> Result<std::time::Duration> {
+    if value.is_finite() && (0.0..=max.as_secs_f64()).contains(&value) {
+        return Ok(std::time::Duration::from_millis((value * 1000.0).round() as u64));
+    }
+    Err(Error::invalid(format!(
+        "{field} {value} is out of range: expected seconds from 0 to {}",
+        max.as_secs_f64()
+    )))
+}
+
 fn read_delay_ms(delay: &Value) -> Result<i64> {
     let seconds = match delay {
         Value::Number(n) => n.as_f64(),

@@ -29,11 +29,11 @@ pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};
 pub use queue::{
-    Added, ConnectionMode, DeadLetter, DelayQueue, MAX_DEAD_PAGE, Message, ServerFacts,
-    ServerReport, ShardHealth, State, Stats, TopicSource,
+    Added, ConnectionMode, DeadLetter, DelayQueue, Job, MAX_DEAD_PAGE, MAX_RESERVE_WAIT, Message,
+    Retried, ServerFacts, ServerReport, ShardHealth, State, Stats, TopicSource,
 };
 pub use registry::{
-    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Registry, RegistryObserver, Status, Topic,
+    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Mode, Registry, RegistryObserver, Status, Topic,
 };
 pub use worker::{Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
 

@@ -208,7 +208,7 @@ namespace DqFfi {
         }
 
         /** A float as Rust prints it: 1.5, 1 (not 1.0), NaN, inf. */
-        private static function float(float $value): string
+        public static function float(float $value): string
         {
             return is_nan($value) ? 'NaN' : (is_infinite($value) ? ($value > 0 ? 'inf' : '-inf') : json_encode($value));
         }
@@ -369,6 +369,32 @@ namespace DqFfi {
             return json_decode((string) Library::take($out), true, 512, JSON_THROW_ON_ERROR);
         }
 
+        /** As Dq\Client::reserve(): the next due job of a pull topic, or null after $timeout seconds. */
+        public function reserve(string $topic, float $timeout = 1.0): ?Job
+        {
+            $out = $this->ffi->new('char *');
+            Library::check($this->ffi->dq_client_reserve($this->handle, $topic, $timeout, FFI::addr($out)));
+            $json = Library::take($out);
+            return $json === null ? null : new Job($this, json_decode($json, true, 512, JSON_THROW_ON_ERROR));
+        }
+
+        /**
+         * Settles a reserved job (Job's ack, retry and fail call it).
+         * @internal
+         */
+        public function settle(string $how, string $topic, string $lease, float $delay = -1.0, string $reason = ''): bool
+        {
+            if ($how === 'retry') {
+                $scheduled = $this->ffi->new('bool');
+                Library::check($this->ffi->dq_client_retry($this->handle, $topic, $lease, $delay, FFI::addr($scheduled)));
+                return $scheduled->cdata;
+            }
+            Library::check($how === 'ack'
+                ? $this->ffi->dq_client_ack($this->handle, $topic, $lease)
+                : $this->ffi->dq_client_fail($this->handle, $topic, $lease, $reason));
+            return true;
+        }
+
         public function __destruct()
         {
             if ($this->handle !== null) {
@@ -524,6 +550,98 @@ namespace DqFfi {
                 $defaults['timeout'] = (float) $timeout;
             }
             return $defaults;
+        }
+    }
+
+    /** A pull topic's reserved job (Dq\Job): settle it once with ack(), retry() or fail(). */
+    final class Job
+    {
+        private ?string $settled = null;
+
+        /** @param array{lease: string, topic: string, id: string, body: mixed, attempt: int, max_attempts: int, due_at: float, lease_expires_at: float} $job */
+        public function __construct(private Client $client, private array $job)
+        {
+        }
+
+        public function id(): string
+        {
+            return $this->job['id'];
+        }
+
+        public function topic(): string
+        {
+            return $this->job['topic'];
+        }
+
+        public function body(): mixed
+        {
+            return $this->job['body'];
+        }
+
+        public function attempt(): int
+        {
+            return $this->job['attempt'];
+        }
+
+        public function maxAttempts(): int
+        {
+            return $this->job['max_attempts'];
+        }
+
+        public function dueAt(): float
+        {
+            return (float) $this->job['due_at'];
+        }
+
+        public function lease(): string
+        {
+            return $this->job['lease'];
+        }
+
+        public function leaseExpiresAt(): float
+        {
+            return (float) $this->job['lease_expires_at'];
+        }
+
+        public function settled(): bool
+        {
+            return $this->settled !== null;
+        }
+
+        public function ack(): void
+        {
+            $this->settle('acked', fn () => $this->client->settle('ack', $this->job['topic'], $this->job['lease']));
+        }
+
+        public function retry(?float $delay = null): bool
+        {
+            if ($delay !== null && !(is_finite($delay) && $delay >= 0)) {
+                throw Library::invalid('delay ' . Library::float($delay) . ' is out of range: expected seconds from 0 to 31622400');
+            }
+            return $this->settle('retried', fn () => $this->client->settle('retry', $this->job['topic'], $this->job['lease'], $delay ?? -1.0));
+        }
+
+        public function fail(string $reason): void
+        {
+            $this->settle('failed', fn () => $this->client->settle('fail', $this->job['topic'], $this->job['lease'], -1.0, $reason));
+        }
+
+        /** Once only, as Dq\Job: a settlement that found the lease gone (code 11) counts. */
+        private function settle(string $how, callable $call): bool
+        {
+            if ($this->settled !== null) {
+                throw Library::invalid(sprintf('job "%s" of topic "%s" was %s already: a job is settled once (ack, retry or fail)', $this->job['id'], $this->job['topic'], $this->settled));
+            }
+            try {
+                $result = $call();
+            } catch (Exception $e) {
+                if ($e->getCode() === 11) {
+                    $this->settled = 'lost';
+                }
+                throw $e;
+            }
+            $this->settled = $how;
+            return $result;
         }
     }
 

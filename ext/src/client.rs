@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::convert;
 use crate::errors::{invalid, to_php};
 use crate::ini;
+use crate::job::{Job, reserve_wait};
 
 /// `array $options = []`: an optional array whose default shows as `[]` in reflection; every
 /// class's optional array parameters use it.
@@ -144,6 +145,16 @@ impl Client {
         }
         let stored = self.queue()?.add_many(topic, &messages).map_err(to_php)?;
         Ok(i64::try_from(stored).unwrap_or(i64::MAX))
+    }
+
+    /// Reserves the next due job of a pull topic, waiting up to `$timeout` seconds (at most
+    /// 60); null if none came. The job's lease lasts the topic's `timeout_ms`.
+    #[php(defaults(timeout = 1.0))]
+    pub fn reserve(&mut self, topic: &str, timeout: f64) -> PhpResult<Option<Job>> {
+        let wait = reserve_wait(timeout)?;
+        let queue = self.queue()?.clone();
+        let job = queue.reserve(topic, wait).map_err(to_php)?;
+        Ok(job.map(|job| Job::new(queue, job)))
     }
 
     /// Counts per state: `['delayed','ready','inflight','dead']`, summed over all shards.

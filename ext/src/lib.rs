@@ -7,6 +7,7 @@ mod consumer;
 mod convert;
 mod errors;
 mod ini;
+mod job;
 mod php_sys;
 mod producer;
 
@@ -58,6 +59,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .class::<producer::Producer>()
         .class::<consumer::Consumer>()
         .class::<consumer::Delivery>()
+        .class::<job::Job>()
         .request_startup_function(client::request_startup)
         .info_function(ini::info)
 }

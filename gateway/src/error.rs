@@ -38,6 +38,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::LeaseLost => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -81,7 +82,28 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        JsonObject::parse(&body_bytes(req, state).await?)
+    }
+}
+
+/// A JSON object as the request body, or an empty one when the body is empty (routes whose
+/// fields are all optional: `POST /v1/topics/{topic}/reserve`).
+pub struct OptionalJsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonObject(Map::new()));
+        }
+        JsonObject::parse(&bytes).map(|JsonObject(map)| OptionalJsonObject(map))
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::new(
                     ErrorKind::PayloadTooLarge,
@@ -94,8 +116,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     Error::invalid(format!("cannot read request body: {rejection}")),
                 )
             }
-        })?;
-        match dq_core::json::from_slice(&bytes, "request body") {
+    })
+}
+
+impl JsonObject {
+    fn parse(bytes: &[u8]) -> Result<JsonObject, ApiError> {
+        match dq_core::json::from_slice(bytes, "request body") {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
             Ok(other) => Err(ApiError::invalid(format!(
                 "request body is JSON {}, expected an object",

@@ -99,8 +99,8 @@ impl Keys {
 }
 
 /// Lua functions the scripts share, each put in front of a script that calls it. They keep the
-/// shard's indexes and wake-ups right in one place.
-const HELPERS: [(&str, &str); 4] = [
+/// shard's indexes and wake-ups right in one place. A helper may call those listed before it.
+const HELPERS: [(&str, &str); 8] = [
     (
         "now_ms()",
         "local function now_ms()
@@ -128,6 +128,70 @@ end",
 local function index_head(set, index, topic)
   local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
   if head[2] then redis.call('ZADD', index, head[2], topic) else redis.call('ZREM', index, topic) end
+end",
+    ),
+    (
+        "promote_due(",
+        "-- Moves up to `limit` of the topic's delayed messages due by `now` to ready (keeping their due
+-- time, so the earliest goes first); returns how many.
+local function promote_due(topic, now, limit)
+  local delayed, ready = @delayed, @ready
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+  for i = 1, #due, 2 do
+    redis.call('ZREM', delayed, due[i])
+    redis.call('ZADD', ready, due[i + 1], due[i])
+  end
+  if #due > 0 then mark_ready(topic) end
+  index_head(delayed, @timers, topic)
+  return #due / 2
+end",
+    ),
+    (
+        "reap_expired(",
+        "-- Returns up to `limit` of the topic's leases that expired by `now` to ready, at their due time
+-- (so they go first); returns how many.
+local function reap_expired(topic, now, limit)
+  local inflight, meta = @inflight, @meta
+  local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(expired) do
+    local raw = redis.call('HGET', meta, id)
+    local m = raw and cjson.decode(raw) or {}
+    m.lease = nil
+    m.last_error = m.last_error or 'lease expired: the worker stopped before it finished'
+    redis.call('HSET', meta, id, cjson.encode(m))
+    redis.call('ZREM', inflight, id)
+    redis.call('ZADD', @ready, m.due_at or now, id)
+  end
+  if #expired > 0 then mark_ready(topic) end
+  index_head(inflight, @leases, topic)
+  return #expired
+end",
+    ),
+    (
+        "to_delayed(",
+        "-- An inflight message, its meta `m` decoded, waits again until `due`, the last failure noted.
+local function to_delayed(topic, id, m, due, status, error)
+  m.lease = nil
+  m.last_status = tonumber(status)
+  m.last_error = error
+  redis.call('HSET', @meta, id, cjson.encode(m))
+  redis.call('ZREM', @inflight, id)
+  redis.call('ZADD', @delayed, due, id)
+  mark_due(topic, due)
+end",
+    ),
+    (
+        "to_dead(",
+        "-- An inflight (or ready) message, its meta `m` decoded, becomes a dead letter, the last failure noted.
+local function to_dead(id, m, now, status, error)
+  m.lease = nil
+  m.last_status = tonumber(status)
+  m.last_error = error
+  m.died_at = now
+  redis.call('HSET', @meta, id, cjson.encode(m))
+  redis.call('ZREM', @inflight, id)
+  redis.call('ZREM', @ready, id)
+  redis.call('ZADD', @dead, now, id)
 end",
     ),
 ];

@@ -5,7 +5,9 @@
 //! atomic, and a second `add` of an id replaces the first wherever it is.
 
 mod dead;
+mod jobs;
 pub(crate) mod keys;
+mod ready;
 mod shard;
 mod topics;
 pub(crate) mod wake;
@@ -23,6 +25,8 @@ use crate::input::{InputRules, NewMessage, check_id, check_topic};
 use crate::registry::Topic;
 
 pub use dead::{DeadLetter, MAX_DEAD_PAGE};
+pub(crate) use jobs::ACK;
+pub use jobs::{Job, MAX_RESERVE_WAIT, Retried};
 pub(crate) use keys::Keys;
 pub use shard::ConnectionMode;
 use shard::Peers;
@@ -197,6 +201,8 @@ pub struct DelayQueue {
     keys: Keys,
     body_limit: usize,
     topics: TopicCache,
+    /// Wake-channel subscriptions kept for `reserve` calls that wait.
+    ready: ready::Subscriptions,
 }
 
 impl DelayQueue {
@@ -235,6 +241,7 @@ impl DelayQueue {
             keys: Keys::new(&config.prefix),
             body_limit: config.body_limit,
             topics: TopicCache::default(),
+            ready: ready::Subscriptions::new(config.redis.len()),
         })
     }
 
@@ -501,7 +508,21 @@ impl DelayQueue {
 
     /// The topic's definition, if it is registered and takes messages.
     async fn active_topic(&self, shard: &Shard, topic: &str) -> Result<Arc<Topic>> {
-        let definition = match self.topics.get(shard, &self.keys, topic).await? {
+        let definition = self.registered_topic(shard, topic).await?;
+        if definition.status == crate::registry::Status::Disabled {
+            return Err(Error::new(
+                ErrorKind::UnknownTopic,
+                format!(
+                    "topic \"{topic}\" is disabled: set its status to \"active\" with PUT /v1/topics/{topic} on dq-gateway"
+                ),
+            ));
+        }
+        Ok(definition)
+    }
+
+    /// The topic's definition, if it is registered (in whatever status).
+    async fn registered_topic(&self, shard: &Shard, topic: &str) -> Result<Arc<Topic>> {
+        Ok(match self.topics.get(shard, &self.keys, topic).await? {
             Lookup::Found(definition) => definition,
             Lookup::Unknown => {
                 return Err(Error::new(
@@ -524,16 +545,7 @@ impl DelayQueue {
                     ),
                 ));
             }
-        };
-        if definition.status == crate::registry::Status::Disabled {
-            return Err(Error::new(
-                ErrorKind::UnknownTopic,
-                format!(
-                    "topic \"{topic}\" is disabled: set its status to \"active\" with PUT /v1/topics/{topic} on dq-gateway"
-                ),
-            ));
-        }
-        Ok(definition)
+        })
     }
 }
 

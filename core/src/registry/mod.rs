@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::input::check_topic;
 use crate::queue::{DelayQueue, LuaScript, Request, Shard, TopicSource, now_ms};
 
-pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Status, Topic};
+pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Mode, Status, Topic};
 pub use watch::RegistryObserver;
 
 /// Wake-channel message asking the gateways to publish the registry again (a lookup found it

@@ -36,12 +36,37 @@ pub enum Status {
     Disabled,
 }
 
+/// How a topic's due messages reach the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The gateway delivers each due message to the topic's callback.
+    #[default]
+    Push,
+    /// Due messages wait as ready until a worker reserves one (`Dq\Client::reserve`,
+    /// `POST /v1/topics/{topic}/reserve`); the topic has no callback.
+    Pull,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Push => "push",
+            Mode::Pull => "pull",
+        }
+    }
+}
+
 /// A topic as declared in the gateway's file or with `PUT /v1/topics/{topic}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
     pub name: String,
-    /// The URL that due messages are delivered to.
+    /// Push (the default): the gateway calls `callback`; pull: workers reserve due messages.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The URL that due messages are delivered to (push topics; a pull topic has none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub callback: String,
     #[serde(default)]
     pub method: Method,
@@ -87,6 +112,7 @@ impl Topic {
     pub fn new(name: &str, callback: &str) -> Topic {
         Topic {
             name: name.to_string(),
+            mode: Mode::Push,
             callback: callback.to_string(),
             method: Method::default(),
             delay: 0.0,
@@ -101,10 +127,32 @@ impl Topic {
         }
     }
 
+    /// A pull topic with the defaults: due messages wait for a worker to reserve them.
+    pub fn pull(name: &str) -> Topic {
+        Topic {
+            mode: Mode::Pull,
+            ..Topic::new(name, "")
+        }
+    }
+
     /// Checks every field; the error names the field and the value.
     pub fn validate(&self) -> Result<()> {
         check_topic(&self.name)?;
-        check_url("callback", &self.callback)?;
+        match self.mode {
+            Mode::Push if self.callback.is_empty() => {
+                return Err(Error::invalid(
+                    "callback is missing: a push topic delivers to a callback URL; give \"callback\", or \"mode\": \"pull\" for a topic whose workers reserve its messages",
+                ));
+            }
+            Mode::Push => check_url("callback", &self.callback)?,
+            Mode::Pull if !self.callback.is_empty() => {
+                return Err(Error::invalid(format!(
+                    "callback {} is not used by a pull topic: its workers reserve due messages; remove \"callback\", or set \"mode\": \"push\"",
+                    shown(&self.callback)
+                )));
+            }
+            Mode::Pull => {}
+        }
         if let Some(hook) = &self.alert_webhook {
             check_url("alert_webhook", hook)?;
         }

@@ -14,8 +14,8 @@ use super::delivery::{Leased, Outcome};
 use super::slots::Slot;
 use super::{Failure, Shared, Trouble, Wake, next_id, pause};
 use crate::error::{Error, Result};
-use crate::queue::{LuaScript, Request, keys, now_ms};
-use crate::registry::{Status, Topic};
+use crate::queue::{ACK, LuaScript, Request, keys, now_ms};
+use crate::registry::{Mode, Status, Topic};
 
 /// Longest wait without looking: covers a wake message lost with a broken connection.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
@@ -116,9 +116,9 @@ async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
     Ok(outcome)
 }
 
-/// The shard's topics with ready messages that may be delivered now, in random order so that
-/// none is always served last. Unknown topics wait until they are registered (again), paused
-/// ones until resumed.
+/// The shard's push topics with ready messages that may be delivered now, in random order so
+/// that none is always served last. Unknown topics wait until they are registered (again),
+/// paused ones until resumed; pull topics' messages wait for their workers to reserve them.
 async fn ready_topics(shared: &Shared, shard: usize) -> Result<Vec<Topic>> {
     let keys = shared.queue.keys();
     let mut names: Vec<String> = shared.queue.shards()[shard]
@@ -130,7 +130,7 @@ async fn ready_topics(shared: &Shared, shard: usize) -> Result<Vec<Topic>> {
     Ok(names
         .iter()
         .filter_map(|name| shared.registry.get(name))
-        .filter(|topic| topic.status != Status::Paused)
+        .filter(|topic| topic.status != Status::Paused && topic.mode == Mode::Push)
         .collect())
 }
 
@@ -414,40 +414,18 @@ return out
     ))
 });
 
-/// Removes a delivered message, if the lease is still this one.
-/// KEYS: topic base, prefix. ARGV: id, lease, topic. Returns 1 if removed.
-static ACK: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(&keys::lua(
-        r"
-local id = ARGV[1]
-local raw = redis.call('HGET', @meta, id)
-if not raw or cjson.decode(raw).lease ~= ARGV[2] then return 0 end
-redis.call('HDEL', @body, id)
-redis.call('HDEL', @meta, id)
-redis.call('ZREM', @inflight, id)
-return 1
-",
-    ))
-});
-
 /// Schedules the next attempt of a message, if the lease is still this one.
 /// KEYS: topic base, prefix. ARGV: id, lease, topic, due ms, last status, last error.
 /// Returns 1 if rescheduled.
 static RETRY: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local id, topic, due = ARGV[1], ARGV[3], tonumber(ARGV[4])
+local id = ARGV[1]
 local raw = redis.call('HGET', @meta, id)
 if not raw then return 0 end
 local m = cjson.decode(raw)
 if m.lease ~= ARGV[2] then return 0 end
-m.lease = nil
-m.last_status = tonumber(ARGV[5])
-m.last_error = ARGV[6]
-redis.call('HSET', @meta, id, cjson.encode(m))
-redis.call('ZREM', @inflight, id)
-redis.call('ZADD', @delayed, due, id)
-mark_due(topic, due)
+to_delayed(ARGV[3], id, m, tonumber(ARGV[4]), ARGV[5], ARGV[6])
 return 1
 ",
     ))
@@ -464,14 +442,7 @@ local raw = redis.call('HGET', @meta, id)
 if not raw then return 0 end
 local m = cjson.decode(raw)
 if m.lease ~= ARGV[2] then return 0 end
-local now = now_ms()
-m.lease = nil
-m.last_status = tonumber(ARGV[4])
-m.last_error = ARGV[5]
-m.died_at = now
-redis.call('HSET', @meta, id, cjson.encode(m))
-redis.call('ZREM', @inflight, id)
-redis.call('ZADD', @dead, now, id)
+to_dead(id, m, now_ms(), ARGV[4], ARGV[5])
 return 1
 ",
     ))

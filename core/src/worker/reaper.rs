@@ -126,21 +126,7 @@ async fn trim(shared: &Shared, shard: usize) -> Result<()> {
 static REAP: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local topic, now = ARGV[1], now_ms()
-local inflight, meta = @inflight, @meta
-local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(expired) do
-  local raw = redis.call('HGET', meta, id)
-  local m = raw and cjson.decode(raw) or {}
-  m.lease = nil
-  m.last_error = m.last_error or 'lease expired: the worker stopped before it finished'
-  redis.call('HSET', meta, id, cjson.encode(m))
-  redis.call('ZREM', inflight, id)
-  redis.call('ZADD', @ready, m.due_at or now, id)
-end
-if #expired > 0 then mark_ready(topic) end
-index_head(inflight, @leases, topic)
-return #expired
+return reap_expired(ARGV[1], now_ms(), tonumber(ARGV[2]))
 ",
     ))
 });

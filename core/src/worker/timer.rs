@@ -125,16 +125,7 @@ impl Clock {
 static MOVE: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
-local topic, now = ARGV[1], now_ms()
-local delayed, ready = @delayed, @ready
-local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-for i = 1, #due, 2 do
-  redis.call('ZREM', delayed, due[i])
-  redis.call('ZADD', ready, due[i + 1], due[i])
-end
-if #due > 0 then mark_ready(topic) end
-index_head(delayed, @timers, topic)
-return #due / 2
+return promote_due(ARGV[1], now_ms(), tonumber(ARGV[2]))
 ",
     ))
 });

@@ -57,7 +57,7 @@ fn message(fields: &Map<String, Value>) -> Result<(String, OutgoingMessage), Api
     ))
 }
 
-fn known_fields(fields: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+pub(super) fn known_fields(fields: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     match fields.keys().find(|k| !known.contains(&k.as_str())) {
         Some(unknown) => Err(ApiError::invalid(format!(
             "unknown field {unknown:?}: expected {}",

@@ -3,6 +3,7 @@
 mod dead;
 mod exchanges;
 mod health;
+mod jobs;
 mod messages;
 mod topics;
 
@@ -33,6 +34,22 @@ pub fn router() -> Router<Arc<AppState>> {
             get(messages::show).delete(messages::delete),
         )
         .route("/v1/topics/{topic}/stats", get(messages::stats))
+        .route(
+            "/v1/topics/{topic}/reserve",
+            axum::routing::post(jobs::reserve),
+        )
+        .route(
+            "/v1/topics/{topic}/jobs/{lease}/ack",
+            axum::routing::post(jobs::ack),
+        )
+        .route(
+            "/v1/topics/{topic}/jobs/{lease}/retry",
+            axum::routing::post(jobs::retry),
+        )
+        .route(
+            "/v1/topics/{topic}/jobs/{lease}/fail",
+            axum::routing::post(jobs::fail),
+        )
         .route("/v1/topics/{topic}/dead", get(dead::list))
         .route(
             "/v1/topics/{topic}/dead/{id}",
