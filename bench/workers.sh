@@ -2,11 +2,13 @@
 # make bench, deliveries: dq-gateway's workers delivering to a local callback receiver
 # (bench/sink.rs, built here with rustc against std only), in one run, printed against targets.
 #   1. throughput: 50,000 messages due at the same instant, deliveries/s at the receiver;
-#   2. lateness: messages due at a steady 2,000/s and 10,000/s, arrival - due_at per message;
-#   3. memory: 1,000,000 messages waiting, the gateway's RSS and Redis bytes per message.
+#   2. pull: the same kind of messages in a pull topic, reserved and acked by 1 and by 4 PHP
+#      processes (bench/pull-worker.php), jobs/s against the push deliveries/s of part 1;
+#   3. lateness: messages due at a steady 2,000/s and 10,000/s, arrival - due_at per message;
+#   4. memory: 1,000,000 messages waiting, the gateway's RSS and Redis bytes per message.
 # Messages are added beforehand with DqClient::addMany (fix_time), so adding is not measured.
 # Each part has its own key prefix and gateway; keys and processes go away on any exit.
-# Sizes: DQ_BENCH_DELIVERIES, DQ_BENCH_LATENESS_SECONDS, DQ_BENCH_WAITING. With DQ_BENCH_DUMP=DIR,
+# Sizes: DQ_BENCH_DELIVERIES, DQ_BENCH_JOBS, DQ_BENCH_LATENESS_SECONDS, DQ_BENCH_WAITING. With DQ_BENCH_DUMP=DIR,
 # every delivery's "arrival due_at" (unix seconds) is kept in DIR/{throughput,late2000,late10000}.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ export PATH=$HOME/.cargo/bin:$PATH
 deliveries=${DQ_BENCH_DELIVERIES:-50000}
 window=${DQ_BENCH_LATENESS_SECONDS:-10}
 waiting=${DQ_BENCH_WAITING:-1000000}
+jobs=${DQ_BENCH_JOBS:-20000}
 export DQ_REDIS=${DQ_REDIS:-redis://127.0.0.1:6379/0}
 redis=(redis-cli -u "$DQ_REDIS")
 
@@ -181,8 +184,52 @@ if s["count"]:
           f" ({redis_cpu:.2f} s, all its clients), over the whole wait")
 if added_to > due:
     print(f"  WARNING: adding ended {(added_to - due) * 1000:.0f} ms after the due time; the figure includes it")
+open(f"{tmp}/push.rate", "w").write(f"{rate} {(cpu + redis_cpu) / max(s['count'], 1)}")
 print(f"\n  deliveries / target 5,000/s      = {rate / 5000:.2f}x  ({rate:,.0f} deliveries/s, first to last)")
 print(f"  php-delayqueue                   = not run here (1 s buckets, 10 PHP consumer processes)")
+PY
+
+echo
+echo "== pull workers: Dq\\Client::reserve + Dq\\Job::ack, $(thousands "$jobs") jobs due, against the push notifier above"
+# The same messages as the push run, in a pull topic: PHP processes reserve and ack them until
+# none is left. No gateway workers are needed (reserve moves due messages itself); the gateway
+# only registers the topic.
+prefix="dqbench-pull-$$"
+start_gateway "$prefix"
+put_topic pulled '{"mode":"pull","timeout_ms":60000}'
+for procs in 1 4; do
+  read -r added _ _ < <(load "$prefix" pulled "$jobs" "$(python3 -c 'import time; print(f"{time.time():.3f}")')" 0)
+  [[ $added == "$jobs" ]] || fail "added $added of $jobs"
+  redis_before=$(redis_cpu)
+  workers=()
+  for ((w = 0; w < procs; w++)); do
+    php -n -d "extension=$root/build/dq.so" bench/pull-worker.php "$prefix" pulled >"$tmp/pull$procs.$w" &
+    workers+=($!)
+  done
+  for pid in "${workers[@]}"; do wait "$pid" || fail "a pull worker failed"; done
+  redis_after=$(redis_cpu)
+  echo "$redis_before $redis_after" >"$tmp/pull$procs.redis"
+  [[ $(gateway_stats pulled) == *'"ready":0,"inflight":0'* ]] || fail "jobs left: $(gateway_stats pulled)"
+done
+stop_gateway "$prefix"
+python3 - "$tmp" <<'PY'
+import glob, sys
+tmp = sys.argv[1]
+push_rate, push_cpu = map(float, open(f"{tmp}/push.rate").read().split())
+for procs in (1, 4):
+    rows = [list(map(float, open(f).read().split())) for f in sorted(glob.glob(f"{tmp}/pull{procs}.*")) if not f.endswith(".redis")]
+    jobs = sum(r[0] for r in rows)
+    first = min(r[1] for r in rows if r[0])
+    last = max(r[2] for r in rows)
+    php_cpu = sum(r[3] for r in rows)
+    redis_before, redis_after = map(float, open(f"{tmp}/pull{procs}.redis").read().split())
+    rate = (jobs - 1) / (last - first) if last > first else 0.0
+    per_job = (php_cpu + redis_after - redis_before) / max(jobs, 1)
+    print(f"  {procs} PHP process{'es' if procs > 1 else '  '}: {jobs:,.0f} jobs in {last - first:.2f} s = {rate:,.0f} jobs/s;"
+          f" CPU per job {per_job * 1e6:.0f} us (PHP {php_cpu / max(jobs, 1) * 1e6:.0f} us, Redis {(redis_after - redis_before) / max(jobs, 1) * 1e6:.0f} us)")
+    print(f"  pull ({procs}) / push notifier         = {rate / push_rate:.2f}x  (push {push_rate:,.0f} deliveries/s;"
+          f" per job {1e6 / rate - 1e6 / push_rate:+.0f} us of wall time, CPU {(per_job - push_cpu) * 1e6:+.0f} us: two round trips"
+          f" (reserve, ack) per job where the notifier leases in batches)")
 PY
 
 echo

@@ -87,7 +87,7 @@ $job->ack();
 try {
     $dq->reserve('pushed', 0);
 } catch (Dq\InvalidArgumentException $e) {
-    echo get_class($e), ': ', substr($e->getMessage(), 0, 112), "\n";
+    echo get_class($e), ': ', explode(';', $e->getMessage())[0], "\n";
 }
 try {
     $dq->reserve('missing', 0);
@@ -169,7 +169,7 @@ Dq\InvalidArgumentException(2): timeout 61 is out of range: expected seconds fro
 Dq\InvalidArgumentException(2): timeout NaN is out of range: expected seconds from 0 to 60
 Dq\InvalidArgumentException(2): delay -5 is out of range: expected seconds from 0 to 31622400
 bool(false)
-Dq\InvalidArgumentException: topic "pushed" is a push topic: dq-gateway delivers its messages to http://127.0.0.1:9/never, so they ca
+Dq\InvalidArgumentException: topic "pushed" is a push topic: dq-gateway delivers its messages to http://127.0.0.1:9/never, so they cannot be reserved
 Dq\UnknownTopicException
 -- two processes reserving 60 jobs: each exactly once
 60 reserved, 60 distinct; left: {"delayed":0,"ready":0,"inflight":0,"dead":0}

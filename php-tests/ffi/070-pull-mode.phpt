@@ -53,7 +53,7 @@ foreach ([fn () => $dq->reserve('jobs', -1), fn () => $dq->reserve('jobs', 61), 
     try {
         $call();
     } catch (Dq\Exception $e) {
-        echo get_class($e), '(', $e->getCode(), '): ', substr($e->getMessage(), 0, 60), "\n";
+        echo get_class($e), '(', $e->getCode(), '): ', explode(';', $e->getMessage())[0], "\n";
     }
 }
 $dq->add('jobs', ['id' => 'e']);
@@ -66,7 +66,7 @@ try {
 $job->ack();
 // The same messages as the extension's.
 echo dq_ffi_ext_run('$dq = new Dq\Client(["prefix" => $prefix]);
-try { $dq->reserve("jobs", -1); } catch (Dq\Exception $e) { echo get_class($e), "(", $e->getCode(), "): ", substr($e->getMessage(), 0, 60), "\n"; }', ['prefix' => $gw->prefix]);
+try { $dq->reserve("jobs", -1); } catch (Dq\Exception $e) { echo get_class($e), "(", $e->getCode(), "): ", explode(";", $e->getMessage())[0], "\n"; }', ['prefix' => $gw->prefix]);
 ?>
 --EXPECT--
 NULL
@@ -85,6 +85,6 @@ Dq\Exception code 11
 bool(true)
 Dq\InvalidArgumentException(2): timeout -1 is out of range: expected seconds from 0 to 60
 Dq\InvalidArgumentException(2): timeout 61 is out of range: expected seconds from 0 to 60
-Dq\InvalidArgumentException(2): topic "pushed" is a push topic: dq-gateway delivers its 
+Dq\InvalidArgumentException(2): topic "pushed" is a push topic: dq-gateway delivers its messages to http://127.0.0.1:9/never, so they cannot be reserved
 Dq\InvalidArgumentException(2): delay -5 is out of range: expected seconds from 0 to 31622400
 Dq\InvalidArgumentException(2): timeout -1 is out of range: expected seconds from 0 to 60
