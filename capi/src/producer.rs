@@ -5,8 +5,8 @@ use std::ffi::c_char;
 use dq_core::amqp::{
     AmqpConfig, DEFAULT_AMQP, ExchangeOptions, MAX_DELAY, OutgoingMessage, QueueOptions,
 };
-use dq_core::input::delay_from_seconds;
 use dq_core::config::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, parse_timeout};
+use dq_core::input::delay_from_seconds;
 use dq_core::{BlockingProducer, Error};
 use serde_json::Value;
 

@@ -4,8 +4,8 @@
 #![allow(non_snake_case)]
 
 use dq_core::amqp::{AmqpConfig, ExchangeOptions, MAX_DELAY, OutgoingMessage, QueueOptions};
-use dq_core::input::delay_from_seconds;
 use dq_core::config::parse_timeout;
+use dq_core::input::delay_from_seconds;
 use dq_core::{BlockingProducer, Error};
 use ext_php_rs::binary::Binary;
 use ext_php_rs::flags::{ClassFlags, DataType};

@@ -98,27 +98,28 @@ async fn publish_is_confirmed_and_arrives_with_its_properties() {
     consumer.close().await;
 }
 
+/// `delay` is seconds: 1.5 arrives after 1.5 s, not 1.5 ms.
 #[tokio::test]
-async fn delayed_publish_arrives_after_the_delay() {
+async fn delayed_publish_arrives_after_its_delay_in_seconds() {
     let env = env();
     let q = env.queue("later").await;
     let started = Instant::now();
     let (status, _) = env
         .post(
             "/v1/exchanges/amq.default/publish",
-            json!({"routing_key": q, "body": "x", "delay": 0.7}),
+            json!({"routing_key": q, "body": "x", "delay": 1.5}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let consumer = env.broker.consumer(&q, 1);
     let delivery = consumer
-        .next(Duration::from_secs(3))
+        .next(Duration::from_secs(5))
         .await
         .unwrap()
         .unwrap();
     let at = started.elapsed();
     assert!(
-        at >= Duration::from_millis(700) && at < Duration::from_millis(1700),
+        at >= Duration::from_millis(1500) && at < Duration::from_secs(4),
         "{at:?}"
     );
     delivery.ack().await.unwrap();
@@ -183,25 +184,21 @@ async fn delay_is_seconds_and_delay_ms_is_refused() {
     ] {
         let (got, body) = publish(fields.clone()).await;
         assert_eq!(got, status, "{fields} -> {body}");
-        assert_eq!(body["error"]["code"], "INVALID_ARGUMENT", "{fields} -> {body}");
+        assert_eq!(
+            body["error"]["code"], "INVALID_ARGUMENT",
+            "{fields} -> {body}"
+        );
         assert_eq!(message(&body), expected, "{fields}");
     }
-    // Nothing refused reached the queue; a float delay in seconds is taken, and waits.
-    let started = Instant::now();
-    let (status, body) = publish(json!({"delay": 1.5})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Nothing refused was published.
     let consumer = env.broker.consumer(&q, 1);
-    let delivery = consumer
-        .next(Duration::from_secs(5))
-        .await
-        .unwrap()
-        .unwrap();
-    let at = started.elapsed();
     assert!(
-        at >= Duration::from_millis(1500) && at < Duration::from_secs(4),
-        "1.5 s delay arrived after {at:?}"
+        consumer
+            .next(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
     );
-    delivery.ack().await.unwrap();
     consumer.close().await;
 }
 

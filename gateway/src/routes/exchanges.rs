@@ -80,13 +80,7 @@ pub async fn publish(
     known_fields(&fields, &["routing_key", "body", "properties", "delay"])?;
     let delay = match fields.get("delay") {
         None | Some(Value::Null) => None,
-        // Not a number is a malformed request (400); a number out of range is 422.
-        Some(seconds) => Some(
-            delay_from_json("delay", seconds, MAX_DELAY).map_err(|e| match seconds {
-                Value::Number(_) => ApiError::from(e),
-                _ => ApiError::new(StatusCode::BAD_REQUEST, e),
-            })?,
-        ),
+        Some(seconds) => Some(publish_delay(seconds)?),
     };
     let (routing_key, message) = message(&fields)?;
     state.using_amqp();
@@ -106,6 +100,14 @@ pub async fn publish(
         }
     }
     Ok(Json(json!({ "confirmed": true })))
+}
+
+/// `delay` in seconds: not a number is a malformed request (400), a number out of range 422.
+fn publish_delay(seconds: &Value) -> Result<Duration, ApiError> {
+    delay_from_json("delay", seconds, MAX_DELAY).map_err(|e| match seconds {
+        Value::Number(_) => e.into(),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, e),
+    })
 }
 
 /// `delay_ms` was the wave-1 field: refused with what to send instead, rather than read as
