@@ -161,14 +161,15 @@ namespace Dq {
         public function publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void {}
 
         /**
-         * The message reaches the exchange after $delayMs milliseconds (at most 30 days). Without the
+         * The message reaches the exchange after $delay seconds (int or float, to the millisecond;
+         * 0 to 30 days, else InvalidArgumentException naming the value). Without the
          * delayed-message plugin it waits in a TTL queue, so `expiration` and `mandatory` are refused,
          * and a missing exchange is code 6 as for publish(); through the default exchange ('') a
          * missing queue (the routing key) is code 6 too, rather than a message dropped when due.
          * @param string|array $body
          * @throws Exception code 6 for a missing exchange or queue
          */
-        public function publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void {}
+        public function publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void {}
 
         /**
          * @param array<array{routing_key?: string, body: string|array, properties?: array}> $messages

@@ -185,10 +185,11 @@ dq_result dq_producer_publish(const dq_producer *producer,
                               size_t body_len,
                               const char *properties_json);
 
-// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds. A
-// missing exchange, or through the default exchange (`""`) a missing queue, is `DQ_NOT_FOUND`
-// (checked when the delay queue is declared, then every 5 minutes), rather than a message
-// dropped when it is due.
+// As `dq_producer_publish`, the message reaching the exchange after `delay_seconds` seconds
+// (rounded to the millisecond; 0 to 30 days, else `DQ_INVALID_ARGUMENT`, as for NaN or
+// infinity). A missing exchange, or through the default exchange (`""`) a missing queue, is
+// `DQ_NOT_FOUND` (checked when the delay queue is declared, then every 5 minutes), rather than
+// a message dropped when it is due.
 //
 // # Safety
 // As for `dq_producer_publish`.
@@ -197,7 +198,7 @@ dq_result dq_producer_publish_delayed(const dq_producer *producer,
                                       const char *routing_key,
                                       const char *body,
                                       size_t body_len,
-                                      uint64_t delay_ms,
+                                      double delay_seconds,
                                       const char *properties_json);
 
 // Sends a request (RPC over direct reply-to) and waits up to `timeout_seconds` for the reply.

@@ -229,7 +229,7 @@ Dq\Client: parent -, final true
 Dq\Producer: parent -, final true
   __construct(array $options = [])
   publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
-  publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void
+  publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void
   publishBatch(string $exchange, array $messages): int
   call(string $exchange, string $routingKey, mixed $body, float $timeout = 5.0, array $properties = []): string
   declareExchange(string $name, string $type = "direct", array $options = []): void

@@ -13,13 +13,13 @@ $consumer = new Dq\Consumer('due', ['amqp' => $vhost->url()]);
 
 echo "-- several delays at once\n";
 $published = [];
-foreach ([[300, 'a'], [1200, 'b'], [600, 'c'], [2000, 'd'], [600, 'e'], [300, 'f']] as [$delay, $name]) {
+foreach ([[0.3, 'a'], [1.2, 'b'], [0.6, 'c'], [2, 'd'], [0.6, 'e'], [0.3, 'f']] as [$delay, $name]) {
     $published[$name] = [$delay, microtime(true)];
-    $producer->publishDelayed('amq.direct', 'due.key', "$name after $delay ms", $delay, ['message_id' => $name, 'headers' => ['mine' => $delay]]);
+    $producer->publishDelayed('amq.direct', 'due.key', "$name after $delay s", $delay, ['message_id' => $name, 'headers' => ['mine' => $name]]);
 }
 // And one through the default exchange, straight to the queue.
-$published['g'] = [900, microtime(true)];
-$producer->publishDelayed('', 'due', 'g after 900 ms', 900, ['message_id' => 'g']);
+$published['g'] = [0.9, microtime(true)];
+$producer->publishDelayed('', 'due', 'g after 0.9 s', 0.9, ['message_id' => 'g']);
 echo 'publishing took < 0.5 s: ', var_export(microtime(true) - $published['a'][1] < 0.5, true), "\n";
 
 $order = [];
@@ -33,12 +33,12 @@ while (count($order) < count($published) && microtime(true) < $deadline) {
     $properties = $delivery->properties();
     $name = $properties['message_id'];
     [$delay, $sent] = $published[$name];
-    $late = $arrived - $sent - $delay / 1000;
+    $late = $arrived - $sent - $delay;
     $order[] = $name;
     printf("%s: %s | via %s %s | not early: %s | less than 1 s late: %s | own header kept: %s\n", $name, $delivery->body(),
         $delivery->exchange() ?: '(default)', $delivery->routingKey(),
         var_export($late >= 0, true), var_export($late < 1.0, true),
-        var_export(($properties['headers']['mine'] ?? $delay) === $delay, true));
+        var_export(($properties['headers']['mine'] ?? $name) === $name, true));
     $delivery->ack();
 }
 echo 'order: ', implode(' ', $order), "\n";
@@ -57,7 +57,7 @@ $delivery->ack();
 echo 'no new queue: ', var_export(count(dq_list_queues($vhost)) === 6, true), "\n";
 
 echo "-- bad delays\n";
-foreach ([-1, PHP_INT_MIN, 30 * 24 * 3600 * 1000 + 1] as $delay) {
+foreach ([-1, -0.001, NAN, INF, 1e12, 30 * 24 * 3600 + 0.001] as $delay) {
     try {
         $producer->publishDelayed('amq.direct', 'due.key', 'never', $delay);
         echo "$delay: published\n";
@@ -70,13 +70,13 @@ var_dump($consumer->next(0.2));
 --EXPECTF--
 -- several delays at once
 publishing took < 0.5 s: true
-a: a after 300 ms | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
-f: f after 300 ms | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
-c: c after 600 ms | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
-e: e after 600 ms | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
-g: g after 900 ms | via (default) due | not early: true | less than 1 s late: true | own header kept: true
-b: b after 1200 ms | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
-d: d after 2000 ms | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
+a: a after 0.3 s | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
+f: f after 0.3 s | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
+c: c after 0.6 s | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
+e: e after 0.6 s | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
+g: g after 0.9 s | via (default) due | not early: true | less than 1 s late: true | own header kept: true
+b: b after 1.2 s | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
+d: d after 2 s | via amq.direct due.key | not early: true | less than 1 s late: true | own header kept: true
 order: a f c e g b d
 -- the delay queues
 due durable=true []
@@ -89,7 +89,10 @@ later.delay.900ms.amq.default.due durable=true [{"x-dead-letter-exchange",%s},{"
 now within 0.3 s: true
 no new queue: true
 -- bad delays
-Dq\InvalidArgumentException(2): delayMs -1 is negative: expected milliseconds from 0
-Dq\InvalidArgumentException(2): delayMs -9223372036854775808 is negative: expected milliseconds from 0
-Dq\InvalidArgumentException(2): delay of 2592000001 ms is over the longest delay of 2592000000 ms (30 days)
+Dq\InvalidArgumentException(2): delay -1 is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay -0.001 is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay NaN is not a number: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay inf is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay 1000000000000 is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay 2592000.001 is out of range: expected seconds from 0 to 2592000 (30 days)
 NULL

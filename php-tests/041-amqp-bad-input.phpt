@@ -68,7 +68,7 @@ $bad = [
 foreach ($bad as $label => $properties) {
     attempt($label, fn () => $producer->publish('', 'q', 'body', $properties));
 }
-attempt('the same, publishDelayed', fn () => $producer->publishDelayed('', 'q', 'body', 100, ['messageId' => 'x']));
+attempt('the same, publishDelayed', fn () => $producer->publishDelayed('', 'q', 'body', 0.1, ['messageId' => 'x']));
 attempt('the same, call', fn () => $producer->call('', 'q', 'body', 1.0, ['priority' => 300]));
 
 echo "-- bodies\n";
@@ -77,7 +77,7 @@ foreach ([5, 1.5, null, true] as $body) {
 }
 attempt('body a resource', fn () => $producer->publish('', 'q', STDIN));
 attempt('body array, not UTF-8', fn () => $producer->publish('', 'q', ['text' => "\xff"]));
-attempt('publishDelayed body null', fn () => $producer->publishDelayed('', 'q', null, 100));
+attempt('publishDelayed body null', fn () => $producer->publishDelayed('', 'q', null, 0.1));
 attempt('call body int', fn () => $producer->call('', 'q', 7, 1.0));
 
 echo "-- publishBatch\n";
@@ -169,7 +169,7 @@ call timeout -1: Dq\InvalidArgumentException(2): timeout: timeout -1 is invalid:
 call timeout NAN: Dq\InvalidArgumentException(2): timeout: timeout NaN is invalid: expected seconds above 0 and at most 3600
 call timeout INF: Dq\InvalidArgumentException(2): timeout: timeout inf is invalid: expected seconds above 0 and at most 3600
 call timeout 3601: Dq\InvalidArgumentException(2): timeout: timeout 3601 is invalid: expected seconds above 0 and at most 3600
-publishDelayed -1: Dq\InvalidArgumentException(2): delayMs -1 is negative: expected milliseconds from 0
+publishDelayed -1: Dq\InvalidArgumentException(2): delay -1 is out of range: expected seconds from 0 to 2592000 (30 days)
 next(-1): Dq\InvalidArgumentException(2): timeout -1 is invalid: expected 0 to 3600 seconds
 next(NAN): Dq\InvalidArgumentException(2): timeout NaN is invalid: expected 0 to 3600 seconds
 next(INF): Dq\InvalidArgumentException(2): timeout inf is invalid: expected 0 to 3600 seconds

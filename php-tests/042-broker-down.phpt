@@ -17,7 +17,7 @@ function every_operation(string $url, float $limit, array $only = []): void
         'publish' => fn () => $producer->publish('', 'q', 'x'),
         'publish again' => fn () => $producer->publish('amq.direct', 'q', ['x' => 1], ['mandatory' => true]),
         'publishBatch' => fn () => $producer->publishBatch('', [['routing_key' => 'q', 'body' => 'x']]),
-        'publishDelayed' => fn () => $producer->publishDelayed('', 'q', 'x', 1000),
+        'publishDelayed' => fn () => $producer->publishDelayed('', 'q', 'x', 1.0),
         'call' => fn () => $producer->call('', 'q', 'x', 2.0),
         'declareExchange' => fn () => $producer->declareExchange('e'),
         'declareQueue' => fn () => $producer->declareQueue('q'),

@@ -7,7 +7,7 @@ dq
 require __DIR__ . '/inc/dq.inc';
 $vhost = new TestVhost('delayed-missing-queue');
 $producer = new Dq\Producer(['amqp' => $vhost->url()]);
-foreach ([30_000, 300] as $delay) {
+foreach ([30, 0.3] as $delay) {
     try {
         $producer->publishDelayed('', 'order.check', ['order' => 42], $delay);   // the README's example
         echo "delay $delay: published\n";
@@ -17,14 +17,14 @@ foreach ([30_000, 300] as $delay) {
     }
 }
 try {
-    $producer->publishDelayed('', '', 'to nobody', 300);
+    $producer->publishDelayed('', '', 'to nobody', 0.3);
 } catch (Dq\Exception $e) {
     dq_show($e);
 }
 echo "-- declared, it arrives after its delay\n";
 $producer->declareQueue('order.check');
 $started = microtime(true);
-$producer->publishDelayed('', 'order.check', ['order' => 42], 300);
+$producer->publishDelayed('', 'order.check', ['order' => 42], 0.3);
 $consumer = new Dq\Consumer('order.check', ['amqp' => $vhost->url()]);
 $delivery = $consumer->next(3.0);
 $after = microtime(true) - $started;
@@ -33,8 +33,8 @@ $delivery?->ack();
 echo 'queues (no delay queue was made for the refused messages): ', implode(', ', array_keys(dq_list_queues($vhost))), "\n";
 ?>
 --EXPECTF--
-delay 30000: Dq\Exception(6): queue "order.check" does not exist (RabbitMQ at amqp://guest:***@127.0.0.1:5672/%s: %sNOT_FOUND - no queue 'order.check' in vhost '%s'): a delayed message to the default exchange goes to the queue its routing key names, and would be dropped when due; declare the queue first (declareQueue)
-delay 300: Dq\Exception(6): queue "order.check" does not exist %s
+delay 30: Dq\Exception(6): queue "order.check" does not exist (RabbitMQ at amqp://guest:***@127.0.0.1:5672/%s: %sNOT_FOUND - no queue 'order.check' in vhost '%s'): a delayed message to the default exchange goes to the queue its routing key names, and would be dropped when due; declare the queue first (declareQueue)
+delay 0.3: Dq\Exception(6): queue "order.check" does not exist %s
 Dq\Exception(6): queue "" does not exist (the routing key is empty, and no queue has an empty name): %s
 -- declared, it arrives after its delay
 {"order":42} after its delay: true

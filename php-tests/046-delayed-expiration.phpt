@@ -12,7 +12,7 @@ $producer->declareQueue('due');
 $consumer = new Dq\Consumer('due', ['amqp' => $url]);
 $sent = microtime(true);
 try {
-    $producer->publishDelayed('', 'due', 'later', 1000, ['expiration' => '100']);
+    $producer->publishDelayed('', 'due', 'later', 1.0, ['expiration' => '100']);   // 1 s; expiration is AMQP's, in ms
     $delivery = $consumer->next(2.0);
     $waited = microtime(true) - $sent;
     echo 'arrived: ', var_export($delivery !== null, true), ', not before its delay: ', var_export($waited >= 1.0, true), "\n";

@@ -14,7 +14,7 @@ $operations = [
     'publish exchange' => fn () => $producer->publish($long, 'k', 'x'),
     'publish routing key' => fn () => $producer->publish('', $long, 'x'),
     'publishBatch routing key' => fn () => $producer->publishBatch('', [['routing_key' => $long, 'body' => 'x']]),
-    'publishDelayed routing key' => fn () => $producer->publishDelayed('amq.direct', $long, 'x', 100),
+    'publishDelayed routing key' => fn () => $producer->publishDelayed('amq.direct', $long, 'x', 0.1),
     'call routing key' => fn () => $producer->call('', $long, 'x', 0.5),
     'declareExchange' => fn () => $producer->declareExchange($long),
     'declareQueue' => fn () => $producer->declareQueue($long),

@@ -173,7 +173,7 @@ posix_kill($worker, SIGTERM);
 pcntl_waitpid($worker, $status);
 $worker = null;
 
-// 3. EasySwoole: the notify ladder, scaled down to 100/300/500 ms, against a merchant on php -S
+// 3. EasySwoole: the notify ladder, scaled down to 0.1/0.3/0.5 s, against a merchant on php -S
 // that fails the first calls of each order (fail_first in the payload) and logs each call.
 file_put_contents("$tmp/merchant.php", <<<'PHP'
     <?php
@@ -195,7 +195,7 @@ $sink = proc_open([PHP_BINARY, '-n', '-S', "127.0.0.1:$port", "$tmp/merchant.php
 for ($i = 0; $i < 100 && !@fsockopen('127.0.0.1', $port); $i++) {
     usleep(20000);
 }
-$notifier = new App\Notify\PayNotifier($producer, new App\Notify\MerchantClient('k', 2.0), [100, 300, 500], 'pay.notify', 'pay.notify.dead');
+$notifier = new App\Notify\PayNotifier($producer, new App\Notify\MerchantClient('k', 2.0), [0.1, 0.3, 0.5], 'pay.notify', 'pay.notify.dead');
 $notifier->declare();
 $notifier->notify('1001', "http://127.0.0.1:$port/notify", ['amount' => '99.50', 'fail_first' => 3]);   // 4th attempt succeeds
 $notifier->notify('1002', "http://127.0.0.1:$port/notify", ['amount' => '5.00', 'fail_first' => 99]);   // never: dead letter
@@ -255,7 +255,7 @@ t-3: failed (rejected: unknown account mallory) alice=7500 bob=2500
 t-4: account alice has less than 1000000 cents
 order 1001: 1/1 503 now, 2/2 503 after 100 ms, 3/3 503 after 300 ms, 4/4 200 after 500 ms
 order 1002: 1/1 503 now, 2/2 503 after 100 ms, 3/3 503 after 300 ms, 4/4 503 after 500 ms
-outcomes: dead x1, delivered x1, retry in 100 ms x2, retry in 300 ms x2, retry in 500 ms x2
+outcomes: dead x1, delivered x1, retry in 0.1 s x2, retry in 0.3 s x2, retry in 0.5 s x2
 dead letter: order 1002, x-attempts 4, last error HTTP 503, message_id notify-1002
 declared exchange shop.events (topic), queue shop.orders bound to order.*
 {"published":true,"event":"order.created","message_id":"order-1001-created"}

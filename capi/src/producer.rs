@@ -1,10 +1,12 @@
 //! RabbitMQ: `dq_producer_*`.
 
 use std::ffi::c_char;
-use std::time::Duration;
 
-use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP, ExchangeOptions, OutgoingMessage, QueueOptions};
+use dq_core::amqp::{
+    AmqpConfig, DEFAULT_AMQP, ExchangeOptions, MAX_DELAY, OutgoingMessage, QueueOptions,
+};
 use dq_core::config::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, parse_timeout};
+use dq_core::input::delay_from_seconds;
 use dq_core::{BlockingProducer, Error};
 use serde_json::Value;
 
@@ -109,10 +111,11 @@ pub unsafe extern "C" fn dq_producer_publish(
     })
 }
 
-/// As `dq_producer_publish`, the message reaching the exchange after `delay_ms` milliseconds. A
-/// missing exchange, or through the default exchange (`""`) a missing queue, is `DQ_NOT_FOUND`
-/// (checked when the delay queue is declared, then every 5 minutes), rather than a message
-/// dropped when it is due.
+/// As `dq_producer_publish`, the message reaching the exchange after `delay_seconds` seconds
+/// (rounded to the millisecond; 0 to 30 days, else `DQ_INVALID_ARGUMENT`, as for NaN or
+/// infinity). A missing exchange, or through the default exchange (`""`) a missing queue, is
+/// `DQ_NOT_FOUND` (checked when the delay queue is declared, then every 5 minutes), rather than
+/// a message dropped when it is due.
 ///
 /// # Safety
 /// As for `dq_producer_publish`.
@@ -123,10 +126,11 @@ pub unsafe extern "C" fn dq_producer_publish_delayed(
     routing_key: *const c_char,
     body: *const c_char,
     body_len: usize,
-    delay_ms: u64,
+    delay_seconds: f64,
     properties_json: *const c_char,
 ) -> dq_result {
     boundary(|| {
+        let delay = delay_from_seconds("delay_seconds", delay_seconds, MAX_DELAY)?;
         // SAFETY: as the caller promises.
         let (p, exchange, routing_key, message) = unsafe {
             arguments(
@@ -138,12 +142,8 @@ pub unsafe extern "C" fn dq_producer_publish_delayed(
                 properties_json,
             )?
         };
-        p.producer.publish_delayed(
-            exchange,
-            routing_key,
-            &message,
-            Duration::from_millis(delay_ms),
-        )
+        p.producer
+            .publish_delayed(exchange, routing_key, &message, delay)
     })
 }
 

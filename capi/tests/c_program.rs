@@ -162,7 +162,7 @@ fn c_program_against_libdq() {
         out.status
     );
 
-    // What it published, read back: 5 messages (the delayed one after its 200 ms).
+    // What it published, read back: 5 messages (the delayed one after its 0.2 s).
     let got = take(&producer, &queue, 5);
     let mut bodies: Vec<&[u8]> = got.iter().map(|d| d.delivery().body()).collect();
     bodies.sort();

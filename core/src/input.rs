@@ -1,6 +1,8 @@
 //! Checks of everything a caller hands to the delay queue, shared by PHP, C and HTTP so that each
 //! gets the same rules and the same messages. Every message names the field and the value.
 
+use std::time::Duration;
+
 use chrono::{LocalResult, NaiveDateTime, TimeZone as _};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
@@ -9,6 +11,8 @@ use crate::error::{Error, Result, shown};
 
 /// Longest accepted delay, and how far ahead a `fix_time` may lie: 366 days.
 pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
+/// [`MAX_DELAY_MS`] as a duration: the bound to give [`delay_from_seconds`] for `add`.
+pub const MAX_ADD_DELAY: Duration = Duration::from_millis(MAX_DELAY_MS as u64);
 const FIX_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 /// The fields a message may have.
 pub const FIELDS: [&str; 4] = ["id", "body", "delay", "fix_time"];
@@ -275,27 +279,59 @@ pub fn seconds(field: &str, value: f64, max: std::time::Duration) -> Result<std:
 }
 
 fn read_delay_ms(delay: &Value) -> Result<i64> {
-    let seconds = match delay {
-        Value::Number(n) => n.as_f64(),
-        _ => None,
-    };
-    let Some(seconds) = seconds else {
-        return Err(Error::invalid(format!(
-            "delay {} is {}: expected a number of seconds from 0 to {}",
-            value_shown(delay),
-            type_name(delay),
-            MAX_DELAY_MS / 1000
-        )));
-    };
+    let delay = delay_from_json("delay", delay, MAX_ADD_DELAY)?;
+    Ok(i64::try_from(delay.as_millis()).unwrap_or(MAX_DELAY_MS))
+}
+
+/// A delay given in seconds (int or float), the one unit of every facade: finite, from 0 to
+/// `max`, rounded to the millisecond. The error names `field` and the value.
+pub fn delay_from_seconds(field: &str, seconds: f64, max: Duration) -> Result<Duration> {
     let ms = (seconds * 1000.0).round();
-    if !(0.0..=MAX_DELAY_MS as f64).contains(&ms) {
-        return Err(Error::invalid(format!(
-            "delay {} is out of range: expected seconds from 0 to {} (366 days)",
-            value_shown(delay),
-            MAX_DELAY_MS / 1000
-        )));
+    // NaN fails both comparisons.
+    if seconds >= 0.0 && ms <= max.as_millis() as f64 {
+        return Ok(Duration::from_millis(ms as u64));
     }
-    Ok(ms as i64)
+    Err(delay_out_of_range(field, seconds, max))
+}
+
+/// As [`delay_from_seconds`], for a JSON value: anything but a number is refused by its type.
+pub fn delay_from_json(field: &str, value: &Value, max: Duration) -> Result<Duration> {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(seconds) => delay_from_seconds(field, seconds, max),
+            None => Err(delay_out_of_range(field, f64::NAN, max)),
+        },
+        other => Err(Error::invalid(format!(
+            "{field} {} is {}: expected a number of seconds from 0 to {}",
+            value_shown(other),
+            type_name(other),
+            max.as_secs()
+        ))),
+    }
+}
+
+/// The message for a delay that is negative, not finite or longer than `max`.
+pub(crate) fn delay_out_of_range(field: &str, seconds: f64, max: Duration) -> Error {
+    let what = if seconds.is_nan() {
+        "is not a number"
+    } else {
+        "is out of range"
+    };
+    Error::invalid(format!(
+        "{field} {} {what}: expected seconds from 0 to {} ({} days)",
+        seconds_shown(seconds),
+        max.as_secs(),
+        max.as_secs() / 86_400
+    ))
+}
+
+/// Seconds as a person wrote them: `30`, `1.5`, `1e99`, `NaN`, `inf` (not `30.0` or a hundred digits).
+fn seconds_shown(seconds: f64) -> String {
+    if seconds.fract() == 0.0 && seconds.abs() < 1e16 {
+        format!("{seconds:.0}")
+    } else {
+        format!("{seconds:?}")
+    }
 }
 
 fn read_fix_time(fix_time: &Value, rules: &InputRules) -> Result<i64> {
@@ -474,6 +510,48 @@ mod tests {
         assert!(err(json!({"id": "a", "fix_time": true})).contains("a boolean"));
         assert!(err(json!({"id": "a", "fix_time": "2099-01-01 00:00:00"})).contains("366 days"));
         assert!(err(json!({"id": "a", "body": "x".repeat(100)})).contains("limit is 64"));
+    }
+
+    #[test]
+    fn delays_are_seconds_rounded_to_the_millisecond() {
+        let month = Duration::from_secs(30 * 86_400);
+        let read = |seconds: f64| delay_from_seconds("delay", seconds, month);
+        assert_eq!(read(1.5).unwrap(), Duration::from_millis(1500));
+        assert_eq!(read(0.25).unwrap(), Duration::from_millis(250));
+        assert_eq!(read(30.0).unwrap(), Duration::from_secs(30));
+        assert_eq!(read(0.0).unwrap(), Duration::ZERO);
+        assert_eq!(read(0.0014).unwrap(), Duration::from_millis(1));
+        assert_eq!(read(0.0004).unwrap(), Duration::ZERO);
+        assert_eq!(read(2_592_000.0).unwrap(), month);
+        let refused = |seconds: f64| read(seconds).unwrap_err().message().to_string();
+        assert_eq!(
+            refused(1e99),
+            "delay 1e99 is out of range: expected seconds from 0 to 2592000 (30 days)"
+        );
+        assert_eq!(
+            refused(-1.0),
+            "delay -1 is out of range: expected seconds from 0 to 2592000 (30 days)"
+        );
+        assert!(refused(-0.0001).starts_with("delay -0.0001 is out of range"));
+        assert!(refused(2_592_000.001).starts_with("delay 2592000.001 is out of range"));
+        assert!(refused(1e12).starts_with("delay 1000000000000 is out of range"));
+        assert!(refused(f64::INFINITY).starts_with("delay inf is out of range"));
+        assert!(refused(f64::NEG_INFINITY).starts_with("delay -inf is out of range"));
+        assert!(refused(f64::NAN).starts_with("delay NaN is not a number: expected seconds"));
+        let json = |v: Value| delay_from_json("delay", &v, month);
+        assert_eq!(json(json!(1.5)).unwrap(), Duration::from_millis(1500));
+        assert_eq!(json(json!(30)).unwrap(), Duration::from_secs(30));
+        assert_eq!(
+            json(json!("30")).unwrap_err().message(),
+            "delay \"30\" is a string: expected a number of seconds from 0 to 2592000"
+        );
+        assert!(json(json!(null)).unwrap_err().message().contains("is null"));
+        assert!(
+            json(json!(-5))
+                .unwrap_err()
+                .message()
+                .starts_with("delay -5 is out of range")
+        );
     }
 
     #[test]

@@ -683,13 +683,11 @@ namespace DqFfi {
             self::check($this->ffi->dq_producer_publish($this->handle, $exchange, $routingKey, $bytes, strlen($bytes), $properties));
         }
 
-        public function publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void
+        /** $delay in seconds (int or float, to the millisecond; 0 to 30 days, checked by libdq.so). */
+        public function publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void
         {
-            if ($delayMs < 0) {
-                throw Library::invalid("delayMs $delayMs is negative: expected milliseconds from 0");
-            }
             [$bytes, $properties] = self::message($body, $properties);
-            self::check($this->ffi->dq_producer_publish_delayed($this->handle, $exchange, $routingKey, $bytes, strlen($bytes), $delayMs, $properties));
+            self::check($this->ffi->dq_producer_publish_delayed($this->handle, $exchange, $routingKey, $bytes, strlen($bytes), $delay, $properties));
         }
 
         /** @param array<array{routing_key?: string, body: string|array, properties?: array}> $messages */
@@ -766,7 +764,7 @@ namespace DqFfi {
         {
             if ($result !== 0) {
                 $message = Library::lastError();
-                throw Library::exception($result, preg_replace('/^(properties|timeout)(?:_json|_seconds)\b/', '$1', $message));
+                throw Library::exception($result, preg_replace('/^(properties|timeout|delay)(?:_json|_seconds)\b/', '$1', $message));
             }
         }
 

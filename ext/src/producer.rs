@@ -3,10 +3,9 @@
 // Parameter names are PHP's (named arguments): camelCase, as the contract spells them.
 #![allow(non_snake_case)]
 
-use std::time::Duration;
-
-use dq_core::amqp::{AmqpConfig, ExchangeOptions, OutgoingMessage, QueueOptions};
+use dq_core::amqp::{AmqpConfig, ExchangeOptions, MAX_DELAY, OutgoingMessage, QueueOptions};
 use dq_core::config::parse_timeout;
+use dq_core::input::delay_from_seconds;
 use dq_core::{BlockingProducer, Error};
 use ext_php_rs::binary::Binary;
 use ext_php_rs::flags::{ClassFlags, DataType};
@@ -56,24 +55,21 @@ impl Producer {
             .map_err(to_php)
     }
 
-    /// Publishes a message that reaches the exchange after `$delayMs` milliseconds.
+    /// Publishes a message that reaches the exchange after `$delay` seconds (int or float,
+    /// to the millisecond; at most 30 days).
     #[php(defaults(properties = Options(None)))]
     pub fn publish_delayed(
         &self,
         exchange: &str,
         routingKey: &str,
         body: &Zval,
-        delayMs: i64,
+        delay: f64,
         properties: Options<'_>,
     ) -> PhpResult<()> {
-        let delay = u64::try_from(delayMs).map_err(|_| {
-            invalid(format!(
-                "delayMs {delayMs} is negative: expected milliseconds from 0"
-            ))
-        })?;
+        let delay = delay_from_seconds("delay", delay, MAX_DELAY).map_err(to_php)?;
         let message = outgoing(body, properties.0)?;
         self.producer
-            .publish_delayed(exchange, routingKey, &message, Duration::from_millis(delay))
+            .publish_delayed(exchange, routingKey, &message, delay)
             .map_err(to_php)
     }
 

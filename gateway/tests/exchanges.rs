@@ -98,30 +98,107 @@ async fn publish_is_confirmed_and_arrives_with_its_properties() {
     consumer.close().await;
 }
 
+/// `delay` is seconds: 1.5 arrives after 1.5 s, not 1.5 ms.
 #[tokio::test]
-async fn delayed_publish_arrives_after_the_delay() {
+async fn delayed_publish_arrives_after_its_delay_in_seconds() {
     let env = env();
     let q = env.queue("later").await;
     let started = Instant::now();
     let (status, _) = env
         .post(
             "/v1/exchanges/amq.default/publish",
-            json!({"routing_key": q, "body": "x", "delay_ms": 700}),
+            json!({"routing_key": q, "body": "x", "delay": 1.5}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let consumer = env.broker.consumer(&q, 1);
     let delivery = consumer
-        .next(Duration::from_secs(3))
+        .next(Duration::from_secs(5))
         .await
         .unwrap()
         .unwrap();
     let at = started.elapsed();
     assert!(
-        at >= Duration::from_millis(700) && at < Duration::from_millis(1700),
+        at >= Duration::from_millis(1500) && at < Duration::from_secs(4),
         "{at:?}"
     );
     delivery.ack().await.unwrap();
+    consumer.close().await;
+}
+
+/// Seconds is the one unit: `delay_ms` is refused with what to send instead, never read as
+/// seconds; a `delay` that is not a number, or out of range, is refused naming it.
+#[tokio::test]
+async fn delay_is_seconds_and_delay_ms_is_refused() {
+    let env = env();
+    let q = env.queue("later").await;
+    let publish = |fields: Value| {
+        let mut body = json!({"routing_key": q, "body": "x"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        env.post("/v1/exchanges/amq.default/publish", body)
+    };
+    let message = |body: &Value| body["error"]["message"].as_str().unwrap().to_string();
+    for (fields, status, expected) in [
+        (
+            json!({"delay_ms": 1500}),
+            StatusCode::BAD_REQUEST,
+            r#"delay_ms is no longer accepted: send "delay" in seconds (delay_ms 1500 = "delay": 1.5)"#,
+        ),
+        (
+            json!({"delay_ms": 30000, "delay": 30}),
+            StatusCode::BAD_REQUEST,
+            r#"delay_ms is no longer accepted: send "delay" in seconds (delay_ms 30000 = "delay": 30)"#,
+        ),
+        (
+            json!({"delay_ms": "soon"}),
+            StatusCode::BAD_REQUEST,
+            r#"delay_ms is no longer accepted: send "delay" in seconds (delay_ms 1500 = "delay": 1.5)"#,
+        ),
+        (
+            json!({"delay": "1.5"}),
+            StatusCode::BAD_REQUEST,
+            r#"delay "1.5" is a string: expected a number of seconds from 0 to 2592000"#,
+        ),
+        (
+            json!({"delay": [1]}),
+            StatusCode::BAD_REQUEST,
+            "delay [1] is an array: expected a number of seconds from 0 to 2592000",
+        ),
+        (
+            json!({"delay": -1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "delay -1 is out of range: expected seconds from 0 to 2592000 (30 days)",
+        ),
+        (
+            json!({"delay": 1e99}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "delay 1e99 is out of range: expected seconds from 0 to 2592000 (30 days)",
+        ),
+        (
+            json!({"delay": 2_592_001}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "delay 2592001 is out of range: expected seconds from 0 to 2592000 (30 days)",
+        ),
+    ] {
+        let (got, body) = publish(fields.clone()).await;
+        assert_eq!(got, status, "{fields} -> {body}");
+        assert_eq!(
+            body["error"]["code"], "INVALID_ARGUMENT",
+            "{fields} -> {body}"
+        );
+        assert_eq!(message(&body), expected, "{fields}");
+    }
+    // Nothing refused was published.
+    let consumer = env.broker.consumer(&q, 1);
+    assert!(
+        consumer
+            .next(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
     consumer.close().await;
 }
 
@@ -229,7 +306,7 @@ async fn delayed_publish_to_a_missing_queue_is_404() {
     let (status, body) = env
         .post(
             "/v1/exchanges/amq.default/publish",
-            json!({"routing_key": "order.check", "body": {"order": 42}, "delay_ms": 30000}),
+            json!({"routing_key": "order.check", "body": {"order": 42}, "delay": 30}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -245,7 +322,7 @@ async fn delayed_publish_to_a_missing_queue_is_404() {
     let (status, body) = env
         .post(
             "/v1/exchanges/amq.default/publish",
-            json!({"routing_key": q, "body": {"order": 42}, "delay_ms": 30000}),
+            json!({"routing_key": q, "body": {"order": 42}, "delay": 30}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -18,13 +18,13 @@ $channel = $connection->channel();
 
 echo "-- several delays at once\n";
 $published = [];
-foreach ([[300, 'a'], [1200, 'b'], [600, 'c'], [2000, 'd'], [600, 'e'], [300, 'f']] as [$delay, $name]) {
+foreach ([[0.3, 'a'], [1.2, 'b'], [0.6, 'c'], [2, 'd'], [0.6, 'e'], [0.3, 'f']] as [$delay, $name]) {
     $published[$name] = [$delay, microtime(true)];
-    $producer->publishDelayed('amq.direct', 'due.key', "$name after $delay ms", $delay, ['message_id' => $name, 'headers' => ['mine' => $delay]]);
+    $producer->publishDelayed('amq.direct', 'due.key', "$name after $delay s", $delay, ['message_id' => $name, 'headers' => ['mine' => $name]]);
 }
 // And one through the default exchange, straight to the queue.
-$published['g'] = [900, microtime(true)];
-$producer->publishDelayed('', 'due', 'g after 900 ms', 900, ['message_id' => 'g']);
+$published['g'] = [0.9, microtime(true)];
+$producer->publishDelayed('', 'due', 'g after 0.9 s', 0.9, ['message_id' => 'g']);
 
 $arrived = [];
 $deadline = microtime(true) + 10;
@@ -39,7 +39,7 @@ while (count($arrived) < count($published) && microtime(true) < $deadline) {
     $headers = $message->has('application_headers') ? $message->get('application_headers')->getNativeData() : [];
     $arrived[$name] = sprintf('%s: %s | via %s %s | not early: %s | own header kept: %s', $name, $message->getBody(),
         $message->getExchange() ?: '(default)', $message->getRoutingKey(),
-        var_export(microtime(true) - $sent >= $delay / 1000, true), var_export(($headers['mine'] ?? $delay) === $delay, true));
+        var_export(microtime(true) - $sent >= $delay, true), var_export(($headers['mine'] ?? $name) === $name, true));
 }
 ksort($arrived);
 echo implode("\n", $arrived), "\n";
@@ -55,7 +55,7 @@ echo dq_ffi_amqplib_get($channel, 'due')?->getBody(), "\n";
 echo 'no new queue: ', var_export(count(dq_list_queues($vhost)) === 6, true), "\n";
 
 echo "-- bad delays\n";
-foreach ([-1, PHP_INT_MIN, 30 * 24 * 3600 * 1000 + 1] as $delay) {
+foreach ([-1, -0.001, NAN, INF, 1e12, 30 * 24 * 3600 + 0.001] as $delay) {
     try {
         $producer->publishDelayed('amq.direct', 'due.key', 'never', $delay);
         echo "$delay: published\n";
@@ -69,13 +69,13 @@ $connection->close();
 ?>
 --EXPECTF--
 -- several delays at once
-a: a after 300 ms | via amq.direct due.key | not early: true | own header kept: true
-b: b after 1200 ms | via amq.direct due.key | not early: true | own header kept: true
-c: c after 600 ms | via amq.direct due.key | not early: true | own header kept: true
-d: d after 2000 ms | via amq.direct due.key | not early: true | own header kept: true
-e: e after 600 ms | via amq.direct due.key | not early: true | own header kept: true
-f: f after 300 ms | via amq.direct due.key | not early: true | own header kept: true
-g: g after 900 ms | via (default) due | not early: true | own header kept: true
+a: a after 0.3 s | via amq.direct due.key | not early: true | own header kept: true
+b: b after 1.2 s | via amq.direct due.key | not early: true | own header kept: true
+c: c after 0.6 s | via amq.direct due.key | not early: true | own header kept: true
+d: d after 2 s | via amq.direct due.key | not early: true | own header kept: true
+e: e after 0.6 s | via amq.direct due.key | not early: true | own header kept: true
+f: f after 0.3 s | via amq.direct due.key | not early: true | own header kept: true
+g: g after 0.9 s | via (default) due | not early: true | own header kept: true
 -- the delay queues
 due durable=true []
 later.delay.1200ms.amq.direct.due.key durable=true [{"x-dead-letter-exchange","amq.direct"},{"x-dead-letter-routing-key","due.key"},{"x-expires",601200},{"x-message-ttl",1200}]
@@ -87,7 +87,10 @@ later.delay.900ms.amq.default.due durable=true [{"x-dead-letter-exchange",%s},{"
 now
 no new queue: true
 -- bad delays
-Dq\InvalidArgumentException(2): delayMs -1 is negative: expected milliseconds from 0
-Dq\InvalidArgumentException(2): delayMs -9223372036854775808 is negative: expected milliseconds from 0
-Dq\InvalidArgumentException(2): delay of 2592000001 ms is over the longest delay of 2592000000 ms (30 days)
+Dq\InvalidArgumentException(2): delay -1 is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay -0.001 is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay NaN is not a number: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay inf is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay 1000000000000 is out of range: expected seconds from 0 to 2592000 (30 days)
+Dq\InvalidArgumentException(2): delay 2592000.001 is out of range: expected seconds from 0 to 2592000 (30 days)
 NULL

@@ -48,8 +48,19 @@ $code = <<<'PHP'
     attempt('unroutable', fn () => $producer->publish('amq.direct', 'nobody', 'x', ['mandatory' => true]));
     echo "-- publishDelayed\n";
     attempt('delay -1', fn () => $producer->publishDelayed('', 'q', 'x', -1));
-    attempt('delay 30 days + 1', fn () => $producer->publishDelayed('', 'q', 'x', 30 * 24 * 3600 * 1000 + 1));
-    attempt('delayed body null', fn () => $producer->publishDelayed('', 'q', null, 10));
+    attempt('delay NAN', fn () => $producer->publishDelayed('', 'q', 'x', NAN));
+    attempt('delay INF', fn () => $producer->publishDelayed('', 'q', 'x', INF));
+    attempt('delay 1e12', fn () => $producer->publishDelayed('', 'q', 'x', 1e12));
+    attempt('delay 30 days + 1ms', fn () => $producer->publishDelayed('', 'q', 'x', 30 * 24 * 3600 + 0.001));
+    // A TypeError as PHP throws for any float parameter (its wording is the engine's, not dq's).
+    attempt('delay "soon"', function () use ($producer) {
+        try {
+            $producer->publishDelayed('', 'q', 'x', 'soon');
+        } catch (TypeError $e) {
+            return get_class($e) . ' naming $delay: ' . var_export(str_contains($e->getMessage(), 'delay'), true);
+        }
+    });
+    attempt('delayed body null', fn () => $producer->publishDelayed('', 'q', null, 0.01));
     echo "-- publishBatch\n";
     $good = ['routing_key' => 'q', 'body' => 'good'];
     foreach ([
@@ -120,8 +131,12 @@ user_id              Dq\InvalidArgumentException(2): RabbitMQ at amqp://guest:**
 missing exchange     Dq\Exception(6): RabbitMQ at amqp://guest:***@127.0.0.1:5672/VHOST: protocol error: AMQP soft error: NOT-FOUND: NOT_FOUND - no exchange 'no.such' in vhost 'VHOST'
 unroutable           Dq\Exception(10): message to exchange "amq.direct" with routing key "nobody" is unroutable: 312 NO_ROUTE (no queue is bound to take it)
 -- publishDelayed
-delay -1             Dq\InvalidArgumentException(2): delayMs -1 is negative: expected milliseconds from 0
-delay 30 days + 1    Dq\InvalidArgumentException(2): delay of 2592000001 ms is over the longest delay of 2592000000 ms (30 days)
+delay -1             Dq\InvalidArgumentException(2): delay -1 is out of range: expected seconds from 0 to 2592000 (30 days)
+delay NAN            Dq\InvalidArgumentException(2): delay NaN is not a number: expected seconds from 0 to 2592000 (30 days)
+delay INF            Dq\InvalidArgumentException(2): delay inf is out of range: expected seconds from 0 to 2592000 (30 days)
+delay 1e12           Dq\InvalidArgumentException(2): delay 1000000000000 is out of range: expected seconds from 0 to 2592000 (30 days)
+delay 30 days + 1ms  Dq\InvalidArgumentException(2): delay 2592000.001 is out of range: expected seconds from 0 to 2592000 (30 days)
+delay "soon"         ok "TypeError naming $delay: true"
 delayed body null    Dq\InvalidArgumentException(2): body is null: expected a string, or an array to send as JSON
 -- publishBatch
 batch no body        Dq\InvalidArgumentException(2): messages[1] has no 'body'

@@ -13,13 +13,13 @@ $code = <<<'PHP'
     $vhost = new TestVhost('ffi-delayed-missing-queue');
     $producer = new $Producer(['amqp' => $vhost->url()]);
     try {
-        $producer->publishDelayed('', 'order.check', ['order' => 42], 30_000);   // the README's example
+        $producer->publishDelayed('', 'order.check', ['order' => 42], 30);   // the README's example
         echo "published\n";
     } catch (Dq\Exception $e) {
         echo get_class($e), '(', $e->getCode(), '): ', str_replace([$vhost->name, rawurlencode($vhost->name)], 'VHOST', $e->getMessage()), "\n";
     }
     $producer->declareQueue('order.check');
-    $producer->publishDelayed('', 'order.check', ['order' => 42], 300);
+    $producer->publishDelayed('', 'order.check', ['order' => 42], 0.3);
     $channel = dq_amqplib($vhost)->channel();
     $deadline = microtime(true) + 3;
     while (($message = $channel->basic_get('order.check', true)) === null && microtime(true) < $deadline) {

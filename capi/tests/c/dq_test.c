@@ -14,6 +14,7 @@
  */
 #include "dq.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -288,8 +289,8 @@ static void producer(const char *amqp, const char *queue, const char *rpc, const
                                "{\"message_id\":\"c-1\",\"content_type\":\"application/octet-stream\",\"headers\":{\"x\":1}}"),
            DQ_OK, NULL, "publish 4 bytes with a NUL");
     expect(dq_producer_publish(p, "", queue, "second", 6, NULL), DQ_OK, NULL, "publish without properties");
-    expect(dq_producer_publish_delayed(p, "", queue, "later", 5, 200, "{\"message_id\":\"c-3\"}"), DQ_OK, NULL,
-           "publish_delayed 200 ms");
+    expect(dq_producer_publish_delayed(p, "", queue, "later", 5, 0.2, "{\"message_id\":\"c-3\"}"), DQ_OK, NULL,
+           "publish_delayed 0.2 s");
     size_t count = 0;
     expect(dq_producer_publish_batch(p, "", "[{\"routing_key\":\"c-test.void\",\"body\":\"x\"}]", &count), DQ_OK, NULL,
            "publish_batch to a queue nobody has (not mandatory)");
@@ -325,7 +326,15 @@ static void producer(const char *amqp, const char *queue, const char *rpc, const
            "properties_json gives the key \"a\" twice (at headers.a,", "a header given twice");
     expect(dq_producer_publish_batch(p, "", "[{\"routing_key\":\"k\",\"routing_key\":\"j\",\"body\":\"x\"}]", &count),
            DQ_INVALID_ARGUMENT, "\"routing_key\" twice (at [0].routing_key,", "publish_batch with a key given twice");
-    expect(dq_producer_publish_delayed(p, "", "c-test.order.check", "x", 1, 30000, NULL), DQ_NOT_FOUND,
+    expect(dq_producer_publish_delayed(p, "", queue, "x", 1, -1, NULL), DQ_INVALID_ARGUMENT,
+           "delay_seconds -1 is out of range: expected seconds from 0 to 2592000 (30 days)", "publish_delayed -1 s");
+    expect(dq_producer_publish_delayed(p, "", queue, "x", 1, NAN, NULL), DQ_INVALID_ARGUMENT,
+           "delay_seconds NaN is not a number", "publish_delayed NaN");
+    expect(dq_producer_publish_delayed(p, "", queue, "x", 1, INFINITY, NULL), DQ_INVALID_ARGUMENT,
+           "delay_seconds inf is out of range", "publish_delayed infinity");
+    expect(dq_producer_publish_delayed(p, "", queue, "x", 1, 1e12, NULL), DQ_INVALID_ARGUMENT,
+           "delay_seconds 1000000000000 is out of range", "publish_delayed 1e12 s");
+    expect(dq_producer_publish_delayed(p, "", "c-test.order.check", "x", 1, 30, NULL), DQ_NOT_FOUND,
            "queue \"c-test.order.check\" does not exist", "publish_delayed to a queue that does not exist");
     expect(dq_producer_publish(p, "", queue, NULL, 1, NULL), DQ_INVALID_ARGUMENT, "body", "NULL body with a length");
     expect(dq_producer_publish(p, "", queue, NULL, 0, NULL), DQ_OK, NULL, "NULL body of length 0 (empty)");

@@ -29,7 +29,7 @@ pub use consumer::{Consumer, Delivery};
 pub(crate) use direct::{Direct, Sent};
 pub use message::{OutgoingMessage, properties_json};
 pub use rpc::{REPLY_TO, Reply};
-pub use topology::{ExchangeOptions, QueueOptions};
+pub use topology::{ExchangeOptions, MAX_DELAY, QueueOptions};
 pub(crate) use topology::{exchange_declare, queue_bind, queue_declare};
 
 pub const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";

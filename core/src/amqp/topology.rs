@@ -13,8 +13,10 @@ use serde_json::{Map, Value};
 use super::message::{OutgoingMessage, field_table};
 use super::{Producer, amqp_error, short};
 use crate::error::{Error, ErrorKind, Result, shown};
+use crate::input::delay_out_of_range;
 
 /// Longest delay `publish_delayed` takes: TTLs and queue expiries are 32-bit milliseconds.
+/// Facades read a delay in seconds with `input::delay_from_seconds(.., MAX_DELAY)`.
 pub const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
 /// A delay queue is declared again on a connection after this long, which renews its
 /// `x-expires`; its expiry leaves room for a whole delay after the last renewal.
@@ -271,11 +273,7 @@ pub(super) async fn publish_delayed(
     delay: Duration,
 ) -> Result<()> {
     if delay > MAX_DELAY {
-        return Err(Error::invalid(format!(
-            "delay of {} ms is over the longest delay of {} ms (30 days)",
-            delay.as_millis(),
-            MAX_DELAY.as_millis()
-        )));
+        return Err(delay_out_of_range("delay", delay.as_secs_f64(), MAX_DELAY));
     }
     short("routing key", routing_key)?;
     if message.mandatory {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, shown};
-use crate::input::{MAX_DELAY_MS, check_topic};
+use crate::input::{MAX_ADD_DELAY, check_topic, delay_from_seconds};
 
 /// The default retry ladder, in seconds: the payment-notify ladder.
 pub const DEFAULT_RETRY: [f64; 5] = [1.0, 3.0, 5.0, 15.0, 30.0];
@@ -223,14 +223,7 @@ impl Topic {
 }
 
 fn check_seconds(field: &str, seconds: f64) -> Result<()> {
-    let ms = seconds * 1000.0;
-    if seconds.is_finite() && (0.0..=MAX_DELAY_MS as f64).contains(&ms) {
-        return Ok(());
-    }
-    Err(Error::invalid(format!(
-        "{field} {seconds} is out of range: expected seconds from 0 to {}",
-        MAX_DELAY_MS / 1000
-    )))
+    delay_from_seconds(field, seconds, MAX_ADD_DELAY).map(drop)
 }
 
 fn check_url(field: &str, value: &str) -> Result<()> {

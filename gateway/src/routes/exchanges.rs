@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use dq_core::Error;
-use dq_core::amqp::OutgoingMessage;
+use dq_core::amqp::{MAX_DELAY, OutgoingMessage};
+use dq_core::input::delay_from_json;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -67,37 +69,63 @@ pub(super) fn known_fields(fields: &Map<String, Value>, known: &[&str]) -> Resul
     }
 }
 
-/// Publishes and answers after the broker's confirm: `{"confirmed": true}`. With `delay_ms`,
-/// the message reaches the exchange after that long.
+/// Publishes and answers after the broker's confirm: `{"confirmed": true}`. With `delay`
+/// (seconds), the message reaches the exchange after that long.
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     Path(exchange): Path<String>,
     JsonObject(fields): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
-    known_fields(&fields, &["routing_key", "body", "properties", "delay_ms"])?;
+    refuse_delay_ms(&fields)?;
+    known_fields(&fields, &["routing_key", "body", "properties", "delay"])?;
+    let delay = match fields.get("delay") {
+        None | Some(Value::Null) => None,
+        Some(seconds) => Some(publish_delay(seconds)?),
+    };
     let (routing_key, message) = message(&fields)?;
     state.using_amqp();
     let exchange = exchange_name(&exchange);
-    match fields.get("delay_ms") {
-        None | Some(Value::Null) => {
+    match delay {
+        None => {
             state
                 .producer
                 .publish(exchange, &routing_key, &message)
                 .await?
         }
         Some(delay) => {
-            let ms = delay.as_u64().ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "delay_ms {delay} is invalid: expected milliseconds from 0"
-                ))
-            })?;
             state
                 .producer
-                .publish_delayed(exchange, &routing_key, &message, Duration::from_millis(ms))
-                .await?;
+                .publish_delayed(exchange, &routing_key, &message, delay)
+                .await?
         }
     }
     Ok(Json(json!({ "confirmed": true })))
+}
+
+/// `delay` in seconds: not a number is a malformed request (400), a number out of range 422.
+fn publish_delay(seconds: &Value) -> Result<Duration, ApiError> {
+    delay_from_json("delay", seconds, MAX_DELAY).map_err(|e| match seconds {
+        Value::Number(_) => e.into(),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, e),
+    })
+}
+
+/// `delay_ms` was the wave-1 field: refused with what to send instead, rather than read as
+/// seconds (a thousand times too long) or dropped.
+fn refuse_delay_ms(fields: &Map<String, Value>) -> Result<(), ApiError> {
+    let Some(ms) = fields.get("delay_ms") else {
+        return Ok(());
+    };
+    let example = match ms.as_f64().filter(|ms| (0.0..1e15).contains(ms)) {
+        Some(number) => format!("delay_ms {ms} = \"delay\": {}", number / 1000.0),
+        None => "delay_ms 1500 = \"delay\": 1.5".to_string(),
+    };
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        Error::invalid(format!(
+            "delay_ms is no longer accepted: send \"delay\" in seconds ({example})"
+        )),
+    ))
 }
 
 /// Sends a request and answers with the reply: `{"body": ...}` (JSON when the reply is JSON,

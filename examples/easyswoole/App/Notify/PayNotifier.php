@@ -25,14 +25,14 @@ final class PayNotifier
 {
     public const QUEUE = 'pay.notify';
     public const DEAD = 'pay.notify.dead';
-    /** Milliseconds before attempts 2, 3, 4, 5 and 6. */
-    public const LADDER_MS = [1000, 3000, 5000, 15000, 30000];
+    /** Seconds before attempts 2, 3, 4, 5 and 6. */
+    public const LADDER = [1, 3, 5, 15, 30];
 
-    /** @param list<int> $ladderMs */
+    /** @param list<int|float> $ladder seconds */
     public function __construct(
         private Producer $producer,
         private MerchantClient $merchant,
-        private array $ladderMs = self::LADDER_MS,
+        private array $ladder = self::LADDER,
         private string $queue = self::QUEUE,
         private string $dead = self::DEAD,
     ) {
@@ -55,7 +55,7 @@ final class PayNotifier
         ]);
     }
 
-    /** @return string 'delivered', 'retry in <ms> ms' or 'dead' */
+    /** @return string 'delivered', 'retry in <seconds> s' or 'dead' */
     public function handle(Delivery $delivery): string
     {
         $properties = $delivery->properties();
@@ -70,7 +70,7 @@ final class PayNotifier
             $delivery->ack();
             return 'delivered';
         }
-        $delay = $this->ladderMs[$attempt - 1] ?? null;
+        $delay = $this->ladder[$attempt - 1] ?? null;
         if ($delay === null) {
             return $this->bury($delivery, $attempt, $what);
         }
@@ -80,7 +80,7 @@ final class PayNotifier
             'x-last-error' => $what,
         ]));
         $delivery->ack();
-        return "retry in $delay ms";
+        return "retry in $delay s";
     }
 
     /**
