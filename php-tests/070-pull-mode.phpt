@@ -166,8 +166,8 @@ Dq\Exception code 11: job "crash" of topic "jobs" is no longer reserved by this 
 -- bad arguments
 Dq\InvalidArgumentException(2): timeout -1 is out of range: expected seconds from 0 to 60
 Dq\InvalidArgumentException(2): timeout 61 is out of range: expected seconds from 0 to 60
-Dq\InvalidArgumentException(2): timeout NaN is out of range: expected seconds from 0 to 60
-Dq\InvalidArgumentException(2): delay -5 is out of range: expected seconds from 0 to 31622400
+Dq\InvalidArgumentException(2): timeout NaN is not a number: expected seconds from 0 to 60
+Dq\InvalidArgumentException(2): delay -5 is out of range: expected seconds from 0 to 31622400 (366 days)
 bool(false)
 Dq\InvalidArgumentException: topic "pushed" is a push topic: dq-gateway delivers its messages to http://127.0.0.1:9/never, so they cannot be reserved
 Dq\UnknownTopicException

@@ -274,7 +274,8 @@ pub unsafe extern "C" fn dq_client_reserve(
         unsafe { out(out_json, "out_json", std::ptr::null_mut()) }?;
         // SAFETY: as the caller promises.
         let (client, topic) = unsafe { (handle(client)?, text(topic, "topic")?) };
-        let wait = dq_core::input::seconds("timeout", timeout, dq_core::MAX_RESERVE_WAIT)?;
+        let wait =
+            dq_core::input::delay_from_seconds("timeout", timeout, dq_core::MAX_RESERVE_WAIT)?;
         let json = match client.queue.reserve(topic, wait)? {
             Some(job) => into_c_string(job.to_json()?.to_string())?,
             None => std::ptr::null_mut(),
@@ -298,8 +299,13 @@ pub unsafe extern "C" fn dq_client_ack(
 ) -> dq_result {
     boundary(|| {
         // SAFETY: as the caller promises.
-        let (client, topic, lease) =
-            unsafe { (handle(client)?, text(topic, "topic")?, text(lease, "lease")?) };
+        let (client, topic, lease) = unsafe {
+            (
+                handle(client)?,
+                text(topic, "topic")?,
+                text(lease, "lease")?,
+            )
+        };
         client.queue.ack(topic, lease)
     })
 }
@@ -322,12 +328,21 @@ pub unsafe extern "C" fn dq_client_retry(
         // SAFETY: the caller promises writable storage (or NULL, an error).
         unsafe { out(out_scheduled, "out_scheduled", false) }?;
         // SAFETY: as the caller promises.
-        let (client, topic, lease) =
-            unsafe { (handle(client)?, text(topic, "topic")?, text(lease, "lease")?) };
+        let (client, topic, lease) = unsafe {
+            (
+                handle(client)?,
+                text(topic, "topic")?,
+                text(lease, "lease")?,
+            )
+        };
         let delay = if delay < 0.0 {
             None
         } else {
-            Some(dq_core::input::seconds("delay", delay, dq_core::input::MAX_DELAY)?)
+            Some(dq_core::input::delay_from_seconds(
+                "delay",
+                delay,
+                dq_core::input::MAX_ADD_DELAY,
+            )?)
         };
         let retried = client
             .queue

@@ -264,20 +264,6 @@ pub fn check_body_size(len: usize, limit: usize) -> Result<()> {
     Ok(())
 }
 
-/// The longest delay, as a duration.
-pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_millis(MAX_DELAY_MS as u64);
-
-/// A number of seconds given as `field`: finite, from 0 to `max`, rounded to the millisecond.
-pub fn seconds(field: &str, value: f64, max: std::time::Duration) -> Result<std::time::Duration> {
-    if value.is_finite() && (0.0..=max.as_secs_f64()).contains(&value) {
-        return Ok(std::time::Duration::from_millis((value * 1000.0).round() as u64));
-    }
-    Err(Error::invalid(format!(
-        "{field} {value} is out of range: expected seconds from 0 to {}",
-        max.as_secs_f64()
-    )))
-}
-
 fn read_delay_ms(delay: &Value) -> Result<i64> {
     let delay = delay_from_json("delay", delay, MAX_ADD_DELAY)?;
     Ok(i64::try_from(delay.as_millis()).unwrap_or(MAX_DELAY_MS))
@@ -317,11 +303,14 @@ pub(crate) fn delay_out_of_range(field: &str, seconds: f64, max: Duration) -> Er
     } else {
         "is out of range"
     };
+    let days = match max.as_secs() / 86_400 {
+        0 => String::new(),
+        days => format!(" ({days} days)"),
+    };
     Error::invalid(format!(
-        "{field} {} {what}: expected seconds from 0 to {} ({} days)",
+        "{field} {} {what}: expected seconds from 0 to {}{days}",
         seconds_shown(seconds),
         max.as_secs(),
-        max.as_secs() / 86_400
     ))
 }
 

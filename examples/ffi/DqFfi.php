@@ -616,7 +616,7 @@ namespace DqFfi {
         public function retry(?float $delay = null): bool
         {
             if ($delay !== null && !(is_finite($delay) && $delay >= 0)) {
-                throw Library::invalid('delay ' . Library::float($delay) . ' is out of range: expected seconds from 0 to 31622400');
+                throw Library::invalid('delay ' . Library::float($delay) . (is_nan($delay) ? ' is not a number' : ' is out of range') . ': expected seconds from 0 to 31622400 (366 days)');
             }
             return $this->settle('retried', fn () => $this->client->settle('retry', $this->job['topic'], $this->job['lease'], $delay ?? -1.0));
         }

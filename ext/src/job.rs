@@ -111,7 +111,7 @@ impl Job {
     #[php(defaults(delay = None))]
     pub fn retry(&mut self, delay: Option<f64>) -> PhpResult<bool> {
         let delay = delay
-            .map(|d| dq_core::input::seconds("delay", d, dq_core::input::MAX_DELAY))
+            .map(|d| dq_core::input::delay_from_seconds("delay", d, dq_core::input::MAX_ADD_DELAY))
             .transpose()
             .map_err(to_php)?;
         let retried = self.settle("retried", |queue, job| {
@@ -130,5 +130,6 @@ impl Job {
 
 /// `Dq\Client::reserve`'s wait, checked.
 pub(crate) fn reserve_wait(timeout: f64) -> PhpResult<Duration> {
-    dq_core::input::seconds("timeout", timeout, dq_core::MAX_RESERVE_WAIT).map_err(to_php)
+    dq_core::input::delay_from_seconds("timeout", timeout, dq_core::MAX_RESERVE_WAIT)
+        .map_err(to_php)
 }

@@ -104,18 +104,18 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::new(
-                    ErrorKind::PayloadTooLarge,
-                    "request body is over the gateway's request_limit",
-                )
-                .into()
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    Error::invalid(format!("cannot read request body: {rejection}")),
-                )
-            }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::new(
+                ErrorKind::PayloadTooLarge,
+                "request body is over the gateway's request_limit",
+            )
+            .into()
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Error::invalid(format!("cannot read request body: {rejection}")),
+            )
+        }
     })
 }
 

@@ -118,9 +118,7 @@ async fn pull_topics_are_declared_without_a_callback_and_push_topics_refuse_rese
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("not used by a pull topic"), "{message}");
 
-    let (status, body) = env
-        .call("PUT", "/v1/topics/nothing", Some(json!({})))
-        .await;
+    let (status, body) = env.call("PUT", "/v1/topics/nothing", Some(json!({}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
         body["error"]["message"]
@@ -136,9 +134,7 @@ async fn pull_topics_are_declared_without_a_callback_and_push_topics_refuse_rese
         Some(json!({"callback": "http://127.0.0.1:9/x"})),
     )
     .await;
-    let (status, body) = env
-        .call("POST", "/v1/topics/pushed/reserve", None)
-        .await;
+    let (status, body) = env.call("POST", "/v1/topics/pushed/reserve", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("is a push topic"), "{message}");
@@ -154,13 +150,15 @@ async fn pull_topics_are_declared_without_a_callback_and_push_topics_refuse_rese
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _) = env
-        .call("POST", "/v1/topics/pushed/reserve", Some(json!({"timeout": 0})))
+        .call(
+            "POST",
+            "/v1/topics/pushed/reserve",
+            Some(json!({"timeout": 0})),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    let (status, body) = env
-        .call("POST", "/v1/topics/missing/reserve", None)
-        .await;
+    let (status, body) = env.call("POST", "/v1/topics/missing/reserve", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     for (bad, named) in [
         (json!({"timeout": -1}), "timeout -1"),
@@ -168,9 +166,7 @@ async fn pull_topics_are_declared_without_a_callback_and_push_topics_refuse_rese
         (json!({"timeout": "1"}), "timeout \"1\""),
         (json!({"wait": 1}), "unknown field \"wait\""),
     ] {
-        let (status, body) = env
-            .call("POST", "/v1/topics/jobs/reserve", Some(bad))
-            .await;
+        let (status, body) = env.call("POST", "/v1/topics/jobs/reserve", Some(bad)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(named), "{message}");
@@ -267,7 +263,10 @@ async fn an_abandoned_lease_is_reserved_again_and_two_workers_never_hold_one_job
     env.registry.put(topic).await.unwrap();
     env.add("lease", "x", 0.0).await;
     let first = env.reserve("lease", 1.0).await.unwrap();
-    assert!(env.reserve("lease", 0.0).await.is_none(), "held by the first");
+    assert!(
+        env.reserve("lease", 0.0).await.is_none(),
+        "held by the first"
+    );
     // The first worker dies; after the lease (300 ms) the job is reserved again.
     let second = env.reserve("lease", 3.0).await.expect("reserved again");
     assert_eq!(second["id"], "x");
@@ -280,7 +279,11 @@ async fn an_abandoned_lease_is_reserved_again_and_two_workers_never_hold_one_job
     let message = env.queue.get("lease", "x").await.unwrap().unwrap();
     assert_eq!(message.state, State::Dead);
     assert!(
-        message.last_error.as_deref().unwrap().contains("lease expired"),
+        message
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("lease expired"),
         "{message:?}"
     );
 
@@ -295,7 +298,11 @@ async fn an_abandoned_lease_is_reserved_again_and_two_workers_never_hold_one_job
         let queue = env.queue.clone();
         tokio::spawn(async move {
             let mut got = Vec::new();
-            while let Some(job) = queue.reserve("many", Duration::from_millis(200)).await.unwrap() {
+            while let Some(job) = queue
+                .reserve("many", Duration::from_millis(200))
+                .await
+                .unwrap()
+            {
                 got.push(job.id.clone());
                 queue.ack("many", &job.lease).await.unwrap();
             }
@@ -333,16 +340,16 @@ async fn a_waiting_reserve_wakes_when_a_message_is_added_and_the_workers_call_no
     let queue = env.queue.clone();
     let waiter = tokio::spawn(async move {
         let started = Instant::now();
-        let job = queue.reserve("wake", Duration::from_secs(10)).await.unwrap();
+        let job = queue
+            .reserve("wake", Duration::from_secs(10))
+            .await
+            .unwrap();
         (job, started.elapsed())
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let message = env
         .queue
-        .parse_message(
-            json!({"id": "w", "body": 1}).as_object().unwrap(),
-            Tz::UTC,
-        )
+        .parse_message(json!({"id": "w", "body": 1}).as_object().unwrap(), Tz::UTC)
         .unwrap();
     let added = Instant::now();
     env.queue.add("wake", &message).await.unwrap();

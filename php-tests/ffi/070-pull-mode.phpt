@@ -86,5 +86,5 @@ bool(true)
 Dq\InvalidArgumentException(2): timeout -1 is out of range: expected seconds from 0 to 60
 Dq\InvalidArgumentException(2): timeout 61 is out of range: expected seconds from 0 to 60
 Dq\InvalidArgumentException(2): topic "pushed" is a push topic: dq-gateway delivers its messages to http://127.0.0.1:9/never, so they cannot be reserved
-Dq\InvalidArgumentException(2): delay -5 is out of range: expected seconds from 0 to 31622400
+Dq\InvalidArgumentException(2): delay -5 is out of range: expected seconds from 0 to 31622400 (366 days)
 Dq\InvalidArgumentException(2): timeout -1 is out of range: expected seconds from 0 to 60

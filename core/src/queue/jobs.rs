@@ -182,8 +182,7 @@ impl DelayQueue {
     /// One look at one shard: the job it leased, or when to look again.
     async fn reserve_on(&self, shard: usize, topic: &Topic) -> Result<Reserved> {
         let lease = Lease::new("");
-        let reply: (Option<(String, String, u32, i64, i64)>, Option<i64>, i64) = self.shards
-            [shard]
+        let reply: (Option<(String, String, u32, i64, i64)>, Option<i64>, i64) = self.shards[shard]
             .eval(
                 &RESERVE,
                 &[&self.keys.topic_base(&topic.name), self.keys.prefix()],
@@ -460,7 +459,13 @@ mod tests {
         let parsed = Lease::parse(&lease.handle()).unwrap();
         assert_eq!(parsed.id, "order/1 ü");
         assert_eq!(parsed.token, lease.token);
-        for bad in ["", "x", "abc.6f", &format!("{}.zz", lease.token), &format!("{}.", lease.token)] {
+        for bad in [
+            "",
+            "x",
+            "abc.6f",
+            &format!("{}.zz", lease.token),
+            &format!("{}.", lease.token),
+        ] {
             let err = Lease::parse(bad).err().unwrap();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument);
             assert!(err.message().starts_with("lease \""), "{err}");

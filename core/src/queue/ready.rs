@@ -127,7 +127,11 @@ impl Subscriptions {
     }
 
     fn take(&self, shard: usize) -> Option<PubSub> {
-        let mut idle = self.idle.get(shard)?.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self
+            .idle
+            .get(shard)?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let current = process();
         while let Some((owner, pubsub)) = idle.pop() {
             if owner == current {

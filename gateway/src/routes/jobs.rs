@@ -57,7 +57,7 @@ pub async fn retry(
     OptionalJsonObject(fields): OptionalJsonObject,
 ) -> Result<Json<Value>, ApiError> {
     known_fields(&fields, &["delay", "error"])?;
-    let delay = seconds_field(&fields, "delay", dq_core::input::MAX_DELAY)?;
+    let delay = seconds_field(&fields, "delay", dq_core::input::MAX_ADD_DELAY)?;
     let error = text_field(&fields, "error")?.unwrap_or("retry asked by the worker");
     Ok(Json(
         match state.queue.retry(&topic, &lease, delay, error).await? {
@@ -88,15 +88,7 @@ fn seconds_field(
 ) -> Result<Option<Duration>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(dq_core::input::seconds(
-            name,
-            n.as_f64().unwrap_or(f64::NAN),
-            max,
-        )?)),
-        Some(other) => Err(ApiError::invalid(format!(
-            "{name} {other} is not a number: expected seconds from 0 to {}",
-            max.as_secs_f64()
-        ))),
+        Some(value) => Ok(Some(dq_core::input::delay_from_json(name, value, max)?)),
     }
 }
 
@@ -109,8 +101,6 @@ fn text_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&
             "{name} is {} bytes: expected at most {MAX_REASON}",
             text.len()
         ))),
-        Some(other) => Err(ApiError::invalid(format!(
-            "{name} {other} is not a string"
-        ))),
+        Some(other) => Err(ApiError::invalid(format!("{name} {other} is not a string"))),
     }
 }
