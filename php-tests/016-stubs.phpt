@@ -165,8 +165,8 @@ foreach ($classes as $name => $stub) {
     $parent = $r->getParentClass() ? $r->getParentClass()->getName() : null;
     $interfaces = $r->getInterfaceNames();
     sort($interfaces);
-    echo $stub['interface'] ? 'interface ' : '', "$name: parent ", $stub['parent'] ?? '-', ', final ', var_export($stub['final'], true),
-        $stub['implements'] ? ', ' . ($stub['interface'] ? 'extends ' : 'implements ') . implode(', ', $stub['implements']) : '', "\n";
+    echo $stub['interface'] ? "interface $name" : "$name: parent " . ($stub['parent'] ?? '-') . ', final ' . var_export($stub['final'], true),
+        $stub['implements'] ? ($stub['interface'] ? ' extends ' : ', implements ') . implode(', ', $stub['implements']) : '', "\n";
     if ($r->isInterface() !== $stub['interface']) {
         $problem("$name is " . ($r->isInterface() ? 'an interface' : 'a class') . ', the stub says ' . ($stub['interface'] ? 'an interface' : 'a class'));
     }
@@ -234,13 +234,34 @@ foreach (['ext/dq.stub.php', 'ext/conf/dq.ini'] as $path) {
 }
 ?>
 --EXPECT--
-stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\Client, Dq\Producer, Dq\Consumer, Dq\Delivery
+stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\ClientInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Producer, Dq\Consumer, Dq\Delivery
 Dq\Exception: parent RuntimeException, final false
 Dq\ConnectionException: parent Dq\Exception, final false
 Dq\TimeoutException: parent Dq\Exception, final false
 Dq\InvalidArgumentException: parent Dq\Exception, final false
 Dq\UnknownTopicException: parent Dq\Exception, final false
-Dq\Client: parent -, final true
+interface Dq\ClientInterface
+  add(string $topic, array $data): bool
+  get(string $topic, mixed $id): ?array
+  del(string $topic, mixed $id): bool
+  addMany(string $topic, array $items): int
+  stats(string $topic): array
+interface Dq\ProducerInterface
+  publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
+  publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void
+interface Dq\ConsumerInterface
+  next(float $timeout = 1.0): ?Dq\DeliveryInterface
+  consume(callable $handler, array $options = []): int
+interface Dq\DeliveryInterface
+  body(): string
+  properties(): array
+  routingKey(): string
+  exchange(): string
+  redelivered(): bool
+  ack(): void
+  nack(bool $requeue = false): void
+  reply(mixed $body): void
+Dq\Client: parent -, final true, implements Dq\ClientInterface
   __construct(array $options = [])
   addServer(mixed $servers): void
   add(string $topic, array $data): bool
@@ -248,7 +269,7 @@ Dq\Client: parent -, final true
   del(string $topic, mixed $id): bool
   addMany(string $topic, array $items): int
   stats(string $topic): array
-Dq\Producer: parent -, final true
+Dq\Producer: parent -, final true, implements Dq\ProducerInterface
   __construct(array $options = [])
   publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
   publishDelayed(string $exchange, string $routingKey, mixed $body, int $delayMs, array $properties = []): void
@@ -257,10 +278,11 @@ Dq\Producer: parent -, final true
   declareExchange(string $name, string $type = "direct", array $options = []): void
   declareQueue(string $name, array $options = []): string
   bindQueue(string $queue, string $exchange, string $routingKey = "", array $arguments = []): void
-Dq\Consumer: parent -, final true
+Dq\Consumer: parent -, final true, implements Dq\ConsumerInterface
   __construct(string $queue, array $options = [])
   next(float $timeout = 1.0): ?Dq\Delivery
-Dq\Delivery: parent -, final true
+  consume(callable $handler, array $options = []): int
+Dq\Delivery: parent -, final true, implements Dq\DeliveryInterface
   body(): string
   properties(): array
   routingKey(): string

@@ -81,6 +81,15 @@ pcntl_signal(SIGINT, SIG_IGN);
 $n = $consumer->consume(function (Dq\DeliveryInterface $d) {});
 echo "consume returned $n\n";
 '), ['AMQP' => $url]), 'ignored'];
+// A fatal error in the handler (memory_limit): PHP ends the script as usual.
+$producer->declareQueue('fatal');
+$workers['fatal'] = [new TestWorker(worker('fatal', '
+ini_set("memory_limit", "16M");
+$consumer->consume(function (Dq\DeliveryInterface $d) {
+    echo "handling ", $d->body(), "\n";
+    $hog = str_repeat("x", 64 << 20);
+});
+'), ['AMQP' => $url]), 'fatal'];
 // next(): null as soon as a signal arrives; a script without a handler ends as it would have.
 $producer->declareQueue('next-default');
 $workers['next default'] = [new TestWorker(worker('next-default', '
@@ -147,6 +156,12 @@ echo 'SIGINT ignored: ', $worker->wait(0.5), "\n";
 $worker->signal(SIGTERM);
 show('then SIGTERM', $worker, $worker->wait(10), 1.0);
 
+echo "-- a fatal error in the handler\n";
+[$worker] = $workers['fatal'];
+$producer->publish('', 'fatal', 'f1');
+show('memory_limit in the handler', $worker, $worker->wait(10));
+echo '  left in fatal: ', dq_list_queues($vhost)['fatal']['messages'], "\n";
+
 echo "-- next()\n";
 [$worker] = $workers['next default'];
 $worker->signal(SIGTERM);
@@ -155,7 +170,7 @@ show('SIGTERM in next(), no handler', $worker, $worker->wait(10), 1.0);
 $worker->signal(SIGTERM);
 show('SIGTERM in next(), a pcntl handler', $worker, $worker->wait(10), 1.0);
 ?>
---EXPECT--
+--EXPECTF--
 every worker consuming: true
 -- while waiting
 SIGTERM while waiting: exit 0, within 1 s: true
@@ -199,6 +214,11 @@ SIGQUIT, then a SIGTERM after consume() returned: signal 15
 SIGINT ignored: running
 then SIGTERM: exit 0, within 1 s: true
   consume returned 0
+-- a fatal error in the handler
+memory_limit in the handler: exit 255
+  handling f1
+  Fatal error: Allowed memory size of 16777216 bytes exhausted %s
+  left in fatal: 1
 -- next()
 SIGTERM in next(), no handler: signal 15, within 1 s: true
 SIGTERM in next(), a pcntl handler: exit 0, within 1 s: true

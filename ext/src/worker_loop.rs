@@ -12,7 +12,6 @@
 //! - [`run`]: the loop.
 
 use std::ffi::{c_int, c_void};
-use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use ext_php_rs::boxed::ZBox;
 use ext_php_rs::convert::IntoZval;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendCallable, ZendHashTable, ZendObject, Zval};
-use ext_php_rs::zend::{ExecutorGlobals, bailout, ce, try_catch};
+use ext_php_rs::zend::{BailoutGuard, ExecutorGlobals, ce};
 
 use crate::convert;
 use crate::errors::{internal, invalid};
@@ -360,8 +359,6 @@ enum Called {
     Threw(ZBox<ZendObject>),
     /// `exit()`: PHP unwinds the stack; the loop leaves at once.
     Exiting,
-    /// A fatal error: PHP jumps back to its own frames.
-    BailedOut,
 }
 
 /// Runs the loop: `take(wait, &STOP)` for the next piece of work, the handler for each, until a
@@ -372,7 +369,8 @@ pub fn run<W: Work>(
     options: &LoopOptions<'_>,
     mut take: impl FnMut(Duration, &AtomicBool) -> PhpResult<Option<W>>,
 ) -> PhpResult<i64> {
-    let signals = StopSignals::catch();
+    // A fatal error in the handler jumps over this frame: the guard still puts the handlers back.
+    let signals = BailoutGuard::new(StopSignals::catch());
     let started = Instant::now();
     let mut handled: u64 = 0;
     while let Some(wait) = options.next_wait(started, handled)? {
@@ -398,12 +396,6 @@ pub fn run<W: Work>(
                 outcome?;
             }
             Called::Exiting => break,
-            Called::BailedOut => {
-                drop(signals);
-                // SAFETY: back to PHP's own handling of the fatal error; what this frame still
-                // holds is leaked, as the process is ending.
-                unsafe { bailout() }
-            }
         }
     }
     drop(signals);
@@ -411,11 +403,7 @@ pub fn run<W: Work>(
 }
 
 fn call(handler: &ZendCallable<'_>, given: &Zval) -> PhpResult<Called> {
-    let called = try_catch(AssertUnwindSafe(|| handler.try_call(vec![given])));
-    let Ok(result) = called else {
-        return Ok(Called::BailedOut);
-    };
-    if result.is_ok() {
+    if handler.try_call(vec![given]).is_ok() {
         return Ok(Called::Returned);
     }
     let throwable = {
