@@ -22,10 +22,71 @@ namespace Dq {
     class UnknownTopicException extends Exception {}
 
     /**
+     * What Dq\Client does with messages, for code that type-hints it and tests that hand it a
+     * mock (PHPUnit's createMock(), or a class of their own). See Dq\Client for each method.
+     */
+    interface ClientInterface
+    {
+        public function add(string $topic, array $data): bool;
+
+        public function get(string $topic, mixed $id): ?array;
+
+        public function del(string $topic, mixed $id): bool;
+
+        public function addMany(string $topic, array $items): int;
+
+        public function stats(string $topic): array;
+    }
+
+    /** Publishing, as Dq\Producer does it; for type hints and mocks. */
+    interface ProducerInterface
+    {
+        /** @param string|array $body */
+        public function publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void;
+
+        /**
+         * @param string|array $body
+         * @param float $delay seconds
+         */
+        public function publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void;
+    }
+
+    /** Taking messages, as Dq\Consumer does it; for type hints and mocks. */
+    interface ConsumerInterface
+    {
+        public function next(float $timeout = 1.0): ?DeliveryInterface;
+
+        /** @param callable(DeliveryInterface): mixed $handler */
+        public function consume(callable $handler, array $options = []): int;
+    }
+
+    /** A message taken from a queue, as Dq\Delivery is; for type hints and mocks. */
+    interface DeliveryInterface
+    {
+        public function body(): string;
+
+        /** @return array<string, mixed> */
+        public function properties(): array;
+
+        public function routingKey(): string;
+
+        public function exchange(): string;
+
+        public function redelivered(): bool;
+
+        public function ack(): void;
+
+        public function nack(bool $requeue = false): void;
+
+        /** @param string|array $body */
+        public function reply(mixed $body): void;
+    }
+
+    /**
      * The delay queue client; `DqClient` is the same class (php-delayqueue compatible).
      * Connections are kept per process, across requests, and rebuilt after a fork.
      */
-    final class Client
+    final class Client implements ClientInterface
     {
         /**
          * @param array{redis?: string|array<string|array{host?:string,port?:int,auth?:string,db?:int}>, prefix?: string, timeout?: int|float, body_limit?: int} $options
@@ -144,7 +205,7 @@ namespace Dq {
      * headers (array), persistent (default true), delivery_mode, mandatory.
      * An array body is sent as JSON with content_type application/json.
      */
-    final class Producer
+    final class Producer implements ProducerInterface
     {
         /**
          * @param array{amqp?: string, confirm?: bool, timeout?: int|float, prefix?: string} $options
@@ -207,17 +268,54 @@ namespace Dq {
      * queue when the consumer is destroyed, except those still held: a Delivery keeps its
      * channel open until it is acked, nacked or destroyed.
      */
-    final class Consumer
+    final class Consumer implements ConsumerInterface
     {
         /** @param array{prefetch?: int, amqp?: string, timeout?: int|float, prefix?: string} $options */
         public function __construct(string $queue, array $options = []) {}
 
-        /** The next delivery, waiting up to $timeout seconds; null if none came. */
+        /**
+         * The next delivery, waiting up to $timeout seconds; null if none came, or as soon as
+         * SIGTERM, SIGINT or SIGQUIT arrives while it waits. The script's own handler of that
+         * signal (pcntl_signal()) still gets it, dispatched by PHP as usual; a signal the script
+         * left to its default action then ends the process, as it would have without dq.
+         */
         public function next(float $timeout = 1.0): ?Delivery {}
+
+        /**
+         * The worker loop a supervisor expects. Each delivery goes to $handler(Delivery $d):
+         * - the handler returns: the delivery is acked, unless the handler settled it itself
+         *   (ack(), nack(); reply() does not settle, so a reply is acked too);
+         * - the handler throws: the delivery is nacked (unless the handler settled it), the
+         *   exception goes to `on_error` (else to error_log(), with its trace) and the loop goes
+         *   on with the next message. With `requeue_on_error` (the default) a message goes back
+         *   to the queue once: when it fails again (redelivered() is true) it is rejected,
+         *   dead-lettered if the queue has a dead-letter exchange, else dropped; so a message
+         *   that always throws cannot loop for ever, and one failure does not lose a message.
+         *   An exception thrown by `on_error` ends the loop and is thrown from consume().
+         * It returns, having acked what the handler finished, when:
+         * - SIGTERM, SIGINT or SIGQUIT arrives: at once while waiting (within about 10 ms), or
+         *   when the handler in progress returns. Whether or not the script has pcntl handlers:
+         *   while consume() runs, dq's own handler catches them (a signal the process ignores
+         *   stays ignored) and hands them on to the script's handler, which PHP dispatches as
+         *   usual (pcntl_signal_dispatch(), pcntl_async_signals()); when consume() returns the
+         *   previous handlers are back. A script without handlers then simply ends: exit code 0;
+         * - `max_messages` deliveries were handled, `max_seconds` have passed (checked between
+         *   messages: a handler is never interrupted), or after a message PHP's
+         *   memory_get_usage(true) reached `max_memory_mb`: the supervisor starts a fresh process.
+         * Connection errors are thrown (unacked deliveries go back to the queue): a supervisor
+         * restarts the worker.
+         * @param callable(Delivery): mixed $handler
+         * @param array{timeout?: int|float, max_messages?: int, max_seconds?: int|float, max_memory_mb?: int, requeue_on_error?: bool, on_error?: callable(\Throwable, Delivery): mixed} $options
+         *        timeout: the longest single wait for a message, default 1 s (a wait ends early
+         *        on a stop signal anyway). An unknown option is refused (InvalidArgumentException
+         *        naming it, with a "did you mean").
+         * @return int how many deliveries the handler got (those that threw included)
+         */
+        public function consume(callable $handler, array $options = []): int {}
     }
 
     /** A message taken from a queue. Settle it once: ack() or nack(). */
-    final class Delivery
+    final class Delivery implements DeliveryInterface
     {
         public function body(): string {}
 

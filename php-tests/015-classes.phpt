@@ -1,5 +1,5 @@
 --TEST--
-dq.so classes: the exception hierarchy, Dq\Client final with its signatures, the DqClient alias
+dq.so classes: the exception hierarchy, Dq\Client final (implementing Dq\ClientInterface) with its signatures, the DqClient alias
 --EXTENSIONS--
 dq
 --FILE--
@@ -86,7 +86,9 @@ bool(true)
 bool(true)
 bool(true)
 string(2) "dq"
-array(0) {
+array(1) {
+  [0]=>
+  string(18) "Dq\ClientInterface"
 }
 bool(false)
 public __construct(array $options = [])

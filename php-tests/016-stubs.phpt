@@ -54,14 +54,25 @@ function read_stub(string $path): array
             $namespace = $tokens[$i + 1] === '{' ? '' : $text($tokens[$i + 1]);
             continue;
         }
-        if ($t[0] === T_CLASS && $tokens[$i - 1] !== '::' && !(is_array($tokens[$i - 1]) && $tokens[$i - 1][0] === T_DOUBLE_COLON)) {
+        $interface = $t[0] === T_INTERFACE;
+        if (($interface || $t[0] === T_CLASS) && $tokens[$i - 1] !== '::' && !(is_array($tokens[$i - 1]) && $tokens[$i - 1][0] === T_DOUBLE_COLON)) {
             $name = $resolve($text($tokens[$i + 1]), $namespace);
             $final = is_array($tokens[$i - 1]) && $tokens[$i - 1][0] === T_FINAL;
             $parent = null;
-            if (is_array($tokens[$i + 2]) && $tokens[$i + 2][0] === T_EXTENDS) {
-                $parent = $resolve($text($tokens[$i + 3]), $namespace);
+            $implements = [];
+            // extends X (a class) / implements A, B (a class) / extends A, B (an interface)
+            $list = null;
+            for ($j = $i + 2; $tokens[$j] !== '{'; $j++) {
+                if (is_array($tokens[$j]) && in_array($tokens[$j][0], [T_EXTENDS, T_IMPLEMENTS], true)) {
+                    $list = $tokens[$j][0] === T_EXTENDS && !$interface ? 'parent' : 'implements';
+                } elseif ($tokens[$j] !== ',' && $list === 'parent') {
+                    $parent = $resolve($text($tokens[$j]), $namespace);
+                } elseif ($tokens[$j] !== ',' && $list === 'implements') {
+                    $implements[] = $resolve($text($tokens[$j]), $namespace);
+                }
             }
-            $classes[$name] = ['final' => $final, 'parent' => $parent, 'methods' => []];
+            sort($implements);
+            $classes[$name] = ['interface' => $interface, 'final' => $final, 'parent' => $parent, 'implements' => $implements, 'methods' => []];
             $class = $name;
             $classDepth = $depth;
             continue;
@@ -146,13 +157,24 @@ $placeholder = function (string $class): bool {
     return false;
 };
 foreach ($classes as $name => $stub) {
-    if (!class_exists($name)) {
+    if (!class_exists($name) && !interface_exists($name)) {
         $problem("$name is in the stub but not in the extension");
         continue;
     }
     $r = new ReflectionClass($name);
     $parent = $r->getParentClass() ? $r->getParentClass()->getName() : null;
-    echo "$name: parent ", $stub['parent'] ?? '-', ', final ', var_export($stub['final'], true), "\n";
+    $interfaces = $r->getInterfaceNames();
+    sort($interfaces);
+    echo $stub['interface'] ? "interface $name" : "$name: parent " . ($stub['parent'] ?? '-') . ', final ' . var_export($stub['final'], true),
+        $stub['implements'] ? ($stub['interface'] ? ' extends ' : ', implements ') . implode(', ', $stub['implements']) : '', "\n";
+    if ($r->isInterface() !== $stub['interface']) {
+        $problem("$name is " . ($r->isInterface() ? 'an interface' : 'a class') . ', the stub says ' . ($stub['interface'] ? 'an interface' : 'a class'));
+    }
+    // Those a parent brings along are the parent's business (Throwable, Stringable for exceptions).
+    $inherited = $parent ? (new ReflectionClass($parent))->getInterfaceNames() : [];
+    if (array_values(array_diff($interfaces, $inherited)) !== $stub['implements']) {
+        $problem("$name implements " . (implode(', ', $interfaces) ?: 'nothing') . ', the stub says ' . (implode(', ', $stub['implements']) ?: 'nothing'));
+    }
     if ($parent !== $stub['parent']) {
         $problem("$name extends " . ($parent ?? 'nothing') . ", the stub says " . ($stub['parent'] ?? 'nothing'));
     }
@@ -212,13 +234,34 @@ foreach (['ext/dq.stub.php', 'ext/conf/dq.ini'] as $path) {
 }
 ?>
 --EXPECT--
-stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\Client, Dq\Producer, Dq\Consumer, Dq\Delivery
+stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\ClientInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Producer, Dq\Consumer, Dq\Delivery
 Dq\Exception: parent RuntimeException, final false
 Dq\ConnectionException: parent Dq\Exception, final false
 Dq\TimeoutException: parent Dq\Exception, final false
 Dq\InvalidArgumentException: parent Dq\Exception, final false
 Dq\UnknownTopicException: parent Dq\Exception, final false
-Dq\Client: parent -, final true
+interface Dq\ClientInterface
+  add(string $topic, array $data): bool
+  get(string $topic, mixed $id): ?array
+  del(string $topic, mixed $id): bool
+  addMany(string $topic, array $items): int
+  stats(string $topic): array
+interface Dq\ProducerInterface
+  publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
+  publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void
+interface Dq\ConsumerInterface
+  next(float $timeout = 1.0): ?Dq\DeliveryInterface
+  consume(callable $handler, array $options = []): int
+interface Dq\DeliveryInterface
+  body(): string
+  properties(): array
+  routingKey(): string
+  exchange(): string
+  redelivered(): bool
+  ack(): void
+  nack(bool $requeue = false): void
+  reply(mixed $body): void
+Dq\Client: parent -, final true, implements Dq\ClientInterface
   __construct(array $options = [])
   addServer(mixed $servers): void
   add(string $topic, array $data): bool
@@ -226,7 +269,7 @@ Dq\Client: parent -, final true
   del(string $topic, mixed $id): bool
   addMany(string $topic, array $items): int
   stats(string $topic): array
-Dq\Producer: parent -, final true
+Dq\Producer: parent -, final true, implements Dq\ProducerInterface
   __construct(array $options = [])
   publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
   publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void
@@ -235,10 +278,11 @@ Dq\Producer: parent -, final true
   declareExchange(string $name, string $type = "direct", array $options = []): void
   declareQueue(string $name, array $options = []): string
   bindQueue(string $queue, string $exchange, string $routingKey = "", array $arguments = []): void
-Dq\Consumer: parent -, final true
+Dq\Consumer: parent -, final true, implements Dq\ConsumerInterface
   __construct(string $queue, array $options = [])
   next(float $timeout = 1.0): ?Dq\Delivery
-Dq\Delivery: parent -, final true
+  consume(callable $handler, array $options = []): int
+Dq\Delivery: parent -, final true, implements Dq\DeliveryInterface
   body(): string
   properties(): array
   routingKey(): string

@@ -1,5 +1,5 @@
 --TEST--
-README.md: every ```php block runs as written against the local servers (each in a prefix and vhost of its own; a worker block in the background, stopped after the block that uses it)
+README.md: every ```php block runs as written against the local servers (each in a prefix and vhost of its own; a worker block in the background, stopped by SIGTERM after the block that uses it: exit 0)
 --EXTENSIONS--
 dq
 --FILE--
@@ -83,12 +83,18 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
         echo "  $out\n";
     }
     if ($worker !== null) {
-        // The worker served the block: it is still running (no error), and stops on SIGTERM.
+        // The worker served the block: it is still running (no error), and stops on SIGTERM
+        // with exit code 0 (bounded: 10 s).
         $running = proc_get_status($worker)['running'];
         proc_terminate($worker, 15);
+        $deadline = microtime(true) + 10;
+        while (($status = proc_get_status($worker))['running'] && microtime(true) < $deadline) {
+            usleep(20000);
+        }
+        $ended = $status['running'] ? 'still running' : ($status['signaled'] ? 'signal ' . $status['termsig'] : 'exit ' . $status['exitcode']);
         proc_close($worker);
         $said = trim(file_get_contents($workerOut));
-        printf("  worker still running: %s%s\n", var_export($running, true), $said === '' ? '' : ", it said: $said");
+        printf("  worker still running: %s, after SIGTERM: %s%s\n", var_export($running, true), $ended, $said === '' ? '' : ", it said: $said");
         $worker = null;
     }
 }
@@ -103,4 +109,4 @@ block at line %d: exit 0
 block at line %d (worker): consuming
 block at line %d: exit 0
   {"ok":true}
-  worker still running: true
+  worker still running: true, after SIGTERM: exit 0

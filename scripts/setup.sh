@@ -2,8 +2,9 @@
 # What the tests, `make run` and `make bench` need on top of the build (scripts/setup-build.sh,
 # which make runs first): the servers (Redis, RabbitMQ, MariaDB), each started when it does not
 # answer, and the Debian packages the tests use (the peer libraries dq is compared with:
-# phpredis, pecl amqp, php-amqplib; php-fpm, wrk, valgrind, cgi-fcgi). Changes no database
-# user: no test logs in to MariaDB yet; it is only kept running.
+# phpredis, pecl amqp, php-amqplib; php-fpm, wrk, valgrind, cgi-fcgi; supervisor, whose
+# supervisord the worker example's test runs privately, never the system's). Changes no
+# database user: no test logs in to MariaDB yet; it is only kept running.
 # Idempotent: prints nothing and takes a few hundredths of a second when everything is in
 # place; otherwise prints one short "setup: ..." line per action it takes.
 set -euo pipefail
@@ -11,7 +12,7 @@ set -euo pipefail
 
 TEST_PACKAGES=(
   php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php-amqplib
-  redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind
+  redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor
 )
 AMQPLIB_AUTOLOAD=/usr/share/php/PhpAmqpLib/autoload.php
 REDIS_LOG=/var/log/redis/ci.log

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -340,8 +341,21 @@ impl BlockingConsumer {
 
     /// The next delivery, waiting up to `wait`.
     pub fn next(&self, wait: Duration) -> Result<Option<BlockingDelivery>> {
+        self.next_unless(wait, &AtomicBool::new(false))
+    }
+
+    /// The next delivery, waiting up to `wait` or until `stop` is set (a signal handler's flag):
+    /// `None` either way. A delivery the broker sent meanwhile stays with the consumer.
+    pub fn next_unless(
+        &self,
+        wait: Duration,
+        stop: &AtomicBool,
+    ) -> Result<Option<BlockingDelivery>> {
         leave_direct(&self.direct);
-        Ok(block_on_amqp(self.consumer.next(wait))?.map(|delivery| BlockingDelivery { delivery }))
+        let delivery = block_on_amqp_unless(self.consumer.next(wait), stop)?;
+        Ok(delivery
+            .flatten()
+            .map(|delivery| BlockingDelivery { delivery }))
     }
 }
 
@@ -364,6 +378,11 @@ impl BlockingDelivery {
         &self.delivery
     }
 
+    /// Whether it was acked or nacked.
+    pub fn settled(&self) -> bool {
+        self.delivery.settled()
+    }
+
     pub fn ack(&self) -> Result<()> {
         block_on_amqp(self.delivery.ack())
     }
@@ -382,4 +401,29 @@ pub fn block_on_amqp<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     let runtime = amqp_runtime()?;
     catch_unwind(AssertUnwindSafe(|| runtime.block_on(future)))
         .unwrap_or_else(|panic| Err(panicked(panic)))
+}
+
+/// How often a stoppable wait looks at its flag. A signal handler may only set an atomic (it
+/// cannot wake a task), so the wait polls it.
+const STOP_CHECK: Duration = Duration::from_millis(10);
+
+/// Runs `future` on the process's RabbitMQ runtime until it completes, or until `stop` is set
+/// (looked at first, then every 10 ms): `None` then, and `future` is dropped where it waits.
+pub fn block_on_amqp_unless<T>(
+    future: impl Future<Output = Result<T>>,
+    stop: &AtomicBool,
+) -> Result<Option<T>> {
+    block_on_amqp(async {
+        tokio::select! {
+            biased;
+            () = stopped(stop) => Ok(None),
+            output = future => output.map(Some),
+        }
+    })
+}
+
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        tokio::time::sleep(STOP_CHECK).await;
+    }
 }

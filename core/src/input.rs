@@ -185,22 +185,39 @@ fn typo_of(key: &str) -> Option<&'static str> {
     if FIELDS.contains(&key) {
         return None;
     }
-    let folded: String = key
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
+    let folded = folded(key);
     if let Some((_, meant)) = CONFUSIONS
         .iter()
         .find(|(wrong, _)| *wrong == key || wrong.replace('_', "") == folded)
     {
         return Some(meant);
     }
-    FIELDS.into_iter().find(|field| {
-        let field_folded = field.replace('_', "");
-        let allowed = if field.len() <= 2 { 0 } else { 2 };
-        folded == field_folded || edit_distance(&folded, &field_folded) <= allowed
-    })
+    likely_meant(key, &FIELDS)
+}
+
+/// The name among `known` that `key` is most likely a typo of, for a "did you mean": the same
+/// letters but for case and punctuation, or (for names of three characters or more) the nearest
+/// within two edits.
+pub fn likely_meant<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let folded = folded(key);
+    known
+        .iter()
+        .filter_map(|name| {
+            let name_folded = name.replace('_', "");
+            let allowed = if name.len() <= 2 { 0 } else { 2 };
+            let distance = edit_distance(&folded, &name_folded);
+            (distance <= allowed).then_some((distance, *name))
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// A key's letters and digits, lower case: how it compares with names in `likely_meant`.
+fn folded(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Damerau-Levenshtein distance (optimal string alignment) on characters.
@@ -562,6 +579,20 @@ mod tests {
                 "{key}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn the_nearest_known_name_is_meant() {
+        let options = ["timeout", "max_messages", "max_seconds", "max_memory_mb"];
+        assert_eq!(likely_meant("max_mesages", &options), Some("max_messages"));
+        assert_eq!(likely_meant("maxSeconds", &options), Some("max_seconds"));
+        assert_eq!(likely_meant("max_memory", &options), Some("max_memory_mb"));
+        assert_eq!(
+            likely_meant("max_memory_bm", &options),
+            Some("max_memory_mb")
+        );
+        assert_eq!(likely_meant("TIMEOUT", &options), Some("timeout"));
+        assert_eq!(likely_meant("prefetch", &options), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! after loading extensions) and created anew in a forked child, which leaks its parent's
 //! runtime rather than touch its threads or sockets. Forks are counted by a `pthread_atfork`
 //! child handler, so checking for one costs an atomic load rather than a `getpid` call.
+//! dq's threads block the process's signals, which thus reach the program's own thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -60,9 +61,33 @@ pub(crate) fn amqp_runtime() -> Result<Arc<Runtime>> {
         Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("dq-amqp")
+            .on_thread_start(leave_signals_to_the_caller)
             .enable_all()
             .build()
     })
+}
+
+/// Blocks the process-directed signals in dq's own threads, so that the kernel delivers them
+/// to the embedding program's threads: PHP's handlers (pcntl's, PHP-FPM's, dq's worker loop's)
+/// then run on PHP's thread, as they were written to. Faults stay deliverable.
+fn leave_signals_to_the_caller() {
+    // SAFETY: plain sigset operations on a local set, then this thread's own mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for fault in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGSYS,
+            libc::SIGABRT,
+        ] {
+            libc::sigdelset(&mut set, fault);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 fn owned_runtime(

@@ -54,6 +54,7 @@ struct Given {
 #[php_class]
 #[php(name = "Dq\\Client")]
 #[php(flags = ClassFlags::Final)]
+#[php(implements(crate::interfaces::PhpInterfaceClientInterface))]
 pub struct Client {
     config: QueueConfig,
     /// Whether servers were named (option or `addServer`) rather than taken from `dq.redis`.

@@ -1,18 +1,22 @@
 //! `Dq\Consumer` and `Dq\Delivery`: taking messages from a queue, settling and replying.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use dq_core::{BlockingConsumer, BlockingDelivery, BlockingProducer};
 use ext_php_rs::binary::Binary;
 use ext_php_rs::boxed::ZBox;
+use ext_php_rs::convert::IntoZval;
 use ext_php_rs::flags::ClassFlags;
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::{ZendHashTable, Zval};
+use ext_php_rs::types::{ZendCallable, ZendHashTable, Zval};
 
 use crate::client::Options;
 use crate::convert;
-use crate::errors::{invalid, to_php};
+use crate::errors::{internal, invalid, to_php};
+use crate::interfaces::{PhpInterfaceConsumerInterface, PhpInterfaceDeliveryInterface};
 use crate::producer::{amqp_options, outgoing};
+use crate::worker_loop::{self, LoopOptions, STOP, StopSignals, Work};
 
 const DEFAULT_PREFETCH: u16 = 10;
 
@@ -21,6 +25,7 @@ const DEFAULT_PREFETCH: u16 = 10;
 #[php_class]
 #[php(name = "Dq\\Consumer")]
 #[php(flags = ClassFlags::Final)]
+#[php(implements(PhpInterfaceConsumerInterface))]
 pub struct Consumer {
     consumer: BlockingConsumer,
 }
@@ -55,7 +60,10 @@ impl Consumer {
         Ok(Consumer::new(producer.consumer(queue, prefetch)))
     }
 
-    /// The next delivery, waiting up to `$timeout` seconds; null if none came.
+    /// The next delivery, waiting up to `$timeout` seconds; null if none came, or when SIGTERM,
+    /// SIGINT or SIGQUIT arrived meanwhile. The script's own handler of that signal still gets
+    /// it; a signal the script left to its default action then ends the process, as it would
+    /// have without dq.
     #[php(defaults(timeout = 1.0))]
     pub fn next(&self, timeout: f64) -> PhpResult<Option<Delivery>> {
         if !(timeout.is_finite() && (0.0..=3600.0).contains(&timeout)) {
@@ -63,11 +71,65 @@ impl Consumer {
                 "timeout {timeout} is invalid: expected 0 to 3600 seconds"
             )));
         }
+        let signals = StopSignals::catch();
         let delivery = self
             .consumer
-            .next(Duration::from_secs_f64(timeout))
-            .map_err(to_php)?;
-        Ok(delivery.map(|delivery| Delivery { delivery }))
+            .next_unless(Duration::from_secs_f64(timeout), &STOP);
+        if let Some(signal) = signals.restore() {
+            // SAFETY: raises a signal whose handler is back to what the script had.
+            unsafe { libc::raise(signal) };
+        }
+        Ok(delivery.map_err(to_php)?.map(Delivery::new))
+    }
+
+    /// The worker loop: each delivery goes to `$handler(Dq\Delivery $d)`, and is acked when the
+    /// handler returns (unless it settled it), nacked when it throws; until SIGTERM, SIGINT or
+    /// SIGQUIT (the handler in progress finishes first) or a limit. Returns how many deliveries
+    /// the handler got. Options: `timeout`, `max_messages`, `max_seconds`, `max_memory_mb`,
+    /// `requeue_on_error`, `on_error` (ext/dq.stub.php tells what each does).
+    #[php(defaults(options = Options(None)))]
+    pub fn consume(&self, handler: ZendCallable<'_>, options: Options<'_>) -> PhpResult<i64> {
+        let options = LoopOptions::read("Dq\\Consumer::consume()", options.0)?;
+        worker_loop::run(&handler, &options, |wait, stop| {
+            let delivery = self.consumer.next_unless(wait, stop).map_err(to_php)?;
+            Ok(delivery.map(Arc::new))
+        })
+    }
+}
+
+/// A delivery in the worker loop: acked when the handler returns, nacked when it throws.
+impl Work for Arc<BlockingDelivery> {
+    fn to_php(&self) -> PhpResult<Zval> {
+        Delivery {
+            delivery: self.clone(),
+        }
+        .into_zval(false)
+        .map_err(|e| internal(format!("cannot make a Dq\\Delivery: {e}")))
+    }
+
+    fn settled(&self) -> bool {
+        BlockingDelivery::settled(self)
+    }
+
+    fn done(&self) -> PhpResult<()> {
+        self.ack().map_err(to_php)
+    }
+
+    /// Back to the queue on a first failure with `requeue_on_error`; rejected when it fails
+    /// again (it was redelivered), so a message that always throws cannot loop for ever.
+    fn failed(&self, requeue_on_error: bool) -> PhpResult<String> {
+        let again = self.delivery().redelivered();
+        let requeue = requeue_on_error && !again;
+        self.nack(requeue).map_err(to_php)?;
+        let rejected =
+            "rejected (dead-lettered if its queue has a dead-letter exchange, else dropped)";
+        Ok(match (requeue, again) {
+            (true, _) => "the message was put back in the queue (a first failure)".to_string(),
+            (false, true) if requeue_on_error => {
+                format!("the message was {rejected}: it had been delivered before")
+            }
+            (false, _) => format!("the message was {rejected}: requeue_on_error is false"),
+        })
     }
 }
 
@@ -75,8 +137,18 @@ impl Consumer {
 #[php_class]
 #[php(name = "Dq\\Delivery")]
 #[php(flags = ClassFlags::Final)]
+#[php(implements(PhpInterfaceDeliveryInterface))]
 pub struct Delivery {
-    delivery: BlockingDelivery,
+    /// Shared with the worker loop, which settles it after the handler.
+    delivery: Arc<BlockingDelivery>,
+}
+
+impl Delivery {
+    fn new(delivery: BlockingDelivery) -> Delivery {
+        Delivery {
+            delivery: Arc::new(delivery),
+        }
+    }
 }
 
 #[php_impl]

@@ -100,3 +100,8 @@ pub fn to_php(error: Error) -> PhpException {
 pub fn invalid(message: impl Into<String>) -> PhpException {
     to_php(Error::invalid(message))
 }
+
+/// A `Dq\Exception` (code 1, internal) with this message: what should not happen did.
+pub fn internal(message: impl Into<String>) -> PhpException {
+    to_php(Error::internal(message))
+}

@@ -1,5 +1,7 @@
 //! dq.so, the PHP extension: `Dq\Client` (alias `DqClient`), `Dq\Producer`, `Dq\Consumer` and
-//! `Dq\Delivery`, the `Dq\*Exception` classes and the `dq.*` ini settings, all over dq-core. The tokio runtime and the connections are created
+//! `Dq\Delivery`, the interfaces they implement (`interfaces`), the worker loop of
+//! `Dq\Consumer::consume` (`worker_loop`), the `Dq\*Exception` classes and the `dq.*` ini
+//! settings, all over dq-core. The tokio runtime and the connections are created
 //! on first use, never at module start: PHP-FPM forks its workers after that.
 
 mod client;
@@ -7,9 +9,11 @@ mod consumer;
 mod convert;
 mod errors;
 mod ini;
+mod interfaces;
 mod job;
 mod php_sys;
 mod producer;
+mod worker_loop;
 
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::IniEntryDef;
@@ -55,10 +59,16 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     module
         .name("dq")
         .version(env!("CARGO_PKG_VERSION"))
+        // Interfaces are registered before the classes that implement them; Delivery before
+        // Consumer, whose next() returns one where ConsumerInterface says DeliveryInterface.
+        .interface::<interfaces::PhpInterfaceClientInterface>()
+        .interface::<interfaces::PhpInterfaceProducerInterface>()
+        .interface::<interfaces::PhpInterfaceConsumerInterface>()
+        .interface::<interfaces::PhpInterfaceDeliveryInterface>()
         .class::<Client>()
         .class::<producer::Producer>()
-        .class::<consumer::Consumer>()
         .class::<consumer::Delivery>()
+        .class::<consumer::Consumer>()
         .class::<job::Job>()
         .request_startup_function(client::request_startup)
         .info_function(ini::info)

@@ -13,6 +13,7 @@ type IniStringEx = unsafe extern "C" fn(*const c_char, usize, c_int, *mut bool) 
 type RegisterClassAliasEx =
     unsafe extern "C" fn(*const c_char, usize, *mut ClassEntry, bool) -> c_int;
 type GetPropertiesFor = unsafe extern "C" fn(*mut Zval, c_int) -> *mut ZendHashTable;
+type Sigaction = unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction);
 
 /// `ZEND_PROP_PURPOSE_JSON` of `zend_prop_purpose`.
 pub const PROP_PURPOSE_JSON: c_int = 4;
@@ -31,6 +32,10 @@ pub struct Symbols {
     pub zend_post_startup_cb: *mut PostStartup,
     /// `zend_class_entry *spl_ce_RuntimeException`, a data symbol.
     pub spl_ce_runtime_exception: *mut *mut ClassEntry,
+    /// `void zend_sigaction(int, const struct sigaction *, struct sigaction *)`, in a PHP built
+    /// with Zend signal handling (the default): PHP's own table of signal handlers, which pcntl
+    /// also goes through. `None` without it; `sigaction(2)` is then the table.
+    pub zend_sigaction: Option<Sigaction>,
 }
 
 // SAFETY: pointers into the PHP binary, fixed for the life of the process.
@@ -69,6 +74,9 @@ pub fn init() -> Result<&'static Symbols, String> {
             ),
             zend_post_startup_cb: lookup(c"zend_post_startup_cb")?.cast(),
             spl_ce_runtime_exception: lookup(c"spl_ce_RuntimeException")?.cast(),
+            zend_sigaction: lookup(c"zend_sigaction")
+                .ok()
+                .map(|p| std::mem::transmute::<*mut libc::c_void, Sigaction>(p)),
         }
     };
     Ok(SYMBOLS.get_or_init(|| symbols))

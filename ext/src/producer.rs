@@ -23,6 +23,7 @@ use crate::ini;
 #[php_class]
 #[php(name = "Dq\\Producer")]
 #[php(flags = ClassFlags::Final)]
+#[php(implements(crate::interfaces::PhpInterfaceProducerInterface))]
 pub struct Producer {
     producer: BlockingProducer,
 }

@@ -204,6 +204,11 @@ impl Delivery {
         self.inner.redelivered
     }
 
+    /// Whether `ack` or `nack` was called on it (even one that failed: it is not settled again).
+    pub fn settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
+    }
+
     pub async fn ack(&self) -> Result<()> {
         self.settle("ack")?;
         let acked = self.inner.acker.ack(BasicAckOptions::default());
