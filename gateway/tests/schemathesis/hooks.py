@@ -1,24 +1,30 @@
 """Hooks of tests/schemathesis.rs (loaded through SCHEMATHESIS_HOOKS).
 
-`POST /v1/exchanges/{exchange}/call` waits up to `timeout_ms` (default 5000, at most an hour) for
-a reply that no one sends in the fuzz run: a valid wait is cut to 50 ms so that a run stays
-short. Invalid values are left alone: the gateway must still refuse them.
+Some operations wait: `POST /v1/exchanges/{exchange}/call` up to `timeout_ms` (default 5000, at
+most an hour) for a reply that no one sends in the fuzz run. A valid wait is cut short so that a
+run stays short; an invalid one is left alone, for the gateway must still refuse it.
 """
 
 import schemathesis
 
-WAIT_MS = 50
+# operation -> (field, lowest valid, highest valid, the wait used instead)
+WAITS = {
+    "POST /v1/exchanges/{exchange}/call": ("timeout_ms", 1, 3_600_000, 50),
+}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    if case.operation.label != "POST /v1/exchanges/{exchange}/call":
+    wait = WAITS.get(case.operation.label)
+    if wait is None or not isinstance(case.body, dict):
         return
-    body = case.body
-    if not isinstance(body, dict):
-        return
-    wait = body.get("timeout_ms", None)
-    if "timeout_ms" not in body or wait is None:
-        body["timeout_ms"] = WAIT_MS
-    elif isinstance(wait, int) and not isinstance(wait, bool) and 1 <= wait <= 3_600_000:
-        body["timeout_ms"] = min(wait, WAIT_MS)
+    field, lowest, highest, short = wait
+    value = case.body.get(field)
+    if value is None:
+        case.body[field] = short
+    elif _is_number(value) and lowest <= value <= highest:
+        case.body[field] = min(value, short)
