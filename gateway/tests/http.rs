@@ -496,11 +496,22 @@ async fn unknown_routes_are_json_404() {
 async fn a_dead_letter_page_beyond_the_reach_is_422_even_at_the_largest_offset() {
     let gw = gateway();
     for (query, says) in [
-        ("offset=18446744073709551615", "offset 18446744073709551615 + limit 100"),
-        ("offset=10000&limit=1", "offset 10000 + limit 1 is over 10000"),
-        ("offset=9000&limit=1000", "offset 9000 + limit 1000 is over 10000"),
+        (
+            "offset=18446744073709551615",
+            "offset 18446744073709551615 + limit 100",
+        ),
+        (
+            "offset=10000&limit=1",
+            "offset 10000 + limit 1 is over 10000",
+        ),
+        (
+            "offset=9001&limit=1000",
+            "offset 9001 + limit 1000 is over 10000",
+        ),
     ] {
-        let (status, body) = gw.call("GET", &format!("/v1/topics/t/dead?{query}"), None).await;
+        let (status, body) = gw
+            .call("GET", &format!("/v1/topics/t/dead?{query}"), None)
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
         assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
         let message = body["error"]["message"].as_str().unwrap();

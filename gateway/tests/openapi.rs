@@ -34,10 +34,7 @@ fn documented(doc: &Value) -> BTreeMap<(String, String), Value> {
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, operation) in item.as_object().expect("path item") {
             if METHODS.contains(&method.as_str()) {
-                out.insert(
-                    (method.to_uppercase(), path.clone()),
-                    operation.clone(),
-                );
+                out.insert((method.to_uppercase(), path.clone()), operation.clone());
             }
         }
     }
@@ -71,10 +68,12 @@ fn sample(doc: &Value, name: &str) -> String {
 fn concrete(doc: &Value, template: &str) -> String {
     template
         .split('/')
-        .map(|part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => sample(doc, name),
-            None => part.to_string(),
-        })
+        .map(
+            |part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => sample(doc, name),
+                None => part.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -141,7 +140,8 @@ async fn the_document_is_served_as_json_and_is_openapi_3_1() {
     let reply = gw.send("GET", "/openapi.json", None, true).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(
-        reply.headers[header::CONTENT_TYPE], "application/json",
+        reply.headers[header::CONTENT_TYPE],
+        "application/json",
         "content type"
     );
     let doc = document();
@@ -194,7 +194,10 @@ fn path_parameters_match_the_templates() {
             .map(|p| resolve(&doc, p))
             .filter(|p| p["in"] == "path")
             .map(|p| {
-                assert_eq!(p["required"], true, "{method} {path}: path parameters are required");
+                assert_eq!(
+                    p["required"], true,
+                    "{method} {path}: path parameters are required"
+                );
                 p["name"].as_str().unwrap().to_string()
             })
             .collect();
@@ -210,14 +213,17 @@ fn path_parameters_match_the_templates() {
 fn every_error_is_the_json_error_body() {
     let doc = document();
     let codes: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
-    let listed: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]
-        ["properties"]["code"]["enum"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    assert_eq!(listed, codes, "Error.code lists every ErrorKind name, in code order");
+    let listed: Vec<&str> =
+        doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+    assert_eq!(
+        listed, codes,
+        "Error.code lists every ErrorKind name, in code order"
+    );
     let error = json!({"$ref": "#/components/schemas/Error"});
     for ((method, path), operation) in documented(&doc) {
         let responses = operation["responses"].as_object().unwrap();
@@ -320,7 +326,10 @@ async fn closed_bodies_refuse_an_unknown_field() {
             "{method} {uri}: {message:?} names the field"
         );
     }
-    assert!(closed >= 4, "topics, messages and exchanges close their bodies");
+    assert!(
+        closed >= 4,
+        "topics, messages and exchanges close their bodies"
+    );
     for schema in ["TopicPut", "TopicPatch", "NewMessage", "Publish", "Call"] {
         assert_eq!(
             doc["components"]["schemas"][schema]["additionalProperties"], false,
@@ -356,7 +365,11 @@ async fn a_method_a_path_does_not_serve_is_a_json_405_whose_allow_matches_the_do
             "{refused} {uri}: {}",
             reply.body
         );
-        assert_eq!(reply.body["error"]["code"], "INVALID_ARGUMENT", "{}", reply.body);
+        assert_eq!(
+            reply.body["error"]["code"], "INVALID_ARGUMENT",
+            "{}",
+            reply.body
+        );
         let allow: BTreeSet<String> = reply.headers[header::ALLOW]
             .to_str()
             .unwrap()

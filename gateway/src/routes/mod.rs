@@ -89,7 +89,9 @@ pub fn router() -> Router<Arc<AppState>> {
     operations()
         .into_iter()
         // Operations on one path merge into one method router (axum panics on a repeated method).
-        .fold(Router::new(), |router, op| router.route(op.path, op.handler))
+        .fold(Router::new(), |router, op| {
+            router.route(op.path, op.handler)
+        })
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!(
                 "no route {uri}: see /v1/topics, /healthz, /metrics, /openapi.json"
