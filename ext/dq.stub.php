@@ -36,6 +36,38 @@ namespace Dq {
         public function addMany(string $topic, array $items): int;
 
         public function stats(string $topic): array;
+
+        public function reserve(string $topic, float $timeout = 1.0): ?JobInterface;
+
+        public function work(string $topic, callable $handler, array $options = []): int;
+    }
+
+    /** What Dq\Job does, for code that type-hints it and tests that hand it a mock. See Dq\Job. */
+    interface JobInterface
+    {
+        public function id(): string;
+
+        public function topic(): string;
+
+        public function body(): mixed;
+
+        public function attempt(): int;
+
+        public function maxAttempts(): int;
+
+        public function dueAt(): float;
+
+        public function lease(): string;
+
+        public function leaseExpiresAt(): float;
+
+        public function settled(): bool;
+
+        public function ack(): void;
+
+        public function retry(?float $delay = null): bool;
+
+        public function fail(string $reason): void;
     }
 
     /** Publishing, as Dq\Producer does it; for type hints and mocks. */
@@ -149,8 +181,24 @@ namespace Dq {
          * with ack(), retry() or fail() before then, or it is reserved again.
          * @throws InvalidArgumentException for a push topic (its messages go to its callback)
          * @throws UnknownTopicException|ConnectionException|TimeoutException
+         * A stop signal (SIGTERM, SIGINT, SIGQUIT) ends the wait with null, as for Consumer::next().
          */
         public function reserve(string $topic, float $timeout = 1.0): ?Job {}
+
+        /**
+         * The worker loop of a pull topic, with the stop rules and options of Consumer::consume()
+         * (SIGTERM/SIGINT/SIGQUIT, max_messages, max_seconds, max_memory_mb, timeout, on_error).
+         * Each job goes to $handler(Job $job):
+         * - the handler returns: the job is acked, unless the handler settled it itself;
+         * - the handler throws: with `requeue_on_error` (the default) the job is retried on the
+         *   topic's retry ladder, and after the topic's last attempt it becomes a dead letter;
+         *   with `requeue_on_error` false it becomes a dead letter at once. Its last error is the
+         *   exception's class and message. The exception goes to `on_error` (else error_log()).
+         * @param callable(Job): mixed $handler
+         * @param array{timeout?: int|float, max_messages?: int, max_seconds?: int|float, max_memory_mb?: int, requeue_on_error?: bool, on_error?: callable(\Throwable, Job): mixed} $options
+         * @return int how many jobs the handler got (those that threw included)
+         */
+        public function work(string $topic, callable $handler, array $options = []): int {}
     }
 
     /**
@@ -158,7 +206,7 @@ namespace Dq {
      * fail(). A settlement after the lease expired throws Dq\Exception code 11 (the job was
      * reserved again, maybe by another worker).
      */
-    final class Job
+    final class Job implements JobInterface
     {
         public function id(): string {}
 

@@ -3,8 +3,9 @@
 # which make runs first): the servers (Redis, RabbitMQ, MariaDB), each started when it does not
 # answer, and the Debian packages the tests use (the peer libraries dq is compared with:
 # phpredis, pecl amqp, php-amqplib; php-fpm, wrk, valgrind, cgi-fcgi; supervisor, whose
-# supervisord the worker example's test runs privately, never the system's). Changes no
-# database user: no test logs in to MariaDB yet; it is only kept running.
+# supervisord the worker example's test runs privately, never the system's), and a Python venv
+# with the OpenAPI tools (schemathesis, openapi-spec-validator). Changes no database user: no
+# test logs in to MariaDB yet; it is only kept running.
 # Idempotent: prints nothing and takes a few hundredths of a second when everything is in
 # place; otherwise prints one short "setup: ..." line per action it takes.
 set -euo pipefail
@@ -12,8 +13,11 @@ set -euo pipefail
 
 TEST_PACKAGES=(
   php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php-amqplib
-  redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor
+  redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor python3-venv
 )
+# gateway/tests/schemathesis.rs runs these from $DQ_VENV (the test looks in the same place).
+PY_TOOLS=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
+DQ_VENV=${DQ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dq/venv}
 AMQPLIB_AUTOLOAD=/usr/share/php/PhpAmqpLib/autoload.php
 REDIS_LOG=/var/log/redis/ci.log
 MARIADB_START_LOG=/var/log/mysql/ci-start.log # written by start-stop-daemon
@@ -41,6 +45,20 @@ port_open() { timeout 1 bash -c "</dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- packages
 install_missing "${TEST_PACKAGES[@]}"
+
+# ---------------------------------------------------------------- Python tools
+# A stamp names what is installed: a change of PY_TOOLS installs again, nothing else is asked.
+if [[ $(cat "$DQ_VENV/.dq-tools" 2>/dev/null) != "${PY_TOOLS[*]}" ]]; then
+  say "installing ${PY_TOOLS[*]} into $DQ_VENV ..."
+  pip_log=$(mktemp /tmp/dq-setup-pip.XXXXXX)
+  { /usr/bin/python3 -m venv "$DQ_VENV" &&
+    "$DQ_VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"; } >>"$pip_log" 2>&1 || {
+    tail -n 20 "$pip_log" >&2
+    die "installing ${PY_TOOLS[*]} into $DQ_VENV failed (full log: $pip_log)"
+  }
+  printf '%s\n' "${PY_TOOLS[*]}" >"$DQ_VENV/.dq-tools"
+  rm -f "$pip_log"
+fi
 
 # ---------------------------------------------------------------- Redis
 if ! port_open 6379; then

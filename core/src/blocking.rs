@@ -102,6 +102,16 @@ impl BlockingQueue {
         block_on(self.queue.reserve(topic, wait))
     }
 
+    /// As `reserve`, the wait ending early (with `None`) when `stop` turns true.
+    pub fn reserve_unless(
+        &self,
+        topic: &str,
+        wait: Duration,
+        stop: &AtomicBool,
+    ) -> Result<Option<Job>> {
+        block_on(self.queue.reserve_unless(topic, wait, Some(stop)))
+    }
+
     pub fn ack(&self, topic: &str, lease: &str) -> Result<()> {
         block_on(self.queue.ack(topic, lease))
     }
@@ -422,7 +432,8 @@ pub fn block_on_amqp_unless<T>(
     })
 }
 
-async fn stopped(stop: &AtomicBool) {
+/// Returns once `stop` is true, looking every `STOP_CHECK`.
+pub(crate) async fn stopped(stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         tokio::time::sleep(STOP_CHECK).await;
     }

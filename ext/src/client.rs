@@ -15,14 +15,15 @@ use ext_php_rs::class::RegisteredClass;
 use ext_php_rs::convert::{FromZval, StubLiteral};
 use ext_php_rs::flags::{ClassFlags, DataType};
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::{ZendHashTable, Zval};
+use ext_php_rs::types::{ZendCallable, ZendHashTable, Zval};
 use ext_php_rs::zend::Function;
 use serde_json::Value;
 
 use crate::convert;
 use crate::errors::{invalid, to_php};
 use crate::ini;
-use crate::job::{Job, reserve_wait};
+use crate::job::{Held, Job, reserve_wait};
+use crate::worker_loop::{self, LoopOptions};
 
 /// `array $options = []`: an optional array whose default shows as `[]` in reflection; every
 /// class's optional array parameters use it.
@@ -154,8 +155,30 @@ impl Client {
     pub fn reserve(&mut self, topic: &str, timeout: f64) -> PhpResult<Option<Job>> {
         let wait = reserve_wait(timeout)?;
         let queue = self.queue()?.clone();
-        let job = queue.reserve(topic, wait).map_err(to_php)?;
-        Ok(job.map(|job| Job::new(queue, job)))
+        // Signal-aware like Dq\Consumer::next(): a stop signal ends the wait with null.
+        let job = worker_loop::interruptible(|stop| queue.reserve_unless(topic, wait, stop));
+        Ok(job.map_err(to_php)?.map(|job| Job::new(Held::new(queue, job))))
+    }
+
+    /// The worker loop of a pull topic: reserves each job and calls `$handler(Dq\Job $job)`;
+    /// a job is acked when the handler returns (unless it settled it), retried on the topic's
+    /// ladder when it throws (failed at once with `requeue_on_error` false). Stops on SIGTERM,
+    /// SIGINT, SIGQUIT and the limits, as `Dq\Consumer::consume`. Returns how many jobs the
+    /// handler got.
+    #[php(defaults(options = Options(None)))]
+    pub fn work(
+        &mut self,
+        topic: &str,
+        handler: ZendCallable<'_>,
+        options: Options<'_>,
+    ) -> PhpResult<i64> {
+        let options = LoopOptions::read("Dq\\Client::work()", options.0)?;
+        let queue = self.queue()?.clone();
+        worker_loop::run(&handler, &options, |wait, stop| {
+            let wait = wait.min(dq_core::MAX_RESERVE_WAIT);
+            let job = queue.reserve_unless(topic, wait, stop).map_err(to_php)?;
+            Ok(job.map(|job| Held::new(queue.clone(), job)))
+        })
     }
 
     /// Counts per state: `['delayed','ready','inflight','dead']`, summed over all shards.

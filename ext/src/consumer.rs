@@ -16,7 +16,7 @@ use crate::convert;
 use crate::errors::{internal, invalid, to_php};
 use crate::interfaces::{PhpInterfaceConsumerInterface, PhpInterfaceDeliveryInterface};
 use crate::producer::{amqp_options, outgoing};
-use crate::worker_loop::{self, LoopOptions, STOP, StopSignals, Work};
+use crate::worker_loop::{self, LoopOptions, Work};
 
 const DEFAULT_PREFETCH: u16 = 10;
 
@@ -71,14 +71,8 @@ impl Consumer {
                 "timeout {timeout} is invalid: expected 0 to 3600 seconds"
             )));
         }
-        let signals = StopSignals::catch();
-        let delivery = self
-            .consumer
-            .next_unless(Duration::from_secs_f64(timeout), &STOP);
-        if let Some(signal) = signals.restore() {
-            // SAFETY: raises a signal whose handler is back to what the script had.
-            unsafe { libc::raise(signal) };
-        }
+        let wait = Duration::from_secs_f64(timeout);
+        let delivery = worker_loop::interruptible(|stop| self.consumer.next_unless(wait, stop));
         Ok(delivery.map_err(to_php)?.map(Delivery::new))
     }
 
@@ -117,7 +111,7 @@ impl Work for Arc<BlockingDelivery> {
 
     /// Back to the queue on a first failure with `requeue_on_error`; rejected when it fails
     /// again (it was redelivered), so a message that always throws cannot loop for ever.
-    fn failed(&self, requeue_on_error: bool) -> PhpResult<String> {
+    fn failed(&self, requeue_on_error: bool, _error: &str) -> PhpResult<String> {
         let again = self.delivery().redelivered();
         let requeue = requeue_on_error && !again;
         self.nack(requeue).map_err(to_php)?;

@@ -1,6 +1,6 @@
 //! The interfaces of the PHP API, so that a test can hand a mock (PHPUnit's, or a class of its
 //! own) to code that type-hints them: `Dq\ClientInterface`, `Dq\ProducerInterface`,
-//! `Dq\ConsumerInterface`, `Dq\DeliveryInterface`. Only their PHP declarations are used: each
+//! `Dq\ConsumerInterface`, `Dq\DeliveryInterface`, `Dq\JobInterface`. Only their PHP declarations are used: each
 //! trait below becomes an interface (`PhpInterface<Trait>`), which the classes name in
 //! `#[php(implements(...))]`; PHP checks at module start that every method is compatible.
 //!
@@ -33,6 +33,12 @@ pub trait ClientInterface {
     fn add_many(&self, topic: &str, items: &ZendHashTable) -> PhpResult<i64>;
 
     fn stats(&self, topic: &str) -> PhpResult<ZBox<ZendHashTable>>;
+
+    #[php(defaults(timeout = 1.0))]
+    fn reserve(&self, topic: &str, timeout: f64) -> PhpResult<Option<PhpInterfaceJobInterface>>;
+
+    #[php(defaults(options = Options(None)))]
+    fn work(&self, topic: &str, handler: ZendCallable<'_>, options: Options<'_>) -> PhpResult<i64>;
 }
 
 /// `Dq\Producer`'s publishing.
@@ -91,4 +97,34 @@ pub trait DeliveryInterface {
     fn nack(&self, requeue: bool) -> PhpResult<()>;
 
     fn reply(&self, body: &Zval) -> PhpResult<()>;
+}
+
+/// `Dq\Job`: a pull topic's reserved job.
+#[php_interface]
+#[php(name = "Dq\\JobInterface")]
+pub trait JobInterface {
+    fn id(&self) -> String;
+
+    fn topic(&self) -> String;
+
+    fn body(&self) -> PhpResult<Zval>;
+
+    fn attempt(&self) -> i64;
+
+    fn max_attempts(&self) -> i64;
+
+    fn due_at(&self) -> f64;
+
+    fn lease(&self) -> String;
+
+    fn lease_expires_at(&self) -> f64;
+
+    fn settled(&self) -> bool;
+
+    fn ack(&self) -> PhpResult<()>;
+
+    #[php(defaults(delay = None))]
+    fn retry(&self, delay: Option<f64>) -> PhpResult<bool>;
+
+    fn fail(&self, reason: &str) -> PhpResult<()>;
 }

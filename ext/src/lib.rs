@@ -61,6 +61,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .version(env!("CARGO_PKG_VERSION"))
         // Interfaces are registered before the classes that implement them; Delivery before
         // Consumer, whose next() returns one where ConsumerInterface says DeliveryInterface.
+        .interface::<interfaces::PhpInterfaceJobInterface>()
         .interface::<interfaces::PhpInterfaceClientInterface>()
         .interface::<interfaces::PhpInterfaceProducerInterface>()
         .interface::<interfaces::PhpInterfaceConsumerInterface>()

@@ -175,6 +175,19 @@ impl Drop for StopSignals {
     }
 }
 
+/// One wait that a stop signal ends early (`Dq\\Consumer::next`, `Dq\\Client::reserve`): runs
+/// `wait` with [`STOP`] while the stop signals are caught. A signal the script had left to its
+/// default action is raised again afterwards, so the process ends as it would have without dq.
+pub fn interruptible<T>(wait: impl FnOnce(&AtomicBool) -> T) -> T {
+    let signals = StopSignals::catch();
+    let output = wait(&STOP);
+    if let Some(signal) = signals.restore() {
+        // SAFETY: raises a signal whose handler is back to what the script had.
+        unsafe { libc::raise(signal) };
+    }
+    output
+}
+
 /// Puts dq's handler in place of the signal's; returns what was there (`None` if ignored).
 fn install(i: usize, signal: c_int) -> Option<libc::sigaction> {
     let previous = current_handler(signal);
@@ -348,9 +361,9 @@ pub trait Work {
     fn settled(&self) -> bool;
     /// The handler returned and left it unsettled: done with it (ack).
     fn done(&self) -> PhpResult<()>;
-    /// The handler threw and left it unsettled: settle it as failed, per `requeue_on_error`.
-    /// Returns what became of it, for the report.
-    fn failed(&self, requeue_on_error: bool) -> PhpResult<String>;
+    /// The handler threw (`error`: the exception's message) and left it unsettled: settle it as
+    /// failed, per `requeue_on_error`. Returns what became of it, for the report.
+    fn failed(&self, requeue_on_error: bool, error: &str) -> PhpResult<String>;
 }
 
 /// How a call of the handler ended.
@@ -389,7 +402,7 @@ pub fn run<W: Work>(
                 let outcome = if work.settled() {
                     Ok("the handler had settled it".to_string())
                 } else {
-                    work.failed(options.requeue_on_error)
+                    work.failed(options.requeue_on_error, &message_of(&exception))
                 };
                 let told = outcome.as_deref().unwrap_or("settling it failed as well");
                 report(options, exception, &given, told)?;
@@ -400,6 +413,19 @@ pub fn run<W: Work>(
     }
     drop(signals);
     Ok(i64::try_from(handled).unwrap_or(i64::MAX))
+}
+
+/// `get_class($e) . ': ' . $e->getMessage()`, what a job keeps as its last error.
+fn message_of(exception: &ZendObject) -> String {
+    let message = exception
+        .try_call_method("getMessage", vec![])
+        .ok()
+        .and_then(|text| text.string())
+        .unwrap_or_default();
+    let class = exception
+        .get_class_name()
+        .unwrap_or_else(|_| "Throwable".to_string());
+    format!("{class}: {message}")
 }
 
 fn call(handler: &ZendCallable<'_>, given: &Zval) -> PhpResult<Called> {

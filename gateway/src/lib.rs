@@ -1,7 +1,8 @@
 //! dq-gateway: the delay queue and the topic registry over HTTP.
 //!
 //! - `config`: the TOML file and `DQ_*` environment ([`GatewayConfig`]).
-//! - `routes`: the handlers, one file per resource; [`app`] puts them in a router.
+//! - `routes`: the handlers, one file per resource, and the one list of operations that [`app`]
+//!   puts in a router ([`api_routes`]) and `/openapi.json` describes (`gateway/openapi.json`).
 //! - `error`: the JSON error body every route returns.
 //! - `logging`: the log filter (the `log` setting or `DQ_LOG`, over dq's defaults).
 //! - `metrics`: Prometheus metrics; `activity`: the periodic INFO line of what happened.
@@ -122,6 +123,14 @@ impl From<&GatewayConfig> for Live {
             time_zone: config.time_zone,
         }
     }
+}
+
+/// The method and path template of every operation the API serves, as the router has them.
+pub fn api_routes() -> Vec<(axum::http::Method, &'static str)> {
+    routes::operations()
+        .into_iter()
+        .map(|op| (op.method, op.path))
+        .collect()
 }
 
 /// The HTTP API, without a socket: tests drive it with `oneshot`.

@@ -34,13 +34,17 @@ impl DelayQueue {
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
         check_topic(topic)?;
-        if offset + limit > MAX_DEAD_PAGE {
-            return Err(Error::invalid(format!(
-                "offset {offset} + limit {limit} is over {MAX_DEAD_PAGE}: remove or requeue dead letters first"
-            )));
-        }
+        // Checked: offset and limit come from a query string and may be near usize::MAX.
+        let reach = match offset.checked_add(limit) {
+            Some(reach) if reach <= MAX_DEAD_PAGE => reach,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "offset {offset} + limit {limit} is over {MAX_DEAD_PAGE}: remove or requeue dead letters first"
+                )));
+            }
+        };
         let base = self.keys.topic_base(topic);
-        let reach = (offset + limit).to_string();
+        let reach = reach.to_string();
         let (keys, args): ([&str; 1], [&[u8]; 1]) = ([&base], [reach.as_bytes()]);
         let pages = self.shards.iter().map(|shard| {
             shard.eval::<Vec<(String, String, String, i64)>>(&DEAD_PAGE, &keys, &args)

@@ -10,6 +10,7 @@
 //! messages (its wake channel), the topic's next due time or lease deadline, or its timeout.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -129,6 +130,17 @@ impl DelayQueue {
     /// Reserves the earliest due job of pull topic `topic`, waiting up to `wait` for one.
     /// `None` when none came in time (or the topic is paused).
     pub async fn reserve(&self, topic: &str, wait: Duration) -> Result<Option<Job>> {
+        self.reserve_unless(topic, wait, None).await
+    }
+
+    /// As [`DelayQueue::reserve`], the wait also ending (with `None`) when `stop` turns true. A
+    /// look already sent to Redis is finished, so a job it leased is never dropped.
+    pub async fn reserve_unless(
+        &self,
+        topic: &str,
+        wait: Duration,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Option<Job>> {
         check_topic(topic)?;
         if wait > MAX_RESERVE_WAIT {
             return Err(Error::invalid(format!(
@@ -164,13 +176,21 @@ impl DelayQueue {
                 }
             }
             let now = Instant::now();
-            if now >= until {
+            let stopped = || stop.is_some_and(|s| s.load(Ordering::Acquire));
+            if now >= until || stopped() {
                 break;
             }
             if let Some(subscriptions) = waiting.as_mut() {
-                self.ready
-                    .wait(subscriptions, next.min(until).max(now))
-                    .await;
+                let wake = self.ready.wait(subscriptions, next.min(until).max(now));
+                match stop {
+                    Some(stop) => {
+                        tokio::select! {
+                            () = wake => {}
+                            () = crate::blocking::stopped(stop) => {}
+                        }
+                    }
+                    None => wake.await,
+                }
             }
         }
         if let Some(subscriptions) = waiting.take() {

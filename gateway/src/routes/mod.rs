@@ -1,77 +1,105 @@
-//! The HTTP routes, one file per resource.
+//! The HTTP routes, one file per resource. [`operations`] is the one list of what the API
+//! serves: the router is built from it, and the OpenAPI document (`gateway/openapi.json`,
+//! served at `/openapi.json`) is checked against it by `tests/openapi.rs`.
 
 mod dead;
 mod exchanges;
 mod health;
 mod jobs;
 mod messages;
+mod openapi;
 mod topics;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::AppState;
 use crate::error::ApiError;
 
+/// One method on one path template, and the handler that serves it.
+pub struct Operation {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+impl Operation {
+    fn new<H, T>(method: Method, filter: MethodFilter, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        Operation {
+            method,
+            path,
+            handler: on(filter, handler),
+        }
+    }
+
+    fn get<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, handler: H) -> Self {
+        Operation::new(Method::GET, MethodFilter::GET, path, handler)
+    }
+
+    fn put<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, handler: H) -> Self {
+        Operation::new(Method::PUT, MethodFilter::PUT, path, handler)
+    }
+
+    fn patch<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, handler: H) -> Self {
+        Operation::new(Method::PATCH, MethodFilter::PATCH, path, handler)
+    }
+
+    fn post<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, handler: H) -> Self {
+        Operation::new(Method::POST, MethodFilter::POST, path, handler)
+    }
+
+    fn delete<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, handler: H) -> Self {
+        Operation::new(Method::DELETE, MethodFilter::DELETE, path, handler)
+    }
+}
+
+/// Every operation of the API. A new route goes here and into `gateway/openapi.json`; the
+/// test of the document fails until both name it.
+pub fn operations() -> Vec<Operation> {
+    type Op = Operation;
+    vec![
+        Op::get("/v1/topics", topics::list),
+        Op::get("/v1/topics/{topic}", topics::show),
+        Op::put("/v1/topics/{topic}", topics::put),
+        Op::patch("/v1/topics/{topic}", topics::patch),
+        Op::delete("/v1/topics/{topic}", topics::delete),
+        Op::post("/v1/topics/{topic}/messages", messages::add),
+        Op::get("/v1/topics/{topic}/messages/{id}", messages::show),
+        Op::delete("/v1/topics/{topic}/messages/{id}", messages::delete),
+        Op::get("/v1/topics/{topic}/stats", messages::stats),
+        Op::post("/v1/topics/{topic}/reserve", jobs::reserve),
+        Op::post("/v1/topics/{topic}/jobs/{lease}/ack", jobs::ack),
+        Op::post("/v1/topics/{topic}/jobs/{lease}/retry", jobs::retry),
+        Op::post("/v1/topics/{topic}/jobs/{lease}/fail", jobs::fail),
+        Op::get("/v1/topics/{topic}/dead", dead::list),
+        Op::delete("/v1/topics/{topic}/dead/{id}", dead::delete),
+        Op::post("/v1/topics/{topic}/dead/{id}/requeue", dead::requeue),
+        Op::post("/v1/exchanges/{exchange}/publish", exchanges::publish),
+        Op::post("/v1/exchanges/{exchange}/call", exchanges::call),
+        Op::get("/healthz", health::healthz),
+        Op::get("/metrics", health::metrics),
+        Op::get("/openapi.json", openapi::document),
+    ]
+}
+
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/topics", get(topics::list))
-        .route(
-            "/v1/topics/{topic}",
-            get(topics::show)
-                .put(topics::put)
-                .patch(topics::patch)
-                .delete(topics::delete),
-        )
-        .route(
-            "/v1/topics/{topic}/messages",
-            axum::routing::post(messages::add),
-        )
-        .route(
-            "/v1/topics/{topic}/messages/{id}",
-            get(messages::show).delete(messages::delete),
-        )
-        .route("/v1/topics/{topic}/stats", get(messages::stats))
-        .route(
-            "/v1/topics/{topic}/reserve",
-            axum::routing::post(jobs::reserve),
-        )
-        .route(
-            "/v1/topics/{topic}/jobs/{lease}/ack",
-            axum::routing::post(jobs::ack),
-        )
-        .route(
-            "/v1/topics/{topic}/jobs/{lease}/retry",
-            axum::routing::post(jobs::retry),
-        )
-        .route(
-            "/v1/topics/{topic}/jobs/{lease}/fail",
-            axum::routing::post(jobs::fail),
-        )
-        .route("/v1/topics/{topic}/dead", get(dead::list))
-        .route(
-            "/v1/topics/{topic}/dead/{id}",
-            axum::routing::delete(dead::delete),
-        )
-        .route(
-            "/v1/topics/{topic}/dead/{id}/requeue",
-            axum::routing::post(dead::requeue),
-        )
-        .route(
-            "/v1/exchanges/{exchange}/publish",
-            axum::routing::post(exchanges::publish),
-        )
-        .route(
-            "/v1/exchanges/{exchange}/call",
-            axum::routing::post(exchanges::call),
-        )
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
+    operations()
+        .into_iter()
+        // Operations on one path merge into one method router (axum panics on a repeated method).
+        .fold(Router::new(), |router, op| {
+            router.route(op.path, op.handler)
+        })
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!(
-                "no route {uri}: see /v1/topics, /healthz, /metrics"
+                "no route {uri}: see /v1/topics, /healthz, /metrics, /openapi.json"
             ))
         })
 }

@@ -494,6 +494,12 @@ impl GatewayProcess {
         GatewayProcess::spawn(config, prefix, env, &[])
     }
 
+    /// With `--no-workers`: the HTTP API alone, which delivers nothing (and so calls no
+    /// callback URL that a test put in a topic).
+    pub fn start_api_only(config: &Path, prefix: &str, env: &[(&str, &str)]) -> GatewayProcess {
+        GatewayProcess::spawn(config, prefix, env, &["--no-workers"])
+    }
+
     /// With `--workers-only`: returns once the workers run (there is no address).
     pub fn start_workers_only(config: &Path, prefix: &str) -> GatewayProcess {
         GatewayProcess::spawn(config, prefix, &[], &["--workers-only"])
