@@ -46,10 +46,12 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
         $gateway = new TestGateway(dq_test_prefix("readme-$line"));
         $vhost = new TestVhost("readme-$line");
     }
-    // Topics the block uses with a Dq\Client are registered (paused: nothing is delivered).
+    // Topics the block uses with a Dq\Client are registered: pull topics where it reserves,
+    // else paused (nothing is delivered).
+    preg_match_all('/->(?:reserve|work)\(\'([^\']+)\'/', $code, $pulled);
     preg_match_all('/->(?:add|addMany|get|del|stats)\(\'([^\']+)\'/', $code, $topics);
     foreach (array_unique($topics[1]) as $topic) {
-        $gateway->topic($topic, ['status' => 'paused']);
+        $gateway->topic($topic, in_array($topic, $pulled[1], true) ? ['mode' => 'pull'] : ['status' => 'paused']);
     }
     $first = strtok($code, "\n");
     if (str_contains($first, 'in its own process')) {
@@ -100,8 +102,11 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
 }
 ?>
 --EXPECTF--
-4 php blocks
+5 php blocks
 block at line %d: exit 0
+block at line %d: exit 0
+  rendering invoice 8
+  inv-7 attempt 1
 block at line %d: exit 0
   order.paid {"order":42}
   order.a x

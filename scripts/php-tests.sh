@@ -27,6 +27,11 @@ for t in "$@"; do
   esac
 done
 status=0
+# A dq.so that PHP refuses to load would make every test "skip" (its EXTENSIONS section): fail.
+if ((${#ext[@]})) && ! "$php" -n -d "extension=$root/build/dq.so" -r 'exit(extension_loaded("dq") ? 0 : 1);'; then
+  echo "build/dq.so does not load into $php (see the error above)" >&2
+  exit 1
+fi
 if ((${#ext[@]})); then
   "$php" "$run_tests" "${common[@]}" -d "extension=$root/build/dq.so" "${ext[@]}" || status=1
 fi

@@ -157,7 +157,9 @@ impl Client {
         let queue = self.queue()?.clone();
         // Signal-aware like Dq\Consumer::next(): a stop signal ends the wait with null.
         let job = worker_loop::interruptible(|stop| queue.reserve_unless(topic, wait, stop));
-        Ok(job.map_err(to_php)?.map(|job| Job::new(Held::new(queue, job))))
+        Ok(job
+            .map_err(to_php)?
+            .map(|job| Job::new(Held::new(queue, job))))
     }
 
     /// The worker loop of a pull topic: reserves each job and calls `$handler(Dq\Job $job)`;

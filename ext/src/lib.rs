@@ -66,11 +66,12 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .interface::<interfaces::PhpInterfaceProducerInterface>()
         .interface::<interfaces::PhpInterfaceConsumerInterface>()
         .interface::<interfaces::PhpInterfaceDeliveryInterface>()
+        // Dq\Job before Dq\Client, whose reserve() returns one; Delivery before Consumer.
+        .class::<job::Job>()
         .class::<Client>()
         .class::<producer::Producer>()
         .class::<consumer::Delivery>()
         .class::<consumer::Consumer>()
-        .class::<job::Job>()
         .request_startup_function(client::request_startup)
         .info_function(ini::info)
 }

@@ -10,6 +10,7 @@ import schemathesis
 # operation -> (field, lowest valid, highest valid, the wait used instead)
 WAITS = {
     "POST /v1/exchanges/{exchange}/call": ("timeout_ms", 1, 3_600_000, 50),
+    "POST /v1/topics/{topic}/reserve": ("timeout", 0, 60, 0.05),
 }
 
 
