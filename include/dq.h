@@ -41,6 +41,9 @@ enum dq_result
   DQ_PAYLOAD_TOO_LARGE = 9,
   // The broker refused a message: a nack, or a mandatory message no queue takes.
   DQ_REJECTED = 10,
+  // A reserved job's lease is no longer held: it expired (the job is reserved again), or the
+  // job was deleted or replaced.
+  DQ_LEASE_LOST = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -154,6 +157,47 @@ dq_result dq_client_del(const dq_client *client,
 // # Safety
 // As for `dq_client_get`.
 dq_result dq_client_stats(const dq_client *client, const char *topic, char **out_json);
+
+// Reserves the next due job of a pull topic, waiting up to `timeout` seconds (0 to 60). On
+// success `*out_json` is the job as JSON (`{"lease","topic","id","body","attempt",
+// "max_attempts","due_at","lease_expires_at"}`, freed with `dq_string_free`) or NULL when none
+// came in time. Settle it with `dq_client_ack`, `dq_client_retry` or `dq_client_fail` and its
+// `lease` before the topic's `timeout_ms` runs out, or it is reserved again.
+//
+// # Safety
+// As for `dq_client_get`.
+dq_result dq_client_reserve(const dq_client *client,
+                            const char *topic,
+                            double timeout,
+                            char **out_json);
+
+// Settles a reserved job as done: it is removed. `DQ_LEASE_LOST` when the lease expired (the
+// job is reserved again) or the job was settled, deleted or replaced meanwhile.
+//
+// # Safety
+// As for `dq_client_add`.
+dq_result dq_client_ack(const dq_client *client, const char *topic, const char *lease);
+
+// Schedules a reserved job again after `delay` seconds, or on the topic's retry ladder when
+// `delay` is negative. On success `*out_scheduled` is false when that was the topic's last
+// attempt and the job became a dead letter instead.
+//
+// # Safety
+// As for `dq_client_add`; `out_scheduled` points to writable storage.
+dq_result dq_client_retry(const dq_client *client,
+                          const char *topic,
+                          const char *lease,
+                          double delay,
+                          bool *out_scheduled);
+
+// Makes a reserved job a dead letter at once, with `reason` as its last error.
+//
+// # Safety
+// As for `dq_client_add`.
+dq_result dq_client_fail(const dq_client *client,
+                         const char *topic,
+                         const char *lease,
+                         const char *reason);
 
 // Makes a producer. `options_json` is a JSON object (or NULL): `amqp` (URL, default
 // amqp://guest:guest@127.0.0.1:5672/%2f), `confirm` (default true), `timeout` (seconds,

@@ -288,7 +288,7 @@ impl DelayQueue {
     pub async fn fail(&self, topic: &str, lease: &str, reason: &str) -> Result<()> {
         let lease = self.job_lease(topic, lease)?;
         let done: i64 = self
-            .settle(topic, &lease, &FAIL, &[reason.as_bytes()])
+            .settle(topic, &lease, &BURY, &[b"", reason.as_bytes()])
             .await
             .map_err(|e| e.context(format!("failing job {}", shown(&lease.id))))?;
         if done == 1 {
@@ -413,8 +413,7 @@ pub(crate) static ACK: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
 local id = ARGV[1]
-local raw = redis.call('HGET', @meta, id)
-if not raw or cjson.decode(raw).lease ~= ARGV[2] then return 0 end
+if not leased(id, ARGV[2]) then return 0 end
 redis.call('HDEL', @body, id)
 redis.call('HDEL', @meta, id)
 redis.call('ZREM', @inflight, id)
@@ -432,10 +431,8 @@ static RETRY: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
 local id, topic = ARGV[1], ARGV[3]
-local raw = redis.call('HGET', @meta, id)
-if not raw then return {0, 0} end
-local m = cjson.decode(raw)
-if m.lease ~= ARGV[2] then return {0, 0} end
+local m = leased(id, ARGV[2])
+if not m then return {0, 0} end
 local now, attempts = now_ms(), m.attempts or 1
 if attempts >= tonumber(ARGV[5]) then
   to_dead(id, m, now, '', ARGV[6] .. ' after the last of ' .. attempts .. ' attempts')
@@ -453,17 +450,17 @@ return {1, due}
     ))
 });
 
-/// Makes a reserved job a dead letter, if the lease is still this one.
-/// KEYS: topic base, prefix. ARGV: id, lease, topic, reason. Returns 1 if done.
-static FAIL: LazyLock<LuaScript> = LazyLock::new(|| {
+/// Makes a message (a delivery given up, a job failed) a dead letter, if the lease is still
+/// this one.
+/// KEYS: topic base, prefix. ARGV: id, lease, topic, last status, last error.
+/// Returns 1 if buried.
+pub(crate) static BURY: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
 local id = ARGV[1]
-local raw = redis.call('HGET', @meta, id)
-if not raw then return 0 end
-local m = cjson.decode(raw)
-if m.lease ~= ARGV[2] then return 0 end
-to_dead(id, m, now_ms(), '', ARGV[4])
+local m = leased(id, ARGV[2])
+if not m then return 0 end
+to_dead(id, m, now_ms(), ARGV[4], ARGV[5])
 return 1
 ",
     ))

@@ -100,7 +100,7 @@ impl Keys {
 
 /// Lua functions the scripts share, each put in front of a script that calls it. They keep the
 /// shard's indexes and wake-ups right in one place. A helper may call those listed before it.
-const HELPERS: [(&str, &str); 8] = [
+const HELPERS: [(&str, &str); 9] = [
     (
         "now_ms()",
         "local function now_ms()
@@ -128,6 +128,18 @@ end",
 local function index_head(set, index, topic)
   local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
   if head[2] then redis.call('ZADD', index, head[2], topic) else redis.call('ZREM', index, topic) end
+end",
+    ),
+    (
+        "leased(",
+        "-- The message's meta, decoded, if the lease `lease` still holds it; nil otherwise (the
+-- lease expired and the message passed on, or it was deleted or replaced).
+local function leased(id, lease)
+  local raw = redis.call('HGET', @meta, id)
+  if not raw then return nil end
+  local m = cjson.decode(raw)
+  if m.lease ~= lease then return nil end
+  return m
 end",
     ),
     (

@@ -25,7 +25,7 @@ use crate::input::{InputRules, NewMessage, check_id, check_topic};
 use crate::registry::Topic;
 
 pub use dead::{DeadLetter, MAX_DEAD_PAGE};
-pub(crate) use jobs::ACK;
+pub(crate) use jobs::{ACK, BURY};
 pub use jobs::{Job, MAX_RESERVE_WAIT, Retried};
 pub(crate) use keys::Keys;
 pub use shard::ConnectionMode;

@@ -14,7 +14,7 @@ use super::delivery::{Leased, Outcome};
 use super::slots::Slot;
 use super::{Failure, Shared, Trouble, Wake, next_id, pause};
 use crate::error::{Error, Result};
-use crate::queue::{ACK, LuaScript, Request, keys, now_ms};
+use crate::queue::{ACK, BURY, LuaScript, Request, keys, now_ms};
 use crate::registry::{Mode, Status, Topic};
 
 /// Longest wait without looking: covers a wake message lost with a broken connection.
@@ -421,28 +421,9 @@ static RETRY: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
 local id = ARGV[1]
-local raw = redis.call('HGET', @meta, id)
-if not raw then return 0 end
-local m = cjson.decode(raw)
-if m.lease ~= ARGV[2] then return 0 end
+local m = leased(id, ARGV[2])
+if not m then return 0 end
 to_delayed(ARGV[3], id, m, tonumber(ARGV[4]), ARGV[5], ARGV[6])
-return 1
-",
-    ))
-});
-
-/// Makes a message a dead letter, if the lease is still this one.
-/// KEYS: topic base, prefix. ARGV: id, lease, topic, last status, last error.
-/// Returns 1 if buried.
-static BURY: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(&keys::lua(
-        r"
-local id = ARGV[1]
-local raw = redis.call('HGET', @meta, id)
-if not raw then return 0 end
-local m = cjson.decode(raw)
-if m.lease ~= ARGV[2] then return 0 end
-to_dead(id, m, now_ms(), ARGV[4], ARGV[5])
 return 1
 ",
     ))
@@ -455,10 +436,8 @@ static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(&keys::lua(
         r"
 local id, topic = ARGV[1], ARGV[3]
-local raw = redis.call('HGET', @meta, id)
-if not raw then return 0 end
-local m = cjson.decode(raw)
-if m.lease ~= ARGV[2] then return 0 end
+local m = leased(id, ARGV[2])
+if not m then return 0 end
 m.lease = nil
 m.attempts = math.max((m.attempts or 1) - 1, 0)
 redis.call('HSET', @meta, id, cjson.encode(m))
