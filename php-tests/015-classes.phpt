@@ -97,7 +97,9 @@ public addMany(string $topic, array $items): int
 public addServer(mixed $servers): void
 public del(string $topic, mixed $id): bool
 public get(string $topic, mixed $id): ?array
+public reserve(string $topic, float $timeout = 1): ?Dq\Job
 public stats(string $topic): array
+public work(string $topic, callable $handler, array $options = []): int
 clone: Error
 serialize: Exception
 unserialize: Exception

@@ -234,7 +234,7 @@ foreach (['ext/dq.stub.php', 'ext/conf/dq.ini'] as $path) {
 }
 ?>
 --EXPECT--
-stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\ClientInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Producer, Dq\Consumer, Dq\Delivery
+stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\ClientInterface, Dq\JobInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Job, Dq\Producer, Dq\Consumer, Dq\Delivery
 Dq\Exception: parent RuntimeException, final false
 Dq\ConnectionException: parent Dq\Exception, final false
 Dq\TimeoutException: parent Dq\Exception, final false
@@ -246,6 +246,21 @@ interface Dq\ClientInterface
   del(string $topic, mixed $id): bool
   addMany(string $topic, array $items): int
   stats(string $topic): array
+  reserve(string $topic, float $timeout = 1.0): ?Dq\JobInterface
+  work(string $topic, callable $handler, array $options = []): int
+interface Dq\JobInterface
+  id(): string
+  topic(): string
+  body(): mixed
+  attempt(): int
+  maxAttempts(): int
+  dueAt(): float
+  lease(): string
+  leaseExpiresAt(): float
+  settled(): bool
+  ack(): void
+  retry(?float $delay = null): bool
+  fail(string $reason): void
 interface Dq\ProducerInterface
   publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void
   publishDelayed(string $exchange, string $routingKey, mixed $body, float $delay, array $properties = []): void
@@ -269,6 +284,21 @@ Dq\Client: parent -, final true, implements Dq\ClientInterface
   del(string $topic, mixed $id): bool
   addMany(string $topic, array $items): int
   stats(string $topic): array
+  reserve(string $topic, float $timeout = 1.0): ?Dq\Job
+  work(string $topic, callable $handler, array $options = []): int
+Dq\Job: parent -, final true, implements Dq\JobInterface
+  id(): string
+  topic(): string
+  body(): mixed
+  attempt(): int
+  maxAttempts(): int
+  dueAt(): float
+  lease(): string
+  leaseExpiresAt(): float
+  settled(): bool
+  ack(): void
+  retry(?float $delay = null): bool
+  fail(string $reason): void
 Dq\Producer: parent -, final true, implements Dq\ProducerInterface
   __construct(array $options = [])
   publish(string $exchange, string $routingKey, mixed $body, array $properties = []): void

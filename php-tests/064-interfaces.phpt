@@ -87,6 +87,8 @@ $queue = new class implements Dq\ClientInterface {
     public function del(string $topic, mixed $id): bool { return false; }
     public function addMany(string $topic, array $items): int { return count($items); }
     public function stats(string $topic): array { return ['delayed' => 0, 'ready' => 0, 'inflight' => 0, 'dead' => 0]; }
+    public function reserve(string $topic, float $timeout = 1.0): ?Dq\JobInterface { return null; }
+    public function work(string $topic, callable $handler, array $options = []): int { return 0; }
 };
 (new OrderService($producer, $queue))->paid(42);
 echo implode("\n", [...$producer->sent, ...$queue->added]), "\n";
@@ -146,6 +148,9 @@ Dq\ClientInterface: interface true, internal true, Dq\Client implements it: true
   del(string $topic, mixed $id): bool
   addMany(string $topic, array $items): int
   stats(string $topic): array
+  reserve(string $topic, float $timeout = 1.0): ?Dq\JobInterface
+  work(string $topic, callable $handler, array $options = array (
+)): int
 Dq\ProducerInterface: interface true, internal true, Dq\Producer implements it: true
   publish(string $exchange, string $routingKey, mixed $body, array $properties = array (
 )): void

@@ -202,7 +202,7 @@ impl DelayQueue {
     /// One look at one shard: the job it leased, or when to look again.
     async fn reserve_on(&self, shard: usize, topic: &Topic) -> Result<Reserved> {
         let lease = Lease::new("");
-        let reply: (Option<(String, String, u32, i64, i64)>, Option<i64>, i64) = self.shards[shard]
+        let reply: ReserveReply = self.shards[shard]
             .eval(
                 &RESERVE,
                 &[&self.keys.topic_base(&topic.name), self.keys.prefix()],
@@ -330,6 +330,10 @@ impl DelayQueue {
             .await
     }
 }
+
+/// What `RESERVE` answers: the job (id, body, attempt, due ms, lease deadline ms) or none,
+/// the next due time or lease deadline, and Redis's clock (ms).
+type ReserveReply = (Option<(String, String, u32, i64, i64)>, Option<i64>, i64);
 
 enum Reserved {
     Job(Job),
