@@ -34,6 +34,9 @@ enum dq_result
   // A reserved job's lease is no longer held: it expired (the job is reserved again), or the
   // job was deleted or replaced.
   DQ_LEASE_LOST = 11,
+  // An XA transaction did not do what was asked: a statement failed, a branch failed to
+  // prepare (it rolled back), or it was already committed or rolled back.
+  DQ_TRANSACTION = 12,
 };
 typedef uint32_t dq_result;
 

@@ -39,6 +39,9 @@ pub enum dq_result {
     /// A reserved job's lease is no longer held: it expired (the job is reserved again), or the
     /// job was deleted or replaced.
     DQ_LEASE_LOST = 11,
+    /// An XA transaction did not do what was asked: a statement failed, a branch failed to
+    /// prepare (it rolled back), or it was already committed or rolled back.
+    DQ_TRANSACTION = 12,
 }
 
 impl From<ErrorKind> for dq_result {
@@ -55,6 +58,7 @@ impl From<ErrorKind> for dq_result {
             ErrorKind::PayloadTooLarge => dq_result::DQ_PAYLOAD_TOO_LARGE,
             ErrorKind::Rejected => dq_result::DQ_REJECTED,
             ErrorKind::LeaseLost => dq_result::DQ_LEASE_LOST,
+            ErrorKind::Transaction => dq_result::DQ_TRANSACTION,
         }
     }
 }
@@ -75,6 +79,7 @@ impl dq_result {
             dq_result::DQ_PAYLOAD_TOO_LARGE => "payload too large",
             dq_result::DQ_REJECTED => "rejected by the broker",
             dq_result::DQ_LEASE_LOST => "the job's lease is no longer held",
+            dq_result::DQ_TRANSACTION => "the XA transaction failed or has ended",
         }
     }
 

@@ -22,8 +22,10 @@ use crate::amqp::{
 use crate::config::QueueConfig;
 use crate::error::{Error, Result};
 use crate::input::{InputRules, NewMessage};
+use crate::mysql::{Executed, MysqlUrl, Rows, SqlValue, process_pools};
 use crate::queue::{Added, ConnectionMode, DelayQueue, Job, Message, Retried, Stats};
 use crate::runtime::{amqp_runtime, runtime};
+use crate::xa::{Committed, Databases, DecisionLog, Recovery, Resolved, Xa};
 
 /// Pooled queues; a process rarely uses more than one or two configurations.
 const POOL_LIMIT: usize = 32;
@@ -436,5 +438,104 @@ pub fn block_on_amqp_unless<T>(
 pub(crate) async fn stopped(stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         tokio::time::sleep(STOP_CHECK).await;
+    }
+}
+
+/// Settings of a blocking XA transaction: where its decision is logged, and the bound on each
+/// step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XaOptions {
+    pub log: MysqlUrl,
+    pub timeout: Duration,
+}
+
+type Logs = HashMap<(MysqlUrl, Duration), Arc<DecisionLog>>;
+
+/// Decision logs per URL, for the process (created anew in a forked child, like its pools).
+static LOGS: Mutex<Option<(u64, Logs)>> = Mutex::new(None);
+
+fn process_log(options: &XaOptions) -> Arc<DecisionLog> {
+    let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+    let current = crate::runtime::process();
+    if logs.as_ref().is_none_or(|(owner, _)| *owner != current) {
+        if let Some(old) = logs.take() {
+            std::mem::forget(old);
+        }
+        *logs = Some((current, HashMap::new()));
+    }
+    let Some((_, logs)) = logs.as_mut() else {
+        return Arc::new(DecisionLog::new(
+            options.log.clone(),
+            process_pools(),
+            options.timeout,
+        ));
+    };
+    if logs.len() >= POOL_LIMIT {
+        logs.clear();
+    }
+    logs.entry((options.log.clone(), options.timeout))
+        .or_insert_with(|| {
+            Arc::new(DecisionLog::new(
+                options.log.clone(),
+                process_pools(),
+                options.timeout,
+            ))
+        })
+        .clone()
+}
+
+/// An XA transaction for callers without an async runtime. Dropping it unfinished rolls it back.
+pub struct BlockingXa {
+    xa: Xa,
+}
+
+impl BlockingXa {
+    /// A transaction over `databases`; nothing is opened before the first statement.
+    pub fn begin(databases: Databases, options: &XaOptions) -> BlockingXa {
+        let log = process_log(options);
+        BlockingXa {
+            xa: Xa::begin(Arc::new(databases), log, options.timeout),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.xa.id().as_str()
+    }
+
+    /// Runs a statement: its affected rows, and its rows when it returned some.
+    pub fn execute(&mut self, database: &str, sql: &str, params: &[SqlValue]) -> Result<Executed> {
+        block_on(self.xa.execute(database, sql, params))
+    }
+
+    pub fn query(&mut self, database: &str, sql: &str, params: &[SqlValue]) -> Result<Rows> {
+        block_on(self.xa.query(database, sql, params))
+    }
+
+    pub fn commit(&mut self) -> Result<Committed> {
+        block_on(self.xa.commit())
+    }
+
+    pub fn rollback(&mut self) -> Result<()> {
+        block_on(self.xa.rollback())
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.xa.is_active()
+    }
+
+    /// Calls `hook` at each step of `commit` (see [`crate::xa::CommitStep`]).
+    pub fn on_step(&mut self, hook: crate::xa::StepHook) {
+        self.xa.on_step(hook);
+    }
+
+    /// One recovery pass over `databases` (see [`Recovery::run`]).
+    pub fn recover(
+        databases: Databases,
+        options: &XaOptions,
+        older_than: Duration,
+    ) -> Result<Vec<Resolved>> {
+        let log = process_log(options);
+        let recovery = Recovery::new(Arc::new(databases), log, options.timeout);
+        block_on(recovery.run(older_than))
     }
 }

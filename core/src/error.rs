@@ -30,11 +30,14 @@ pub enum ErrorKind {
     /// A pulled job's lease is no longer held: it expired (the job is reserved again), or the
     /// job was deleted or replaced meanwhile.
     LeaseLost = 11,
+    /// An XA transaction did not do what was asked: a statement failed, a branch failed to
+    /// prepare (so it rolled back), or it was already committed or rolled back.
+    Transaction = 12,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Internal,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownTopic,
@@ -46,6 +49,7 @@ impl ErrorKind {
         ErrorKind::PayloadTooLarge,
         ErrorKind::Rejected,
         ErrorKind::LeaseLost,
+        ErrorKind::Transaction,
     ];
 
     /// The stable numeric code.
@@ -67,6 +71,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorKind::Rejected => "REJECTED",
             ErrorKind::LeaseLost => "LEASE_LOST",
+            ErrorKind::Transaction => "TRANSACTION",
         }
     }
 

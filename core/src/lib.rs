@@ -1,5 +1,5 @@
 //! dq-core: the engine behind `dq.so`, `libdq.so` and `dq-gateway`, and the only crate that
-//! talks to Redis, RabbitMQ and callback URLs (and later MySQL).
+//! talks to Redis, RabbitMQ, MySQL and callback URLs.
 //!
 //! - [`config`]: checked configuration values (Redis URLs, prefix, timeouts).
 //! - [`error`]: [`Error`] and [`ErrorKind`], whose numbers every facade shares.
@@ -10,6 +10,8 @@
 //! - `queue`: the delay queue ([`DelayQueue`]): add, get, del, add many, stats.
 //! - `registry`: topics ([`Topic`]) and the gateway's [`Registry`], published into Redis.
 //! - `worker`: the [`Workers`] that deliver due messages: timer, notifier, lease reaper.
+//! - [`mysql`]: MySQL / MariaDB connections ([`mysql::Pools`]), URLs, typed values.
+//! - [`xa`]: [`xa::Xa`], transactions across databases, its decision log and recovery.
 //! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
 //!   ([`BlockingQueue`]) that the extension and the C ABI call.
 
@@ -19,12 +21,16 @@ pub mod config;
 pub mod error;
 pub mod input;
 pub mod json;
+pub mod mysql;
 mod queue;
 mod registry;
 mod runtime;
 mod worker;
+pub mod xa;
 
-pub use blocking::{BlockingConsumer, BlockingDelivery, BlockingProducer, BlockingQueue};
+pub use blocking::{
+    BlockingConsumer, BlockingDelivery, BlockingProducer, BlockingQueue, BlockingXa, XaOptions,
+};
 pub use config::{QueueConfig, RedisServer};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};

@@ -38,7 +38,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::LeaseLost => StatusCode::CONFLICT,
+        ErrorKind::LeaseLost | ErrorKind::Transaction => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

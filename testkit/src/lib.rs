@@ -1,5 +1,8 @@
 //! Test helpers for dq's crates: a key prefix of its own per test (removed afterwards), and
-//! private Redis servers for tests that stop and start Redis. Tests only.
+//! private Redis servers for tests that stop and start Redis, and MySQL databases and servers of
+//! a test's own (`mysql`). Tests only.
+
+pub mod mysql;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
