@@ -22,6 +22,13 @@ namespace Dq {
     class UnknownTopicException extends Exception {}
 
     /**
+     * An XA transaction did not do what was asked (code 12): a statement failed (the message
+     * names the database and the server's error), a branch failed to prepare so every branch
+     * rolled back, or the transaction was already committed or rolled back.
+     */
+    class XaException extends Exception {}
+
+    /**
      * What Dq\Client does with messages, for code that type-hints it and tests that hand it a
      * mock (PHPUnit's createMock(), or a class of their own). See Dq\Client for each method.
      */
@@ -386,6 +393,66 @@ namespace Dq {
          * @param string|array $body
          */
         public function reply(mixed $body): void {}
+    }
+}
+
+namespace Dq {
+
+    /**
+     * A transaction across MySQL / MariaDB databases. A branch starts on a database at its
+     * first statement; commit() prepares every branch (in parallel), writes the decision to
+     * dq's log (`dq.mysql`), then commits every branch (in parallel): all or nothing, also
+     * when a process or a server dies on the way (recover() or the gateway's xa worker finish
+     * it). Destroyed without commit(), it rolls back.
+     */
+    final class Xa
+    {
+        /**
+         * @param array<string, string> $databases name => mysql://user:pass@host:port/database
+         * @param array{log?: string, timeout?: float} $options log: the decision log's database
+         *        (default dq.mysql); timeout: seconds per step (default dq.timeout)
+         */
+        public function __construct(array $databases, array $options = []) {}
+
+        /**
+         * Runs a statement on $database's branch; ? placeholders take $params in order (int,
+         * float, string, bool, null).
+         * @return int the number of affected rows
+         */
+        public function execute(string $database, string $sql, array $params = []): int {}
+
+        /**
+         * Runs a statement and returns its rows: integers as int, DECIMAL as string, NULL as
+         * null, binary columns as strings of bytes.
+         * @return list<array<string, mixed>>
+         */
+        public function query(string $database, string $sql, array $params = []): array {}
+
+        /** Commits every branch, or throws XaException having rolled every branch back. */
+        public function commit(): void {}
+
+        /** Rolls every branch back (again: nothing; after commit(): XaException). */
+        public function rollback(): void {}
+
+        /** The global transaction id, as dq_xa, the gateway and the logs show it. */
+        public function id(): string {}
+
+        /**
+         * Runs $handler(Xa $xa) in a new transaction: commits when it returns (returning its
+         * value), rolls back and rethrows when it throws.
+         * @param array<string, string> $databases
+         */
+        public static function run(array $databases, callable $handler, array $options = []): mixed {}
+
+        /**
+         * Finishes transactions in doubt on these databases' servers: applies each logged
+         * decision; rolls back undecided ones older than options['older_than'] seconds
+         * (default 60). Options also: log, timeout.
+         * @param array<string, string> $databases
+         * @return list<array{id: string, database: string, server: string, decision: ?string,
+         *         action: string, age: float, error: ?string}>
+         */
+        public static function recover(array $databases, array $options = []): array {}
     }
 }
 

@@ -103,10 +103,12 @@ Version => %d.%d.%s
 Effective Redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***
 Effective RabbitMQ => amqp://guest:***@mq:5672/%2f
 Effective prefix => myapp
+Effective MySQL (XA log) => mysql://root@127.0.0.1:3306/dq
 Effective timeout => 1.500 s
 Directive => Local Value => Master Value
 dq.redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:*** => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***
 dq.amqp => amqp://guest:***@mq:5672/%2f => amqp://guest:***@mq:5672/%2f
 dq.prefix => myapp => myapp
 dq.timeout => 1.5 => 1.5
+dq.mysql => mysql://root@127.0.0.1:3306/dq => mysql://root@127.0.0.1:3306/dq
 no password shown: true

@@ -234,12 +234,13 @@ foreach (['ext/dq.stub.php', 'ext/conf/dq.ini'] as $path) {
 }
 ?>
 --EXPECT--
-stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\ClientInterface, Dq\JobInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Job, Dq\Producer, Dq\Consumer, Dq\Delivery
+stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\XaException, Dq\ClientInterface, Dq\JobInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Job, Dq\Producer, Dq\Consumer, Dq\Delivery, Dq\Xa
 Dq\Exception: parent RuntimeException, final false
 Dq\ConnectionException: parent Dq\Exception, final false
 Dq\TimeoutException: parent Dq\Exception, final false
 Dq\InvalidArgumentException: parent Dq\Exception, final false
 Dq\UnknownTopicException: parent Dq\Exception, final false
+Dq\XaException: parent Dq\Exception, final false
 interface Dq\ClientInterface
   add(string $topic, array $data): bool
   get(string $topic, mixed $id): ?array
@@ -321,6 +322,15 @@ Dq\Delivery: parent -, final true, implements Dq\DeliveryInterface
   ack(): void
   nack(bool $requeue = false): void
   reply(mixed $body): void
+Dq\Xa: parent -, final true
+  __construct(array $databases, array $options = [])
+  execute(string $database, string $sql, array $params = []): int
+  query(string $database, string $sql, array $params = []): array
+  commit(): void
+  rollback(): void
+  id(): string
+  run(array $databases, callable $handler, array $options = []): mixed
+  recover(array $databases, array $options = []): array
 alias DqClient => Dq\Client: true
 stub matches
 web addresses in ext/dq.stub.php: none

@@ -1,5 +1,5 @@
 --TEST--
-php --ri dq and phpinfo() (text, and HTML from a web SAPI) never show the passwords of dq.redis or dq.amqp, in the local or the master value
+php --ri dq and phpinfo() (text, and HTML from a web SAPI) never show the passwords of dq.redis dq.amqp or dq.mysql, in the local or the master value
 --EXTENSIONS--
 dq
 --FILE--
@@ -7,9 +7,10 @@ dq
 require __DIR__ . '/inc/dq.inc';
 $php = escapeshellarg(PHP_BINARY) . ' -n -d extension=' . escapeshellarg(dq_root() . '/build/dq.so')
     . ' -d ' . escapeshellarg('dq.amqp=amqp://user:s3cret@mq.internal:5672/%2f')
-    . ' -d ' . escapeshellarg('dq.redis=redis://:s3cret@10.0.0.1:6379/2,10.0.0.2:6380:s3cret,redis://app:s3cret@r:6379/0');
+    . ' -d ' . escapeshellarg('dq.redis=redis://:s3cret@10.0.0.1:6379/2,10.0.0.2:6380:s3cret,redis://app:s3cret@r:6379/0')
+    . ' -d ' . escapeshellarg('dq.mysql=mysql://dq:s3cret@db.internal:3306/dq');
 // ini_set() gives local values that differ from the master (-d) ones (a raw "/" in a password).
-$local = 'ini_set("dq.amqp", "amqp://local:l0cal/s3cret@mq2:5672/v"); ini_set("dq.redis", "127.0.0.1:6379:l0cal-s3cret"); ini_set("dq.prefix", "");';
+$local = 'ini_set("dq.amqp", "amqp://local:l0cal/s3cret@mq2:5672/v"); ini_set("dq.redis", "127.0.0.1:6379:l0cal-s3cret"); ini_set("dq.prefix", ""); ini_set("dq.mysql", "mysql://dq:l0cal-s3cret@db2/dq");';
 
 echo "-- php --ri dq\n";
 $info = (string) shell_exec("$php --ri dq");
@@ -60,6 +61,7 @@ Version => %s
 Effective Redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***,redis://app:***@r:6379/0
 Effective RabbitMQ => amqp://user:***@mq.internal:5672/%2f
 Effective prefix => dq
+Effective MySQL (XA log) => mysql://dq:***@db.internal:3306/dq
 Effective timeout => 3.000 s
 Runtime => created on first use, per process (rebuilt after fork)
 
@@ -68,12 +70,14 @@ dq.redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***,redis://app:***@r:637
 dq.amqp => amqp://user:***@mq.internal:5672/%2f => amqp://user:***@mq.internal:5672/%2f
 dq.prefix => dq => dq
 dq.timeout => 3.0 => 3.0
+dq.mysql => mysql://dq:***@db.internal:3306/dq => mysql://dq:***@db.internal:3306/dq
 shows a password: false
 -- phpinfo() after ini_set()
 dq.redis => 127.0.0.1:6379:*** => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***,redis://app:***@r:6379/0
 dq.amqp => amqp://***@mq2:5672/v => amqp://user:***@mq.internal:5672/%2f
 dq.prefix => no value => dq
 dq.timeout => 3.0 => 3.0
+dq.mysql => mysql://dq:***@db2:3306/dq => mysql://dq:***@db.internal:3306/dq
 shows a password: false
 every directive listed: true
 -- phpinfo() as HTML (PHP's built-in web server)
@@ -81,4 +85,5 @@ dq.redis | 127.0.0.1:6379:*** | redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***,r
 dq.amqp | amqp://***@mq2:5672/v | amqp://user:***@mq.internal:5672/%2f
 dq.prefix | no value | dq
 dq.timeout | 3.0 | 3.0
+dq.mysql | mysql://dq:***@db2:3306/dq | mysql://dq:***@db.internal:3306/dq
 shows a password: false

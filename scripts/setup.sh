@@ -2,17 +2,19 @@
 # What the tests, `make run` and `make bench` need on top of the build (scripts/setup-build.sh,
 # which make runs first): the servers (Redis, RabbitMQ, MariaDB), each started when it does not
 # answer, and the Debian packages the tests use (the peer libraries dq is compared with:
-# phpredis, pecl amqp, php-amqplib; php-fpm, wrk, valgrind, cgi-fcgi; supervisor, whose
-# supervisord the worker example's test runs privately, never the system's), and a Python venv
-# with the OpenAPI tools (schemathesis, openapi-spec-validator). Changes no database user: no
-# test logs in to MariaDB yet; it is only kept running.
+# phpredis, pecl amqp, php-amqplib, PDO MySQL (php8.2-mysql); php-fpm, wrk, valgrind, cgi-fcgi;
+# supervisor, whose supervisord the worker example's test runs privately, never the system's),
+# and a Python venv with the OpenAPI tools (schemathesis, openapi-spec-validator). Changes no
+# database user: the tests log in to MariaDB as root without a password (as Debian's server
+# lets root do over TCP on a fresh machine) and create and drop databases of their own.
 # Idempotent: prints nothing and takes a few hundredths of a second when everything is in
 # place; otherwise prints one short "setup: ..." line per action it takes.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib-setup.sh"
 
 TEST_PACKAGES=(
-  php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php-amqplib
+  php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php8.2-mysql
+  php-amqplib
   redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor python3-venv
 )
 # gateway/tests/schemathesis.rs runs these from $DQ_VENV (the test looks in the same place).

@@ -23,20 +23,22 @@ enum Class {
     Timeout = 2,
     InvalidArgument = 3,
     UnknownTopic = 4,
+    Xa = 5,
 }
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "Dq\\Exception",
     "Dq\\ConnectionException",
     "Dq\\TimeoutException",
     "Dq\\InvalidArgumentException",
     "Dq\\UnknownTopicException",
+    "Dq\\XaException",
 ];
 
 type Registration = fn(&'static mut ClassEntry, ArgInfoTables);
 
 /// Class entries, written by each registration (so they are fresh after a module restart).
-static CLASSES: [AtomicPtr<ClassEntry>; 5] = [const { AtomicPtr::new(ptr::null_mut()) }; 5];
+static CLASSES: [AtomicPtr<ClassEntry>; 6] = [const { AtomicPtr::new(ptr::null_mut()) }; 6];
 
 fn class(which: Class) -> &'static ClassEntry {
     let entry = CLASSES[which as usize].load(Ordering::Acquire);
@@ -57,7 +59,7 @@ pub fn register() -> ext_php_rs::error::Result<()> {
         .extends((runtime_exception, "\\RuntimeException"))
         .registration(|entry, _| CLASSES[Class::Base as usize].store(entry, Ordering::Release))
         .register()?;
-    let subclasses: [(Class, Registration); 4] = [
+    let subclasses: [(Class, Registration); 5] = [
         (Class::Connection, |e, _| {
             CLASSES[1].store(e, Ordering::Release)
         }),
@@ -70,6 +72,7 @@ pub fn register() -> ext_php_rs::error::Result<()> {
         (Class::UnknownTopic, |e, _| {
             CLASSES[4].store(e, Ordering::Release)
         }),
+        (Class::Xa, |e, _| CLASSES[5].store(e, Ordering::Release)),
     ];
     for (which, store) in subclasses {
         ClassBuilder::new(NAMES[which as usize])
@@ -87,6 +90,7 @@ pub fn to_php(error: Error) -> PhpException {
         ErrorKind::Timeout => Class::Timeout,
         ErrorKind::InvalidArgument | ErrorKind::PayloadTooLarge => Class::InvalidArgument,
         ErrorKind::UnknownTopic => Class::UnknownTopic,
+        ErrorKind::Transaction => Class::Xa,
         _ => Class::Base,
     };
     PhpException::new(

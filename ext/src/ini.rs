@@ -5,6 +5,7 @@ use std::ffi::{CStr, c_int};
 use std::time::Duration;
 
 use dq_core::config::{mask_password, parse_timeout};
+use dq_core::mysql::{DEFAULT_MYSQL, MysqlUrl};
 use dq_core::{Error, RedisServer};
 use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs, ModuleEntry};
@@ -12,7 +13,7 @@ use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_s
 
 use crate::php_sys;
 
-pub static ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
+pub static ENTRIES: IniEntryDefs<6> = IniEntryDefs::new([
     IniEntryDef::new(
         c"dq.redis",
         c"redis://127.0.0.1:6379/0",
@@ -25,11 +26,22 @@ pub static ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
     ),
     IniEntryDef::new(c"dq.prefix", c"dq", IniEntryPermission::All),
     IniEntryDef::new(c"dq.timeout", c"3.0", IniEntryPermission::All),
+    IniEntryDef::new(
+        c"dq.mysql",
+        c"mysql://root@127.0.0.1:3306/dq",
+        IniEntryPermission::All,
+    ),
     IniEntryDef::end(),
 ]);
 
 /// The directives of `ENTRIES`, in the same order: the rows of the `php --ri dq` table.
-const DIRECTIVES: [&CStr; 4] = [c"dq.redis", c"dq.amqp", c"dq.prefix", c"dq.timeout"];
+const DIRECTIVES: [&CStr; 5] = [
+    c"dq.redis",
+    c"dq.amqp",
+    c"dq.prefix",
+    c"dq.timeout",
+    c"dq.mysql",
+];
 
 /// The current value of an ini setting, `None` if it is not registered.
 pub fn string(name: &CStr) -> Option<String> {
@@ -74,6 +86,12 @@ pub fn prefix() -> Result<String, Error> {
     Ok(prefix)
 }
 
+/// `dq.mysql`: dq's own database (the XA decision log).
+pub fn mysql() -> Result<MysqlUrl, Error> {
+    let url = string(c"dq.mysql").unwrap_or_else(|| DEFAULT_MYSQL.to_string());
+    MysqlUrl::parse("dq.mysql", &url)
+}
+
 /// `dq.timeout`.
 pub fn timeout() -> Result<Duration, Error> {
     let text = string(c"dq.timeout").unwrap_or_else(|| "3.0".to_string());
@@ -89,6 +107,11 @@ pub fn timeout() -> Result<Duration, Error> {
 fn shown(name: &CStr, value: &str) -> String {
     if name == c"dq.redis" {
         value.split(',').map(masked).collect::<Vec<_>>().join(",")
+    } else if name == c"dq.mysql"
+        && let Ok(url) = MysqlUrl::parse("dq.mysql", value)
+    {
+        // A MySQL user without a password is no secret: only the password is masked.
+        url.to_string()
     } else {
         masked(value)
     }
@@ -120,6 +143,7 @@ pub extern "C" fn info(_module: *mut ModuleEntry) {
         info_table_row!("Effective Redis", effective(c"dq.redis"));
         info_table_row!("Effective RabbitMQ", effective(c"dq.amqp"));
         info_table_row!("Effective prefix", effective(c"dq.prefix"));
+        info_table_row!("Effective MySQL (XA log)", effective(c"dq.mysql"));
         info_table_row!("Effective timeout", timeout);
         info_table_row!(
             "Runtime",

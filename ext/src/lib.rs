@@ -1,5 +1,5 @@
 //! dq.so, the PHP extension: `Dq\Client` (alias `DqClient`), `Dq\Producer`, `Dq\Consumer` and
-//! `Dq\Delivery`, the interfaces they implement (`interfaces`), the worker loop of
+//! `Dq\Delivery`, `Dq\Xa` (transactions across MySQL databases), the interfaces they implement (`interfaces`), the worker loop of
 //! `Dq\Consumer::consume` (`worker_loop`), the `Dq\*Exception` classes and the `dq.*` ini
 //! settings, all over dq-core. The tokio runtime and the connections are created
 //! on first use, never at module start: PHP-FPM forks its workers after that.
@@ -14,6 +14,7 @@ mod job;
 mod php_sys;
 mod producer;
 mod worker_loop;
+mod xa;
 
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::IniEntryDef;
@@ -72,6 +73,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .class::<producer::Producer>()
         .class::<consumer::Delivery>()
         .class::<consumer::Consumer>()
+        .class::<xa::Xa>()
         .request_startup_function(client::request_startup)
         .info_function(ini::info)
 }

@@ -25,6 +25,9 @@ pub(crate) use mysql_async::Conn;
 
 use crate::error::{Error, ErrorKind};
 
+/// dq's own database when nothing else is configured (php.ini `dq.mysql`).
+pub const DEFAULT_MYSQL: &str = "mysql://root@127.0.0.1:3306/dq";
+
 /// A server error's number, when the error is one.
 pub(crate) fn server_code(e: &mysql_async::Error) -> Option<u16> {
     match e {
@@ -90,6 +93,8 @@ pub(crate) fn error(url: &MysqlUrl, e: &mysql_async::Error) -> Error {
 pub(crate) fn describe(e: &mysql_async::Error) -> String {
     match e {
         mysql_async::Error::Server(s) => format!("ERROR {} ({}): {}", s.code, s.state, s.message),
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io.to_string(),
+        #[allow(unreachable_patterns)]
         mysql_async::Error::Io(io) => io.to_string(),
         mysql_async::Error::Driver(d) => d.to_string(),
         mysql_async::Error::Other(other) => other.to_string(),

@@ -45,6 +45,14 @@ impl Decision {
     }
 }
 
+/// A decision that could not be logged.
+#[derive(Debug)]
+pub(crate) struct NotLogged {
+    pub error: Error,
+    /// The INSERT reached the server, or may have: its outcome is unknown.
+    pub maybe_written: bool,
+}
+
 /// Where a decision stands after trying to log one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Logged {
@@ -90,6 +98,12 @@ impl DecisionLog {
         LogTag::of(&self.url.server(), self.url.database())
     }
 
+    /// Creates the log's table when missing (once per process); an error when the log cannot
+    /// be reached.
+    pub(crate) async fn ready(&self) -> Result<()> {
+        ensure_schema(&self.pools, &self.url, self.timeout).await
+    }
+
     pub(crate) fn pools(&self) -> &Arc<Pools> {
         &self.pools
     }
@@ -121,49 +135,64 @@ impl DecisionLog {
         )
     }
 
-    /// Logs `decision` for `id` unless one is logged already, and says which one stands. An
-    /// error means the log could not be read or written: the outcome of the INSERT may be
-    /// unknown when the connection broke (`Connection` / `Timeout`).
+    /// Logs `decision` for `id` unless one is logged already, and says which one stands. On
+    /// failure, whether the INSERT may have been written all the same (the connection broke or
+    /// timed out after sending it) rather than surely not (no connection, or refused).
     pub(crate) async fn decide(
         &self,
         id: &Gtrid,
         decision: Decision,
         branches: &str,
         decided_by: &str,
-    ) -> Result<Logged> {
-        ensure_schema(&self.pools, &self.url, self.timeout).await?;
-        let work = async {
-            let mut conn = self.pools.conn(&self.url, self.timeout).await?;
-            let inserted = conn
-                .exec_drop(
-                    "INSERT INTO dq_xa (id, decision, branches, decided_by) VALUES (?, ?, ?, ?)",
-                    (id.as_str(), decision.as_str(), branches, decided_by),
-                )
-                .await;
-            match inserted {
-                Ok(()) => Ok(Logged::Ours(decision)),
-                Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
-                    match self.read(&mut conn, id).await? {
-                        Some(theirs) => Ok(Logged::Theirs(theirs)),
-                        None => Err(Error::internal(format!(
-                            "the XA decision log at {} refused {id} as a duplicate but has no row for it",
-                            self.url
-                        ))),
-                    }
-                }
-                Err(e) => {
-                    if connection_lost(&e) {
-                        self.pools.discard(&self.url);
-                    }
-                    Err(self.failed("refused the decision", &e))
-                }
-            }
+    ) -> std::result::Result<Logged, NotLogged> {
+        let surely = |error| NotLogged {
+            error,
+            maybe_written: false,
         };
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(done) => done,
+        self.ready().await.map_err(surely)?;
+        let mut conn = self
+            .pools
+            .conn(&self.url, self.timeout)
+            .await
+            .map_err(surely)?;
+        let insert = conn.exec_drop(
+            "INSERT INTO dq_xa (id, decision, branches, decided_by) VALUES (?, ?, ?, ?)",
+            (id.as_str(), decision.as_str(), branches, decided_by),
+        );
+        let inserted = match tokio::time::timeout(self.timeout, insert).await {
+            Ok(inserted) => inserted,
             Err(_) => {
                 self.pools.discard(&self.url);
-                Err(self.timed_out())
+                return Err(NotLogged {
+                    error: self.timed_out(),
+                    maybe_written: true,
+                });
+            }
+        };
+        match inserted {
+            Ok(()) => Ok(Logged::Ours(decision)),
+            Err(e) if server_code(&e) == Some(ER_DUP_ENTRY) => {
+                match self.read(&mut conn, id).await {
+                    Ok(Some(theirs)) => Ok(Logged::Theirs(theirs)),
+                    Ok(None) => Err(surely(Error::internal(format!(
+                        "the XA decision log at {} refused {id} as a duplicate but has no row for it",
+                        self.url
+                    )))),
+                    Err(error) => Err(NotLogged {
+                        error,
+                        maybe_written: true,
+                    }),
+                }
+            }
+            Err(e) => {
+                let lost = connection_lost(&e);
+                if lost {
+                    self.pools.discard(&self.url);
+                }
+                Err(NotLogged {
+                    error: self.failed("refused the decision", &e),
+                    maybe_written: lost,
+                })
             }
         }
     }
@@ -210,6 +239,9 @@ impl DecisionLog {
         if batch.is_empty() {
             return;
         }
+        // The decision's connection was just given back: let the pool's recycler take it, so
+        // this reuses it rather than opening a second one.
+        tokio::task::yield_now().await;
         let placeholders = vec!["?"; batch.len()].join(",");
         let sql = format!("DELETE FROM dq_xa WHERE id IN ({placeholders})");
         let params: Vec<mysql_async::Value> = batch

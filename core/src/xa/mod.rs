@@ -24,7 +24,7 @@ use futures_util::future::join_all;
 
 use crate::error::{Error, ErrorKind, Result, shown};
 use crate::mysql::{Conn, Executed, MysqlUrl, Rows, SqlValue, Statement, exec, query_text};
-use log::Logged;
+use log::{Logged, NotLogged};
 use xid::xid_sql;
 
 /// The databases a transaction may write to, by the names the caller uses for them.
@@ -154,6 +154,9 @@ pub struct Xa {
     state: State,
     hook: Option<StepHook>,
     decided_by: String,
+    /// The process that started it (`runtime::process`): a forked child inherits the object
+    /// but must not touch its branches, whose connections are its parent's.
+    process: u64,
 }
 
 impl Xa {
@@ -169,6 +172,7 @@ impl Xa {
             state: State::Active,
             hook: None,
             decided_by: decided_by(),
+            process: crate::runtime::process(),
         }
     }
 
@@ -193,6 +197,12 @@ impl Xa {
     }
 
     fn ended(&self) -> Option<Error> {
+        if self.process != crate::runtime::process() {
+            return Some(transaction(format!(
+                "XA transaction {} belongs to the process that started it: a forked child cannot use it (start a new one in the child)",
+                self.id
+            )));
+        }
         let how = match self.state {
             State::Active | State::Doomed(_) => return None,
             State::Committed => "committed",
@@ -276,8 +286,15 @@ impl Xa {
         let start = format!("XA START {}", xid_sql(&self.id, database.as_bytes()));
         // A pooled connection may be dead (server restarted): once, start over on a new one.
         let mut attempt = 0;
+        let cannot_start = |e: Error| {
+            e.context(format!(
+                "XA transaction {}: cannot start the branch on {}",
+                self.id,
+                shown(database)
+            ))
+        };
         let conn = loop {
-            let mut conn = pools.conn(&url, self.timeout).await?;
+            let mut conn = pools.conn(&url, self.timeout).await.map_err(cannot_start)?;
             match query_text(&mut conn, &start, self.timeout).await {
                 Ok(_) => break conn,
                 Err(failed) if failed.broke_connection() && attempt == 0 => {
@@ -348,6 +365,7 @@ impl Xa {
             Ok(_) => {
                 self.state = State::Committed;
                 self.release();
+                Self::settle_pools().await;
                 Ok(Committed::default())
             }
             Err(failed) if failed.broke_connection() => {
@@ -376,6 +394,17 @@ impl Xa {
     }
 
     async fn commit_two_phase(&mut self) -> Result<Committed> {
+        // A log that cannot be reached is found before any branch is prepared (and holds its
+        // locks until recovery): the transaction then simply rolls back.
+        if let Err(e) = self.log.ready().await {
+            self.rollback_branches().await;
+            self.state = State::RolledBack;
+            return Err(transaction(format!(
+                "XA transaction {} rolled back: the decision log cannot be used: {}",
+                self.id,
+                e.message()
+            )));
+        }
         self.step(CommitStep::Preparing);
         let id = self.id.clone();
         let timeout = self.timeout;
@@ -419,12 +448,26 @@ impl Xa {
 
         let logged = match self.log_decision(Decision::Commit).await {
             Ok(logged) => logged,
-            Err(e) => {
+            Err(NotLogged {
+                error,
+                maybe_written: false,
+            }) => {
+                self.rollback_branches().await;
+                self.state = State::RolledBack;
+                return Err(transaction(format!(
+                    "XA transaction {id} rolled back: the decision could not be logged: {}",
+                    error.message()
+                )));
+            }
+            Err(NotLogged {
+                error,
+                maybe_written: true,
+            }) => {
                 self.state = State::InDoubt;
                 self.release();
                 return Err(transaction(format!(
-                    "XA transaction {id} is in doubt: every branch is prepared but the decision could not be logged ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will roll it back",
-                    e.message()
+                    "XA transaction {id} is in doubt: every branch is prepared and the decision log stopped answering while the decision was written ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will apply whatever the log holds",
+                    error.message()
                 )));
             }
         };
@@ -469,12 +512,13 @@ impl Xa {
         }
         self.state = State::Committed;
         self.release();
+        Self::settle_pools().await;
         Ok(Committed { pending })
     }
 
-    /// Logs `decision`; when the connection to the log broke (so the INSERT's fate is unknown),
+    /// Logs `decision`; when the INSERT's fate is unknown (the connection to the log broke),
     /// reads the log again until it answers or the timeout passes.
-    async fn log_decision(&self, decision: Decision) -> Result<Logged> {
+    async fn log_decision(&self, decision: Decision) -> std::result::Result<Logged, NotLogged> {
         let branches = serde_json::Value::Array(
             self.branches
                 .iter()
@@ -488,23 +532,21 @@ impl Xa {
             .decide(&self.id, decision, &branches, &self.decided_by)
             .await
         {
-            Ok(logged) => return Ok(logged),
-            Err(e) if !matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout) => {
-                return Err(e);
-            }
-            Err(e) => e,
+            Err(unknown) if unknown.maybe_written => unknown,
+            done => return done,
         };
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             match self.log.get(&self.id).await {
                 Ok(Some(found)) => return Ok(Logged::Theirs(found)),
+                // Surely not written: this time, written or refused for sure.
                 Ok(None) => {
                     return self
                         .log
                         .decide(&self.id, decision, &branches, &self.decided_by)
                         .await;
                 }
-                Err(e) => last = e,
+                Err(e) => last.error = e,
             }
         }
         Err(last)
@@ -513,6 +555,12 @@ impl Xa {
     /// Rolls back: every branch ends and rolls back (in parallel). Rolling back twice is
     /// harmless; after `commit` it is an error.
     pub async fn rollback(&mut self) -> Result<()> {
+        if let Some(e) = self
+            .ended()
+            .filter(|_| self.process != crate::runtime::process())
+        {
+            return Err(e);
+        }
         match self.state {
             State::RolledBack => return Ok(()),
             State::Committed | State::InDoubt => {
@@ -549,6 +597,7 @@ impl Xa {
         });
         join_all(rollbacks).await;
         self.release();
+        Self::settle_pools().await;
     }
 
     /// Gives the connections back to their pools.
@@ -556,6 +605,13 @@ impl Xa {
         for branch in &mut self.branches {
             branch.conn = None;
         }
+    }
+
+    /// Lets the pools' recycler take back the released connections before the caller's next
+    /// statement, so a PHP worker (whose runtime runs only during its calls) reuses them rather
+    /// than opening more.
+    async fn settle_pools() {
+        tokio::task::yield_now().await;
     }
 }
 
@@ -566,6 +622,13 @@ impl Drop for Xa {
     /// An unfinished transaction is rolled back: on the caller's runtime when there is one (a
     /// gateway request that was cancelled), else on the process's (PHP, C).
     fn drop(&mut self) {
+        if self.process != crate::runtime::process() {
+            // Inherited through a fork: the connections are the parent's; leave them be.
+            for branch in self.branches.drain(..) {
+                std::mem::forget(branch.conn);
+            }
+            return;
+        }
         if !self.is_active() || self.branches.iter().all(|b| b.conn.is_none()) {
             return;
         }
@@ -578,6 +641,7 @@ impl Drop for Xa {
             state: State::Active,
             hook: None,
             decided_by: String::new(),
+            process: self.process,
         };
         self.state = State::RolledBack;
         orphan.state = State::Active;

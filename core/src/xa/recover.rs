@@ -259,8 +259,8 @@ impl Recovery {
                         .to_string();
                 match self.log.decide(id, wanted, &branches, &recoverer()).await {
                     Ok(logged) => logged.decision(),
-                    Err(e) => {
-                        resolved.error = Some(e.to_string());
+                    Err(not_logged) => {
+                        resolved.error = Some(not_logged.error.to_string());
                         return resolved;
                     }
                 }
