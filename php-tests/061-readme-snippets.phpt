@@ -2,6 +2,7 @@
 README.md: every ```php block runs as written against the local servers (each in a prefix and vhost of its own; a worker block in the background, stopped by SIGTERM after the block that uses it: exit 0)
 --EXTENSIONS--
 dq
+pdo_mysql
 --FILE--
 <?php
 require __DIR__ . '/inc/dq.inc';
@@ -30,9 +31,9 @@ register_shutdown_function(function () use (&$workers, $tmp): void {
 });
 
 /** The command running $file with build/dq.so, the test's prefix and vhost as the ini defaults. */
-function command(string $file, string $prefix, TestVhost $vhost): string
+function command(string $file, string $prefix, TestVhost $vhost, string $ini = ''): string
 {
-    return 'exec ' . escapeshellarg(PHP_BINARY) . ' -n -d extension=' . escapeshellarg(dq_root() . '/build/dq.so')
+    return 'exec ' . escapeshellarg(PHP_BINARY) . ' -n -d extension=' . escapeshellarg(dq_root() . '/build/dq.so') . $ini
         . ' -d dq.prefix=' . escapeshellarg($prefix) . ' -d dq.amqp=' . escapeshellarg($vhost->url())
         . ' -d date.timezone=UTC ' . escapeshellarg($file);
 }
@@ -67,8 +68,22 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
         printf("block at line %d (worker): %s\n", $line, proc_get_status($worker)['running'] ? 'consuming' : 'exited: ' . file_get_contents($workerOut));
         continue;
     }
+    // A block on MySQL databases (db_order, db_finance: examples/xa's schema) gets databases of
+    // its own under those names' places, and a decision log of its own (dq.mysql).
+    $ini = '';
+    $databases = null;
+    if (str_contains($code, 'mysql://')) {
+        $databases = new TestDatabases(['order', 'finance', 'log']);
+        $schema = file_get_contents("$root/examples/xa/schema.sql");
+        $databases->pdo('order')->exec(preg_replace('/^.*?-- db_order\n(.*?)-- db_finance.*$/s', '$1', $schema));
+        $databases->pdo('finance')->exec(preg_replace('/^.*?-- db_finance\n/s', '', $schema));
+        $databases->pdo('finance')->exec("INSERT INTO t_user_account VALUES ('alice', 500.00)");
+        $code = str_replace(['/db_order', '/db_finance'], ['/' . $databases->name('order'), '/' . $databases->name('finance')], $code);
+        file_put_contents($file, "<?php\n" . $code);
+        $ini = ' -d dq.mysql=' . escapeshellarg($databases->url('log'));
+    }
     // Run it, bounded: 30 s at most.
-    $process = proc_open(command($file, $gateway->prefix, $vhost), [['file', '/dev/null', 'r'], ['file', "$file.out", 'w'], ['file', "$file.err", 'w']], $pipes);
+    $process = proc_open(command($file, $gateway->prefix, $vhost, $ini), [['file', '/dev/null', 'r'], ['file', "$file.out", 'w'], ['file', "$file.err", 'w']], $pipes);
     $deadline = microtime(true) + 30;
     while (($status = proc_get_status($process))['running'] && microtime(true) < $deadline) {
         usleep(20000);
@@ -102,7 +117,7 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
 }
 ?>
 --EXPECTF--
-5 php blocks
+6 php blocks
 block at line %d: exit 0
 block at line %d: exit 0
   rendering invoice 8
@@ -115,3 +130,5 @@ block at line %d (worker): consuming
 block at line %d: exit 0
   {"ok":true}
   worker still running: true, after SIGTERM: exit 0
+block at line %d: exit 0
+  order 1 paid
