@@ -19,6 +19,9 @@ const ACCOUNTS: &str =
 /// Three databases with accounts and a log database, all of the test's own.
 struct Bank {
     dbs: TestDatabases,
+    /// The log reached as `localhost` while the branches are on `127.0.0.1`: another login, so
+    /// the decision is an INSERT of its own rather than a row in a branch.
+    log_apart: bool,
 }
 
 impl Bank {
@@ -27,7 +30,26 @@ impl Bank {
         for suffix in ["a", "b", "c"] {
             dbs.sql(suffix, ACCOUNTS);
         }
-        Bank { dbs }
+        Bank {
+            dbs,
+            log_apart: false,
+        }
+    }
+
+    fn with_log_apart() -> Bank {
+        Bank {
+            log_apart: true,
+            ..Bank::new()
+        }
+    }
+
+    fn log_url(&self) -> String {
+        let url = self.dbs.url("log");
+        if self.log_apart {
+            url.replace("127.0.0.1", "localhost")
+        } else {
+            url
+        }
     }
 
     /// Branch names are the databases' own (unique) names, so XA RECOVER's rows are this test's.
@@ -41,7 +63,7 @@ impl Bank {
 
     fn options(&self) -> XaOptions {
         XaOptions {
-            log: MysqlUrl::parse("log", &self.dbs.url("log")).unwrap(),
+            log: MysqlUrl::parse("log", &self.log_url()).unwrap(),
             timeout: Duration::from_secs(3),
         }
     }
@@ -133,10 +155,12 @@ fn commit_writes_every_branch_and_leaves_nothing_prepared() {
         "the decision was logged: {}",
         bank.decisions()
     );
-    // The next transaction of the process deletes the finished one's decision.
-    let mut next = bank.begin();
-    bank.transfer(&mut next, "t2", 10);
-    next.commit().unwrap();
+    // Later transactions of the process delete the finished ones' decisions, 32 at a time.
+    for n in 0..32 {
+        let mut next = bank.begin();
+        bank.transfer(&mut next, &format!("later{n}"), 2);
+        next.commit().unwrap();
+    }
     assert!(!bank.decisions().contains(&id), "{}", bank.decisions());
     // Used after commit: a clear error.
     let e = xa.execute(&bank.name("a"), "SELECT 1", &[]).unwrap_err();
@@ -334,6 +358,7 @@ fn crash_at(bank: &Bank, step: &str) -> String {
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env("DQ_TEST_CRASH_AT", step)
         .env("DQ_TEST_BANK", &bank.dbs.prefix)
+        .env("DQ_TEST_LOG_APART", if bank.log_apart { "1" } else { "" })
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -361,6 +386,7 @@ fn crash_child() {
     };
     let bank = Bank {
         dbs: TestDatabases::adopt(&prefix),
+        log_apart: std::env::var("DQ_TEST_LOG_APART").is_ok_and(|v| v == "1"),
     };
     let mut xa = bank.begin();
     println!("xa id {}", xa.id());
@@ -398,6 +424,18 @@ unsafe fn libc_kill() {
 
 #[test]
 fn a_coordinator_killed_at_any_step_ends_all_or_nothing_after_recovery() {
+    coordinator_killed_at_any_step(Bank::new);
+}
+
+#[test]
+fn a_coordinator_killed_at_any_step_with_the_log_apart_ends_all_or_nothing() {
+    coordinator_killed_at_any_step(Bank::with_log_apart);
+}
+
+/// With the log on the branches' server, the first branch carries the decision row and commits
+/// in one phase (it is never prepared); with the log apart, every branch is prepared and the
+/// decision is an INSERT of its own.
+fn coordinator_killed_at_any_step(bank: fn() -> Bank) {
     for (step, committed) in [
         ("preparing", false),
         ("prepared_one", false),
@@ -405,26 +443,28 @@ fn a_coordinator_killed_at_any_step_ends_all_or_nothing_after_recovery() {
         ("decided", true),
         ("committed_one", true),
     ] {
-        let bank = Bank::new();
+        let bank = bank();
+        let all = if bank.log_apart { 3 } else { 2 };
         let id = crash_at(&bank, step);
         // The window was hit: what the servers and the log hold right after the kill.
         let prepared = bank.prepared().len();
         let logged = bank.decisions();
         match step {
             "preparing" => assert_eq!(prepared, 0, "{step}"),
-            "prepared_one" => assert!((1..=3).contains(&prepared), "{step}: {prepared}"),
+            "prepared_one" => assert!((1..=all).contains(&prepared), "{step}: {prepared}"),
             "all_prepared" => {
-                assert_eq!(prepared, 3, "{step}");
+                assert_eq!(prepared, all, "{step}");
                 assert!(!logged.contains(&id), "{step}: {logged}");
             }
             "decided" => {
-                assert_eq!(prepared, 3, "{step}");
+                assert_eq!(prepared, all, "{step}");
                 assert!(
                     logged.contains(&format!("{id}\tcommit")),
                     "{step}: {logged}"
                 );
             }
-            _ => assert!((0..=2).contains(&prepared), "{step}: {prepared}"),
+            // The first committed branch is the decider (logged in its branch) or a prepared one.
+            _ => assert!(prepared < 3, "{step}: {prepared}"),
         }
         // Recovery with the default age leaves a young undecided transaction alone...
         if !committed && prepared > 0 {
@@ -452,9 +492,11 @@ fn a_coordinator_killed_at_any_step_ends_all_or_nothing_after_recovery() {
     }
 }
 
+/// With the log apart, every branch is prepared before the decision: recovery that gives up on
+/// the transaction in that window logs a rollback, and the committer, coming late, rolls back.
 #[test]
 fn recovery_that_gives_up_first_wins_over_a_late_committer() {
-    let bank = Bank::new();
+    let bank = Bank::with_log_apart();
     let mut xa = bank.begin();
     bank.transfer(&mut xa, "late", 100);
     let databases = Arc::new(bank.databases());
@@ -493,6 +535,56 @@ fn recovery_that_gives_up_first_wins_over_a_late_committer() {
     assert_eq!(e.kind(), ErrorKind::Transaction);
     assert!(e.message().contains("recovery logged a rollback"), "{e}");
     assert_eq!(bank.money("a", 1), 1000);
+    assert!(bank.prepared().is_empty());
+}
+
+/// With the log on the branches' server, the decision row is written inside a branch before
+/// the others are prepared: recovery in that window waits on the row's lock, then finds the
+/// COMMIT and applies it; both end committed.
+#[test]
+fn recovery_during_a_deciding_branch_waits_and_commits() {
+    let bank = Bank::new();
+    let mut xa = bank.begin();
+    bank.transfer(&mut xa, "raced", 100);
+    let databases = Arc::new(bank.databases());
+    let log = bank.options().log;
+    let recovered = Arc::new(std::sync::Mutex::new(None));
+    let slot = recovered.clone();
+    xa.on_step(Arc::new(move |step: CommitStep<'_>| {
+        if step != CommitStep::AllPrepared {
+            return;
+        }
+        let (databases, log) = (databases.clone(), log.clone());
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let log = Arc::new(DecisionLog::new(
+                    log,
+                    Arc::new(Pools::new()),
+                    Duration::from_secs(5),
+                ));
+                Recovery::new(databases, log, Duration::from_secs(5))
+                    .run(Duration::ZERO)
+                    .await
+                    .unwrap()
+            })
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        *slot.lock().unwrap() = Some(handle);
+    }));
+    xa.commit().unwrap();
+    let handle = recovered.lock().unwrap().take().unwrap();
+    let done = handle.join().unwrap();
+    assert!(!done.is_empty(), "recovery saw the prepared branches");
+    assert!(
+        done.iter().all(|r| r.decision == Some(Decision::Commit)),
+        "{done:?}"
+    );
+    assert_eq!(bank.money("a", 1), 900);
+    assert_eq!(bank.money("c", 1), 1050);
     assert!(bank.prepared().is_empty());
 }
 
@@ -611,6 +703,7 @@ fn soak_child() {
     };
     let bank = Bank {
         dbs: TestDatabases::adopt(&prefix),
+        log_apart: false,
     };
     let (a, b) = (bank.name("a"), bank.name("b"));
     for n in 0.. {

@@ -93,6 +93,29 @@ impl TestDatabases {
 
 impl Drop for TestDatabases {
     fn drop(&mut self) {
+        if self.suffixes.is_empty() {
+            return;
+        }
+        // A failed test may leave prepared branches (named after these databases), whose locks
+        // would make DROP DATABASE wait: roll them back first.
+        for line in try_mysql(self.port, None, "XA RECOVER")
+            .unwrap_or_default()
+            .lines()
+        {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if let (Some(format), Some(gtrid_len), Some(data)) =
+                (fields.first(), fields.get(1), fields.get(3))
+                && let Ok(gtrid_len) = gtrid_len.parse::<usize>()
+                && let (Some(gtrid), Some(bqual)) = (data.get(..gtrid_len), data.get(gtrid_len..))
+                && bqual.starts_with(&self.prefix)
+            {
+                let _ = try_mysql(
+                    self.port,
+                    None,
+                    &format!("XA ROLLBACK '{gtrid}','{bqual}',{format}"),
+                );
+            }
+        }
         for suffix in &self.suffixes {
             let _ = try_mysql(
                 self.port,

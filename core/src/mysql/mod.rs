@@ -17,7 +17,7 @@ pub(crate) use migrate::ensure_schema;
 pub use pool::Pools;
 pub(crate) use pool::process_pools;
 pub use statement::Executed;
-pub(crate) use statement::{Statement, exec, query_text};
+pub(crate) use statement::{Failed, Statement, exec, query_text};
 pub use url::MysqlUrl;
 pub use value::{MAX_PARAM_BYTES, MAX_SQL_BYTES, Rows, SqlValue};
 

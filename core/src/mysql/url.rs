@@ -92,6 +92,17 @@ impl MysqlUrl {
         }
     }
 
+    /// Whether a connection for `self` can also reach `other`'s database: the same server and
+    /// the same login (a database on one server is reached as `db`.`table` from any of its
+    /// connections).
+    pub fn same_login(&self, other: &MysqlUrl) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.socket == other.socket
+            && self.user == other.user
+            && self.password == other.password
+    }
+
     /// The same server and credentials with another database.
     pub fn with_database(&self, database: &str) -> MysqlUrl {
         MysqlUrl {

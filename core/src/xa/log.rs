@@ -22,6 +22,9 @@ const ER_DUP_ENTRY: u16 = 1062;
 /// Finished rows deleted by one statement at most.
 const DELETE_BATCH: usize = 200;
 
+/// Finished rows wait until there are this many, then one DELETE removes them all.
+const TIDY_AT: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Commit,
@@ -222,6 +225,41 @@ impl DecisionLog {
         Ok(row.as_deref().and_then(Decision::parse))
     }
 
+    /// `INSERT` of a decision row, the table named with its database, for a connection of a
+    /// branch on the log's server (so the row commits with that branch).
+    pub(crate) fn insert_sql(&self) -> String {
+        format!(
+            "INSERT INTO {}.dq_xa (id, decision, branches, decided_by) VALUES (?, ?, ?, ?)",
+            quoted(self.url.database())
+        )
+    }
+
+    /// `DELETE` of `n` finished rows, the table named with its database.
+    pub(crate) fn delete_sql(&self, n: usize) -> String {
+        format!(
+            "DELETE FROM {}.dq_xa WHERE id IN ({})",
+            quoted(self.url.database()),
+            vec!["?"; n].join(",")
+        )
+    }
+
+    /// Up to a batch of finished transactions whose rows can be deleted now: none until
+    /// `TIDY_AT` wait, so one DELETE serves many transactions.
+    pub(crate) fn take_finished(&self) -> Vec<Gtrid> {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        if finished.len() < TIDY_AT {
+            return Vec::new();
+        }
+        let take = finished.len().min(DELETE_BATCH);
+        finished.drain(..take).collect()
+    }
+
+    /// Gives back what `take_finished` took, when deleting it failed.
+    pub(crate) fn restore_finished(&self, batch: Vec<Gtrid>) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        finished.extend(batch);
+    }
+
     /// Remembers that every branch of `id` committed; its row goes with a later `tidy`.
     pub(crate) fn finished(&self, id: Gtrid) {
         let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
@@ -231,19 +269,11 @@ impl DecisionLog {
     /// Deletes the rows of finished transactions. Best effort: a row left behind is harmless
     /// (recovery deletes old ones) and is tried again next time.
     pub(crate) async fn tidy(&self) {
-        let batch: Vec<Gtrid> = {
-            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-            let take = finished.len().min(DELETE_BATCH);
-            finished.drain(..take).collect()
-        };
-        if batch.is_empty() {
-            return;
-        }
+        let batch = self.take_finished();
         // The decision's connection was just given back: let the pool's recycler take it, so
         // this reuses it rather than opening a second one.
         tokio::task::yield_now().await;
-        let placeholders = vec!["?"; batch.len()].join(",");
-        let sql = format!("DELETE FROM dq_xa WHERE id IN ({placeholders})");
+        let sql = self.delete_sql(batch.len());
         let params: Vec<mysql_async::Value> = batch
             .iter()
             .map(|id| mysql_async::Value::from(id.as_str()))
@@ -301,6 +331,11 @@ impl DecisionLog {
             .await
             .unwrap_or_else(|_| Err(self.timed_out()))
     }
+}
+
+/// An identifier in backticks (database names cannot hold backticks: `check_database_name`).
+fn quoted(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 /// Whether every branch listed in a row's `branches` JSON is on one of `servers`.

@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::error::{Error, ErrorKind, Result, shown};
-use crate::mysql::{Conn, Executed, MysqlUrl, Rows, SqlValue, Statement, exec, query_text};
+use crate::mysql::{Conn, Executed, Failed, MysqlUrl, Rows, SqlValue, Statement, exec, query_text};
 use log::{Logged, NotLogged};
 use xid::xid_sql;
 
@@ -406,58 +406,191 @@ impl Xa {
             )));
         }
         self.step(CommitStep::Preparing);
-        let id = self.id.clone();
+        // A branch on the log's server (same login) carries the decision row itself: its
+        // one-phase commit is the decision, so the decision costs no transaction of its own
+        // and that branch no prepare.
+        let decider = self
+            .branches
+            .iter()
+            .position(|b| b.conn.is_some() && b.url.same_login(self.log.url()));
+        let tidied = match decider {
+            Some(_) => self.log.take_finished(),
+            None => Vec::new(),
+        };
+        if let Err(e) = self.prepare(decider, &tidied).await {
+            self.log.restore_finished(tidied);
+            self.rollback_branches().await;
+            self.state = State::RolledBack;
+            return Err(e);
+        }
+        self.step(CommitStep::AllPrepared);
+        let decided = match decider {
+            Some(index) => self.decide_in_branch(index).await,
+            None => self.decide_in_log().await,
+        };
+        let decision = match decided {
+            Ok(decision) => decision,
+            Err(e) => {
+                self.log.restore_finished(tidied);
+                return Err(e);
+            }
+        };
+        if decision == Decision::Rollback {
+            self.log.restore_finished(tidied);
+            self.rollback_branches().await;
+            self.state = State::RolledBack;
+            let why = match decider {
+                Some(_) => "the log holds a rollback for it (its deciding commit did not happen)",
+                None => {
+                    "recovery logged a rollback for it first (it found its branches prepared for longer than its timeout)"
+                }
+            };
+            return Err(transaction(format!(
+                "XA transaction {} rolled back: {why}",
+                self.id
+            )));
+        }
+        self.step(CommitStep::Decided);
+        if let Some(index) = decider {
+            self.step(CommitStep::Committed(&self.branches[index].name));
+        }
+        let pending = self.commit_prepared(decider).await;
+        if pending.is_empty() {
+            self.log.finished(self.id.clone());
+        }
+        self.state = State::Committed;
+        self.release();
+        Self::settle_pools().await;
+        Ok(Committed { pending })
+    }
+
+    /// XA END + XA PREPARE on every branch but `decider` (in parallel); the decider instead
+    /// writes the COMMIT row (and deletes the `tidied` rows of finished transactions) in its
+    /// branch and ends it. The error names the first branch that failed.
+    async fn prepare(&mut self, decider: Option<usize>, tidied: &[Gtrid]) -> Result<()> {
+        let id = &self.id;
         let timeout = self.timeout;
         let hook = self.hook.clone();
-        let id = &id;
-        let prepares = self.branches.iter_mut().map(|branch| {
+        let log = self.log.clone();
+        let decided_by = self.decided_by.as_str();
+        let branches_json = branches_json(&self.branches);
+        let prepares = self.branches.iter_mut().enumerate().map(|(index, branch)| {
             let xid = xid_sql(id, branch.name.as_bytes());
             let hook = hook.clone();
+            let log = log.clone();
+            let branches_json = branches_json.clone();
             async move {
                 let conn = branch.conn.as_mut()?;
-                let outcome = match query_text(conn, &format!("XA END {xid}"), timeout).await {
-                    Ok(_) => query_text(conn, &format!("XA PREPARE {xid}"), timeout).await,
-                    Err(failed) => Err(failed),
+                let outcome = if Some(index) == decider {
+                    write_decision(conn, &log, id, &branches_json, decided_by, tidied, timeout)
+                        .await
+                        .and(
+                            query_text(conn, &format!("XA END {xid}"), timeout)
+                                .await
+                                .map(drop),
+                        )
+                } else {
+                    let prepared = match query_text(conn, &format!("XA END {xid}"), timeout).await {
+                        Ok(_) => query_text(conn, &format!("XA PREPARE {xid}"), timeout).await,
+                        Err(failed) => Err(failed),
+                    };
+                    if prepared.is_ok()
+                        && let Some(hook) = &hook
+                    {
+                        hook(CommitStep::Prepared(&branch.name));
+                    }
+                    prepared.map(drop)
                 };
-                if outcome.is_ok()
-                    && let Some(hook) = &hook
-                {
-                    hook(CommitStep::Prepared(&branch.name));
-                }
                 outcome.err().map(|failed| {
+                    let duplicate = failed.server_code() == Some(ER_DUP_ENTRY);
                     let error = failed.to_error(&branch.url);
                     if failed.broke_connection() {
                         branch.conn = None;
                     }
-                    (branch.name.clone(), error)
+                    (branch.name.clone(), error, duplicate)
                 })
             }
         });
-        let failures: Vec<(String, Error)> =
+        let failures: Vec<(String, Error, bool)> =
             join_all(prepares).await.into_iter().flatten().collect();
-        if let Some((name, error)) = failures.into_iter().next() {
+        let Some((name, error, duplicate)) = failures.into_iter().next() else {
+            return Ok(());
+        };
+        if duplicate {
+            return Err(transaction(format!(
+                "XA transaction {id} rolled back: recovery logged a rollback for it first (it found its branches prepared for longer than its timeout)"
+            )));
+        }
+        Err(transaction(format!(
+            "XA transaction {id} rolled back: the branch on {} failed to prepare: {}",
+            shown(&name),
+            error.message()
+        )))
+    }
+
+    /// The decision by the decider branch's one-phase commit. When its connection broke on
+    /// the way, the log (read on a connection of its own) tells what happened.
+    async fn decide_in_branch(&mut self, index: usize) -> Result<Decision> {
+        let xid = xid_sql(&self.id, self.branches[index].name.as_bytes());
+        let timeout = self.timeout;
+        let branch = &mut self.branches[index];
+        let Some(conn) = branch.conn.as_mut() else {
+            return Err(Error::internal("the deciding branch has no connection"));
+        };
+        let failed = match query_text(conn, &format!("XA COMMIT {xid} ONE PHASE"), timeout).await {
+            Ok(_) => return Ok(Decision::Commit),
+            Err(failed) => failed,
+        };
+        let error = failed.to_error(&branch.url);
+        let name = branch.name.clone();
+        if !failed.broke_connection() {
+            // Refused (a deadlock rolled the branch back, say): no decision row exists.
             self.rollback_branches().await;
             self.state = State::RolledBack;
             return Err(transaction(format!(
-                "XA transaction {id} rolled back: the branch on {} failed to prepare: {}",
+                "XA transaction {} rolled back: the branch on {} failed to commit: {}",
+                self.id,
                 shown(&name),
                 error.message()
             )));
         }
-        self.step(CommitStep::AllPrepared);
+        branch.conn = None;
+        self.log.pools().discard(&branch.url);
+        // Unknown: the row is there if the commit happened. Absent, a ROLLBACK row settles it
+        // (it waits for the branch's lock on the id while the server still finishes it).
+        match self.log_decision(Decision::Rollback).await {
+            Ok(logged) => Ok(logged.decision()),
+            Err(NotLogged {
+                error: log_error, ..
+            }) => {
+                self.state = State::InDoubt;
+                self.release();
+                Err(transaction(format!(
+                    "XA transaction {} is in doubt: the connection to {} broke during the commit that decides ({}), and the decision log cannot tell ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will apply whatever the log holds",
+                    self.id,
+                    shown(&name),
+                    error.message(),
+                    log_error.message()
+                )))
+            }
+        }
+    }
 
-        let logged = match self.log_decision(Decision::Commit).await {
-            Ok(logged) => logged,
+    /// The decision as an INSERT of its own into the log.
+    async fn decide_in_log(&mut self) -> Result<Decision> {
+        let id = self.id.clone();
+        match self.log_decision(Decision::Commit).await {
+            Ok(logged) => Ok(logged.decision()),
             Err(NotLogged {
                 error,
                 maybe_written: false,
             }) => {
                 self.rollback_branches().await;
                 self.state = State::RolledBack;
-                return Err(transaction(format!(
+                Err(transaction(format!(
                     "XA transaction {id} rolled back: the decision could not be logged: {}",
                     error.message()
-                )));
+                )))
             }
             Err(NotLogged {
                 error,
@@ -465,25 +598,27 @@ impl Xa {
             }) => {
                 self.state = State::InDoubt;
                 self.release();
-                return Err(transaction(format!(
+                Err(transaction(format!(
                     "XA transaction {id} is in doubt: every branch is prepared and the decision log stopped answering while the decision was written ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will apply whatever the log holds",
                     error.message()
-                )));
+                )))
             }
-        };
-        if logged.decision() == Decision::Rollback {
-            self.rollback_branches().await;
-            self.state = State::RolledBack;
-            return Err(transaction(format!(
-                "XA transaction {id} rolled back: recovery logged a rollback for it first (it found its branches prepared for longer than its timeout)"
-            )));
         }
-        self.step(CommitStep::Decided);
+    }
 
-        let commits = self.branches.iter_mut().map(|branch| {
+    /// XA COMMIT on every prepared branch (all but `decider`), in parallel, with the deletion
+    /// of finished rows when the log is apart. Returns the branches left to recovery.
+    async fn commit_prepared(&mut self, decider: Option<usize>) -> Vec<String> {
+        let id = &self.id;
+        let timeout = self.timeout;
+        let hook = self.hook.clone();
+        let commits = self.branches.iter_mut().enumerate().map(|(index, branch)| {
             let xid = xid_sql(id, branch.name.as_bytes());
             let hook = hook.clone();
             async move {
+                if Some(index) == decider {
+                    return None;
+                }
                 let Some(conn) = branch.conn.as_mut() else {
                     return Some(branch.name.clone());
                 };
@@ -505,27 +640,19 @@ impl Xa {
                 }
             }
         });
-        let (pending, ()) = futures_util::join!(join_all(commits), self.log.tidy());
-        let pending: Vec<String> = pending.into_iter().flatten().collect();
-        if pending.is_empty() {
-            self.log.finished(id.clone());
-        }
-        self.state = State::Committed;
-        self.release();
-        Self::settle_pools().await;
-        Ok(Committed { pending })
+        let tidy = async {
+            if decider.is_none() {
+                self.log.tidy().await;
+            }
+        };
+        let (pending, ()) = futures_util::join!(join_all(commits), tidy);
+        pending.into_iter().flatten().collect()
     }
 
     /// Logs `decision`; when the INSERT's fate is unknown (the connection to the log broke),
     /// reads the log again until it answers or the timeout passes.
     async fn log_decision(&self, decision: Decision) -> std::result::Result<Logged, NotLogged> {
-        let branches = serde_json::Value::Array(
-            self.branches
-                .iter()
-                .map(|b| serde_json::json!({"database": b.name, "server": b.url.server()}))
-                .collect(),
-        )
-        .to_string();
+        let branches = branches_json(&self.branches);
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut last = match self
             .log
@@ -615,6 +742,65 @@ impl Xa {
     }
 }
 
+/// The `branches` column of a decision row.
+fn branches_json(branches: &[Branch]) -> String {
+    serde_json::Value::Array(
+        branches
+            .iter()
+            .map(|b| serde_json::json!({"database": b.name, "server": b.url.server()}))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// The COMMIT row and the deletion of finished rows, on the deciding branch's connection.
+async fn write_decision(
+    conn: &mut Conn,
+    log: &DecisionLog,
+    id: &Gtrid,
+    branches_json: &str,
+    decided_by: &str,
+    tidied: &[Gtrid],
+    timeout: Duration,
+) -> std::result::Result<(), Failed> {
+    let insert = log.insert_sql();
+    let params = [
+        SqlValue::Text(id.as_str().to_string()),
+        SqlValue::Text(Decision::Commit.as_str().to_string()),
+        SqlValue::Text(branches_json.to_string()),
+        SqlValue::Text(decided_by.to_string()),
+    ];
+    exec(
+        conn,
+        Statement {
+            sql: &insert,
+            params: &params,
+        },
+        timeout,
+    )
+    .await?;
+    if !tidied.is_empty() {
+        let delete = log.delete_sql(tidied.len());
+        let ids: Vec<SqlValue> = tidied
+            .iter()
+            .map(|id| SqlValue::Text(id.as_str().to_string()))
+            .collect();
+        exec(
+            conn,
+            Statement {
+                sql: &delete,
+                params: &ids,
+            },
+            timeout,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Duplicate key: the decision row exists already (recovery's rollback).
+const ER_DUP_ENTRY: u16 = 1062;
+
 /// XAER_NOTA: unknown XID.
 pub(crate) const ER_XAER_NOTA: u16 = 1397;
 
@@ -665,6 +851,12 @@ fn transaction(message: String) -> Error {
 
 /// Who logs a decision: host and process, for operators reading `dq_xa`.
 fn decided_by() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{} pid {}", host.trim(), std::process::id())
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let host = HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    });
+    format!("{host} pid {}", std::process::id())
 }
