@@ -234,13 +234,17 @@ impl DecisionLog {
         )
     }
 
-    /// `DELETE` of `n` finished rows, the table named with its database.
-    pub(crate) fn delete_sql(&self, n: usize) -> String {
-        format!(
-            "DELETE FROM {}.dq_xa WHERE id IN ({})",
-            quoted(self.url.database()),
-            vec!["?"; n].join(",")
-        )
+    /// The deletion of finished rows: one `DELETE ... WHERE id = '...'` per row, as one
+    /// multi-statement text (one round trip). An equality on the primary key locks that row
+    /// only, where an `IN (...)` list on a small table may be run as a scan that locks every
+    /// row (and deadlocks with concurrent commits). The ids are dq's own (`dq` and hex digits,
+    /// checked by `Gtrid`), so writing them into the text is safe.
+    pub(crate) fn delete_sql(&self, ids: &[Gtrid]) -> String {
+        let table = format!("{}.dq_xa", quoted(self.url.database()));
+        ids.iter()
+            .map(|id| format!("DELETE FROM {table} WHERE id = '{}'", id.as_str()))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Up to a batch of finished transactions whose rows can be deleted now: none until
@@ -270,17 +274,16 @@ impl DecisionLog {
     /// (recovery deletes old ones) and is tried again next time.
     pub(crate) async fn tidy(&self) {
         let batch = self.take_finished();
+        if batch.is_empty() {
+            return;
+        }
         // The decision's connection was just given back: let the pool's recycler take it, so
         // this reuses it rather than opening a second one.
         tokio::task::yield_now().await;
-        let sql = self.delete_sql(batch.len());
-        let params: Vec<mysql_async::Value> = batch
-            .iter()
-            .map(|id| mysql_async::Value::from(id.as_str()))
-            .collect();
+        let sql = format!("START TRANSACTION; {}; COMMIT", self.delete_sql(&batch));
         let work = async {
             let mut conn = self.pools.conn(&self.url, self.timeout).await.ok()?;
-            conn.exec_drop(sql, params).await.ok()
+            conn.query_drop(sql).await.ok()
         };
         if tokio::time::timeout(self.timeout, work)
             .await
@@ -288,8 +291,7 @@ impl DecisionLog {
             .flatten()
             .is_none()
         {
-            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-            finished.extend(batch);
+            self.restore_finished(batch);
         }
     }
 

@@ -357,10 +357,13 @@ impl Xa {
                 self.id
             )));
         };
-        let mut outcome = query_text(conn, &format!("XA END {xid}"), timeout).await;
-        if outcome.is_ok() {
-            outcome = query_text(conn, &format!("XA COMMIT {xid} ONE PHASE"), timeout).await;
-        }
+        // Two statements, one round trip; the second runs only if the first succeeded.
+        let outcome = query_text(
+            conn,
+            &format!("XA END {xid}; XA COMMIT {xid} ONE PHASE"),
+            timeout,
+        )
+        .await;
         match outcome {
             Ok(_) => {
                 self.state = State::Committed;
@@ -482,18 +485,12 @@ impl Xa {
             async move {
                 let conn = branch.conn.as_mut()?;
                 let outcome = if Some(index) == decider {
+                    // Ended with its one-phase commit (`decide_in_branch`).
                     write_decision(conn, &log, id, &branches_json, decided_by, tidied, timeout)
                         .await
-                        .and(
-                            query_text(conn, &format!("XA END {xid}"), timeout)
-                                .await
-                                .map(drop),
-                        )
                 } else {
-                    let prepared = match query_text(conn, &format!("XA END {xid}"), timeout).await {
-                        Ok(_) => query_text(conn, &format!("XA PREPARE {xid}"), timeout).await,
-                        Err(failed) => Err(failed),
-                    };
+                    let prepared =
+                        query_text(conn, &format!("XA END {xid}; XA PREPARE {xid}"), timeout).await;
                     if prepared.is_ok()
                         && let Some(hook) = &hook
                     {
@@ -537,7 +534,8 @@ impl Xa {
         let Some(conn) = branch.conn.as_mut() else {
             return Err(Error::internal("the deciding branch has no connection"));
         };
-        let failed = match query_text(conn, &format!("XA COMMIT {xid} ONE PHASE"), timeout).await {
+        let decide = format!("XA END {xid}; XA COMMIT {xid} ONE PHASE");
+        let failed = match query_text(conn, &decide, timeout).await {
             Ok(_) => return Ok(Decision::Commit),
             Err(failed) => failed,
         };
@@ -780,20 +778,7 @@ async fn write_decision(
     )
     .await?;
     if !tidied.is_empty() {
-        let delete = log.delete_sql(tidied.len());
-        let ids: Vec<SqlValue> = tidied
-            .iter()
-            .map(|id| SqlValue::Text(id.as_str().to_string()))
-            .collect();
-        exec(
-            conn,
-            Statement {
-                sql: &delete,
-                params: &ids,
-            },
-            timeout,
-        )
-        .await?;
+        query_text(conn, &log.delete_sql(tidied), timeout).await?;
     }
     Ok(())
 }
