@@ -37,8 +37,7 @@ impl Pools {
         pools
             .entry(url.clone())
             .or_insert_with(|| {
-                let constraints = PoolConstraints::new(0, MAX_CONNECTIONS)
-                    .unwrap_or_default();
+                let constraints = PoolConstraints::new(0, MAX_CONNECTIONS).unwrap_or_default();
                 let options = PoolOpts::default()
                     .with_constraints(constraints)
                     .with_inactive_connection_ttl(IDLE_TTL)

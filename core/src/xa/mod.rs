@@ -13,7 +13,7 @@ mod recover;
 mod xid;
 
 pub use log::{Decision, DecisionLog};
-pub use recover::{Action, InDoubt, Recovery, Resolved, older_than};
+pub use recover::{Action, InDoubt, Pass, Recovery, Resolved, older_than};
 pub use xid::{FORMAT_ID, Gtrid};
 
 use std::collections::BTreeMap;
@@ -133,7 +133,8 @@ enum State {
     Doomed(String),
     Committed,
     RolledBack,
-    /// The decision could not be logged nor read: recovery will finish the transaction.
+    /// The outcome is not known here (the decision could not be logged nor read, or `commit`
+    /// was dropped midway): recovery finishes the transaction.
     InDoubt,
 }
 
@@ -184,6 +185,12 @@ impl Xa {
     /// Whether it still takes statements.
     pub fn is_active(&self) -> bool {
         matches!(self.state, State::Active | State::Doomed(_))
+    }
+
+    /// Whether its outcome is left to recovery: `commit` failed after the branches were
+    /// prepared and before the outcome was known (the decision log or a server did not answer).
+    pub fn is_in_doubt(&self) -> bool {
+        self.state == State::InDoubt
     }
 
     fn step(&self, step: CommitStep<'_>) {
@@ -340,6 +347,8 @@ impl Xa {
                 self.id
             )));
         };
+        // Dropped midway, the connection is closed rather than rolled back (see `Drop`).
+        self.state = State::InDoubt;
         let mut outcome = query_text(conn, &format!("XA END {xid}"), timeout).await;
         if outcome.is_ok() {
             outcome = query_text(conn, &format!("XA COMMIT {xid} ONE PHASE"), timeout).await;
@@ -417,11 +426,13 @@ impl Xa {
         }
         self.step(CommitStep::AllPrepared);
 
+        // From here a COMMIT may be logged: dropped midway, the transaction is left to recovery,
+        // never rolled back by `Drop`.
+        self.state = State::InDoubt;
         let logged = match self.log_decision(Decision::Commit).await {
             Ok(logged) => logged,
             Err(e) => {
-                self.state = State::InDoubt;
-                self.release();
+                self.abandon().await;
                 return Err(transaction(format!(
                     "XA transaction {id} is in doubt: every branch is prepared but the decision could not be logged ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will roll it back",
                     e.message()
@@ -468,7 +479,8 @@ impl Xa {
             self.log.finished(id.clone());
         }
         self.state = State::Committed;
-        self.release();
+        // A branch whose XA COMMIT failed may still be prepared on its connection.
+        self.abandon().await;
         Ok(Committed { pending })
     }
 
@@ -542,7 +554,9 @@ impl Xa {
                     if failed.server_code() != Some(ER_XAER_NOTA) {
                         tracing::warn!(xa = %id, database = %branch.name, error = %failed.to_error(&branch.url),
                             "XA ROLLBACK failed; the branch is rolled back by its server or by recovery");
-                        branch.conn = None;
+                        if let Some(conn) = branch.conn.take() {
+                            let _ = conn.disconnect().await;
+                        }
                     }
                 }
             }
@@ -557,6 +571,24 @@ impl Xa {
             branch.conn = None;
         }
     }
+
+    /// Closes the connections that are left instead of pooling them: a branch prepared on a
+    /// connection stays tied to it (MariaDB refuses other statements there, and answers
+    /// XAER_NOTA to recovery's XA COMMIT from another one) until the connection closes.
+    async fn abandon(&mut self) {
+        join_all(abandoned(&mut self.branches)).await;
+    }
+}
+
+/// Disconnects of the branches' connections, taken from them.
+fn abandoned(branches: &mut [Branch]) -> Vec<impl Future<Output = ()> + use<>> {
+    branches
+        .iter_mut()
+        .filter_map(|b| b.conn.take())
+        .map(|conn| async move {
+            let _ = conn.disconnect().await;
+        })
+        .collect()
 }
 
 /// XAER_NOTA: unknown XID.
@@ -566,7 +598,24 @@ impl Drop for Xa {
     /// An unfinished transaction is rolled back: on the caller's runtime when there is one (a
     /// gateway request that was cancelled), else on the process's (PHP, C).
     fn drop(&mut self) {
-        if !self.is_active() || self.branches.iter().all(|b| b.conn.is_none()) {
+        if self.branches.iter().all(|b| b.conn.is_none()) {
+            return;
+        }
+        if self.state == State::InDoubt {
+            // `commit` was dropped midway: its branches' fate is the log's, and recovery's.
+            let closing = join_all(abandoned(&mut self.branches));
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn(closing)),
+                Err(_) => {
+                    let _ = crate::blocking::block_on(async move {
+                        closing.await;
+                        Ok::<(), Error>(())
+                    });
+                }
+            }
+            return;
+        }
+        if !self.is_active() {
             return;
         }
         let mut orphan = Xa {
