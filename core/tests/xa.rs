@@ -279,6 +279,37 @@ fn values_keep_their_types_and_injection_is_stored_as_text() {
     );
 }
 
+/// A statement that returns rows counts them, rather than repeating the counts of the
+/// connection's previous statement.
+#[test]
+fn a_result_set_counts_its_rows() {
+    let bank = Bank::new();
+    let a = bank.name("a");
+    let mut xa = bank.begin();
+    let inserted = xa
+        .execute(
+            &a,
+            "INSERT INTO transfer VALUES ('t1', 1), ('t2', 2), ('t3', 3)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(inserted.affected_rows, 3);
+    let selected = xa
+        .execute(
+            &a,
+            "SELECT id FROM account WHERE id < ?",
+            &[SqlValue::Int(3)],
+        )
+        .unwrap();
+    assert_eq!(selected.rows.as_ref().map(|r| r.rows.len()), Some(2));
+    assert_eq!((selected.affected_rows, selected.last_insert_id), (2, None));
+    let empty = xa
+        .execute(&a, "SELECT id FROM account WHERE id > 100", &[])
+        .unwrap();
+    assert_eq!((empty.affected_rows, empty.last_insert_id), (0, None));
+    xa.rollback().unwrap();
+}
+
 #[test]
 fn bad_input_is_refused_with_the_value_named() {
     let bank = Bank::new();
