@@ -137,7 +137,7 @@ impl std::error::Error for Error {}
 
 /// Shows a user-supplied value in an error message: quoted, control characters escaped, cut at
 /// 80 characters so that a 1 MiB mistake does not become a 1 MiB exception message.
-pub(crate) fn shown(value: &str) -> String {
+pub fn shown(value: &str) -> String {
     const MAX: usize = 80;
     let mut out = String::with_capacity(value.len().min(MAX) + 2);
     out.push('"');

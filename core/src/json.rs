@@ -56,6 +56,18 @@ fn read(text: &[u8], reading: &Reading) -> serde_json::Result<Value> {
     Ok(value)
 }
 
+/// What a JSON value is, for messages that say what was sent instead ("params is an object").
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// As [`from_slice`], for text.
 pub fn from_str(text: &str, what: &str) -> Result<Value> {
     from_slice(text.as_bytes(), what)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dq_core::mysql::{MysqlUrl, Pools, SqlValue};
-use dq_core::xa::{Action, CommitStep, Databases, Decision, DecisionLog, Recovery};
+use dq_core::xa::{Action, CommitStep, Databases, Decision, DecisionLog, Recovery, Xa};
 use dq_core::{BlockingXa, ErrorKind, XaOptions};
 use dq_testkit::mysql::{PrivateMariadb, TestDatabases, mysql};
 
@@ -303,6 +303,37 @@ fn values_keep_their_types_and_injection_is_stored_as_text() {
     );
 }
 
+/// A statement that returns rows counts them, rather than repeating the counts of the
+/// connection's previous statement.
+#[test]
+fn a_result_set_counts_its_rows() {
+    let bank = Bank::new();
+    let a = bank.name("a");
+    let mut xa = bank.begin();
+    let inserted = xa
+        .execute(
+            &a,
+            "INSERT INTO transfer VALUES ('t1', 1), ('t2', 2), ('t3', 3)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(inserted.affected_rows, 3);
+    let selected = xa
+        .execute(
+            &a,
+            "SELECT id FROM account WHERE id < ?",
+            &[SqlValue::Int(3)],
+        )
+        .unwrap();
+    assert_eq!(selected.rows.as_ref().map(|r| r.rows.len()), Some(2));
+    assert_eq!((selected.affected_rows, selected.last_insert_id), (2, None));
+    let empty = xa
+        .execute(&a, "SELECT id FROM account WHERE id > 100", &[])
+        .unwrap();
+    assert_eq!((empty.affected_rows, empty.last_insert_id), (0, None));
+    xa.rollback().unwrap();
+}
+
 #[test]
 fn bad_input_is_refused_with_the_value_named() {
     let bank = Bank::new();
@@ -350,6 +381,100 @@ fn a_server_that_is_not_there_fails_fast_with_a_connection_error() {
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
     assert!(e.message().contains(&format!("127.0.0.1:{port}")), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// An async caller whose `commit` is dropped after the COMMIT decision was logged (a cancelled
+/// HTTP request; here a panic at that step): the branches stay prepared for recovery to commit,
+/// they are not rolled back against the log.
+#[test]
+fn a_commit_dropped_after_its_decision_is_committed_by_recovery() {
+    let bank = Bank::with_log_apart();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let databases = Arc::new(bank.databases());
+    let log = Arc::new(DecisionLog::new(
+        bank.options().log,
+        Arc::new(Pools::new()),
+        Duration::from_secs(3),
+    ));
+    let (a, b) = (bank.name("a"), bank.name("b"));
+    let task = runtime.spawn(async move {
+        let mut xa = Xa::begin(databases, log, Duration::from_secs(3));
+        let sql = "UPDATE account SET money = money + ? WHERE id = 1";
+        xa.execute(&a, sql, &[SqlValue::Int(-100)]).await.unwrap();
+        xa.execute(&b, sql, &[SqlValue::Int(100)]).await.unwrap();
+        xa.on_step(Arc::new(|step: CommitStep<'_>| {
+            assert_ne!(step, CommitStep::Decided, "the commit is dropped here");
+        }));
+        let _ = xa.commit().await;
+    });
+    assert!(runtime.block_on(task).unwrap_err().is_panic());
+    assert_eq!(bank.prepared().len(), 2, "both branches are left prepared");
+    let done = bank.recover(Duration::from_secs(60));
+    assert!(
+        done.iter().all(|r| r.action == Action::Committed),
+        "{done:?}"
+    );
+    assert_eq!((bank.money("a", 1), bank.money("b", 1)), (900, 1100));
+    assert!(bank.prepared().is_empty());
+}
+
+/// The decision log stops answering while the decision is written: `commit` reports the
+/// transaction in doubt, its prepared branches are let go with their connections (not pooled,
+/// where they would refuse the next transaction's XA START and hide from recovery), and the
+/// next transaction works.
+#[test]
+fn a_transaction_left_in_doubt_does_not_poison_the_pool() {
+    let bank = Bank::new();
+    let log_server = Arc::new(PrivateMariadb::start());
+    let dead_log = XaOptions {
+        log: MysqlUrl::parse("log", &log_server.url("dq")).unwrap(),
+        timeout: Duration::from_secs(1),
+    };
+    // A first transaction opens the pooled connection to the log, which then freezes.
+    let mut warm = BlockingXa::begin(bank.databases(), &dead_log);
+    bank.transfer(&mut warm, "warm", 2);
+    warm.commit().unwrap();
+    let mut xa = BlockingXa::begin(bank.databases(), &dead_log);
+    bank.transfer(&mut xa, "doubt", 100);
+    let frozen = Arc::new(std::sync::Mutex::new(None));
+    let (server, guard) = (log_server.clone(), frozen.clone());
+    xa.on_step(Arc::new(move |step: CommitStep<'_>| {
+        if step == CommitStep::AllPrepared {
+            *guard.lock().unwrap() = Some(server.freeze());
+        }
+    }));
+    let e = xa.commit().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transaction, "{e}");
+    assert!(e.message().contains("in doubt"), "{e}");
+    let prepared = bank.prepared();
+    assert_eq!(prepared.len(), 3, "{prepared:?}");
+    // The same process's next transaction on those databases (rows the first one does not
+    // lock), through the same pools.
+    let mut next = BlockingXa::begin(bank.databases(), &dead_log);
+    for db in ["a", "b"] {
+        next.execute(
+            &bank.name(db),
+            "UPDATE account SET money = 5 WHERE id = 2",
+            &[],
+        )
+        .unwrap();
+    }
+    next.rollback().unwrap();
+    // Nothing holds the branches any more: another session can finish them.
+    for data in prepared {
+        let (gtrid, bqual) = data.split_at(38);
+        mysql(
+            bank.dbs.port,
+            None,
+            &format!("XA ROLLBACK '{gtrid}','{bqual}',{}", dq_core::xa::FORMAT_ID),
+        );
+    }
+    assert!(bank.prepared().is_empty());
+    drop(frozen.lock().unwrap().take());
 }
 
 /// Runs the transfer in a child process that SIGKILLs itself at `step`; returns the id.
@@ -521,9 +646,13 @@ fn recovery_that_gives_up_first_wins_over_a_late_committer() {
                 ));
                 let recovery = Recovery::new(databases, log, Duration::from_secs(3));
                 let done = recovery.run(Duration::ZERO).await.unwrap();
+                // It logs the rollback; the branches are still the committer's sessions' (MariaDB
+                // lets no other session end them), so it reports them not done yet.
                 assert_eq!(done.len(), 3, "{done:?}");
                 assert!(
-                    done.iter().all(|r| r.action == Action::RolledBack),
+                    done.iter()
+                        .all(|r| r.decision == Some(Decision::Rollback)
+                            && r.action == Action::Failed),
                     "{done:?}"
                 );
             });

@@ -1,11 +1,14 @@
 //! The gateway's configuration: a TOML file (the embedded `dq-gateway.toml` by default), then
 //! the `DQ_*` environment variables on top.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP};
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
+use dq_core::mysql::MysqlUrl;
+use dq_core::xa::{Databases, check_name, older_than};
 use dq_core::{QueueConfig, RedisServer, Topic, Tz, WorkerConfig};
 use serde::Deserialize;
 
@@ -21,7 +24,15 @@ pub struct GatewayConfig {
     pub amqp: AmqpConfig,
     /// `amqp` was set (file or `DQ_AMQP`): `/healthz` checks RabbitMQ from the start.
     pub amqp_configured: bool,
-    pub mysql: Option<String>,
+    /// dq's own database (`mysql` / `DQ_MYSQL`): the XA decision log.
+    pub mysql: Option<MysqlUrl>,
+    /// `[databases]`: the application databases an XA transaction may use, by name.
+    pub databases: Databases,
+    /// How often the `xa` worker looks for prepared branches (`workers.xa_interval`).
+    pub xa_interval: Duration,
+    /// How old an undecided prepared branch must be before recovery rolls it back
+    /// (`workers.xa_timeout`).
+    pub xa_timeout: Duration,
     pub token: Option<String>,
     pub time_zone: Tz,
     pub request_limit: usize,
@@ -66,6 +77,7 @@ struct File {
     http: HttpFile,
     #[serde(default)]
     topic: Vec<Topic>,
+    databases: Option<BTreeMap<String, String>>,
 }
 
 /// `[http]`: the HTTP server's limits.
@@ -88,7 +100,12 @@ struct WorkersFile {
     lease_margin_ms: Option<u64>,
     dead_keep: Option<usize>,
     dead_max_age_days: Option<f64>,
+    xa_interval: Option<f64>,
+    xa_timeout: Option<f64>,
 }
+
+const XA_INTERVAL: Duration = Duration::from_secs(10);
+const XA_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl GatewayConfig {
     /// Reads a TOML config; `source` names it in errors.
@@ -179,6 +196,25 @@ impl GatewayConfig {
             timeout,
         )
         .map_err(|e| format!("{source}: amqp: {e}"))?;
+        let xa_interval = match w.xa_interval {
+            None => XA_INTERVAL,
+            Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
+            Some(s) => {
+                return Err(format!(
+                    "{source}: workers.xa_interval {s} is invalid: expected seconds above 0 and at most 3600"
+                ));
+            }
+        };
+        let xa_timeout = match w.xa_timeout {
+            None => XA_TIMEOUT,
+            Some(s) => older_than(s).map_err(|_| {
+                format!("{source}: workers.xa_timeout {s} is invalid: expected seconds from 0 to 2592000 (30 days)")
+            })?,
+        };
+        let mysql = match file.mysql.as_deref() {
+            None | Some("") => None,
+            Some(url) => Some(MysqlUrl::parse("mysql", url).map_err(|e| format!("{source}: {e}"))?),
+        };
         let config = GatewayConfig {
             listen: file.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string()),
             queue: QueueConfig {
@@ -189,7 +225,11 @@ impl GatewayConfig {
             },
             amqp_configured: file.amqp.is_some(),
             amqp,
-            mysql: file.mysql.filter(|m| !m.is_empty()),
+            mysql,
+            databases: databases(file.databases.unwrap_or_default())
+                .map_err(|e| format!("{source}: {e}"))?,
+            xa_interval,
+            xa_timeout,
             token: file.token.filter(|t| !t.is_empty()),
             time_zone,
             request_limit: file
@@ -241,7 +281,21 @@ impl GatewayConfig {
             None => GatewayConfig::from_toml(EMBEDDED, "built-in defaults")?,
         };
         config.apply_env(var)?;
+        config.check_xa()?;
         Ok(config)
+    }
+
+    /// `[databases]` without `mysql` would be XA without a decision log: refused.
+    pub fn check_xa(&self) -> Result<(), String> {
+        if !self.databases.is_empty() && self.mysql.is_none() {
+            return Err(
+                "[databases] is set but mysql is not: XA transactions over [databases] log their \
+                 decisions in dq's own database; set mysql = \"mysql://user:pass@host:port/dq\" \
+                 (or DQ_MYSQL), or remove [databases]"
+                    .to_string(),
+            );
+        }
+        Ok(())
     }
 
     /// Applies `DQ_LISTEN`, `DQ_REDIS`, `DQ_AMQP`, `DQ_MYSQL`, `DQ_PREFIX`, `DQ_TOKEN` as given
@@ -260,7 +314,10 @@ impl GatewayConfig {
             self.amqp_configured = true;
         }
         if let Some(mysql) = var("DQ_MYSQL") {
-            self.mysql = Some(mysql).filter(|m| !m.is_empty());
+            self.mysql = match mysql.as_str() {
+                "" => None,
+                url => Some(MysqlUrl::parse("DQ_MYSQL", url).map_err(|e| e.to_string())?),
+            };
         }
         if let Some(prefix) = var("DQ_PREFIX") {
             check_prefix(&prefix).map_err(|e| format!("DQ_PREFIX: {e}"))?;
@@ -276,6 +333,18 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
+
+/// `[databases]`: each name checked (it becomes an XA branch qualifier), each URL parsed; an
+/// error names the key.
+fn databases(table: BTreeMap<String, String>) -> Result<Databases, String> {
+    let mut by_name = BTreeMap::new();
+    for (name, url) in table {
+        check_name(&name).map_err(|e| format!("[databases]: {e}"))?;
+        let url = MysqlUrl::parse(&format!("databases.{name}"), &url).map_err(|e| e.to_string())?;
+        by_name.insert(name, url);
+    }
+    Databases::from_urls(by_name).map_err(|e| e.to_string())
 }
 
 /// A `tracing` filter such as `info` or `dq_gateway=debug,info`.
@@ -343,5 +412,74 @@ mod tests {
             c.apply_env(|k| (k == "DQ_PREFIX").then(|| "bad prefix".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn xa_settings() {
+        let text = r#"
+            mysql = "mysql://root@127.0.0.1:3306/dq"
+            [workers]
+            xa_interval = 0.5
+            xa_timeout = 0
+            [databases]
+            order = "mysql://app:secret@db1:3307/db_order"
+            "fin.ance" = "mysql://root@127.0.0.1/finance"
+        "#;
+        let c = GatewayConfig::from_toml(text, "f.toml").unwrap();
+        assert_eq!(
+            c.databases.names().collect::<Vec<_>>(),
+            ["fin.ance", "order"]
+        );
+        assert_eq!(c.xa_interval, Duration::from_millis(500));
+        assert_eq!(c.xa_timeout, Duration::ZERO);
+        c.check_xa().unwrap();
+        let defaults = GatewayConfig::from_toml(EMBEDDED, "embedded").unwrap();
+        assert!(defaults.mysql.is_none() && defaults.databases.is_empty());
+        assert_eq!(
+            (defaults.xa_interval, defaults.xa_timeout),
+            (XA_INTERVAL, XA_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn xa_mistakes_are_named() {
+        let refused = |text: &str, names: &[&str]| {
+            let e = GatewayConfig::from_toml(text, "f.toml").unwrap_err();
+            for name in names {
+                assert!(e.contains(name), "{name} in {e}");
+            }
+            assert!(!e.contains("secret"), "{e}");
+        };
+        refused(
+            "[databases]\n\"or der\" = \"mysql://h/x\"",
+            &["[databases]", "\"or der\""],
+        );
+        refused(
+            "[databases]\norder = \"postgres://u:secret@h/x\"",
+            &["databases.order", "scheme"],
+        );
+        refused(
+            "[databases]\norder = \"mysql://u:secret@h\"",
+            &["databases.order"],
+        );
+        refused("[databases]\norder = 3", &["order"]);
+        refused(
+            "mysql = \"mysql://u:secret@h:1\"",
+            &["mysql", "no database"],
+        );
+        refused("[workers]\nxa_interval = 0", &["workers.xa_interval", "0"]);
+        refused("[workers]\nxa_timeout = -1", &["workers.xa_timeout", "-1"]);
+        // [databases] without mysql: refused once the environment had its say.
+        let file = "[databases]\norder = \"mysql://root@h/x\"";
+        let mut c = GatewayConfig::from_toml(file, "f.toml").unwrap();
+        let e = c.check_xa().unwrap_err();
+        assert!(e.contains("[databases]") && e.contains("mysql"), "{e}");
+        c.apply_env(|k| (k == "DQ_MYSQL").then(|| "mysql://root@h/dq".into()))
+            .unwrap();
+        c.check_xa().unwrap();
+        let e = c
+            .apply_env(|k| (k == "DQ_MYSQL").then(|| "mysql://u:secret@h".into()))
+            .unwrap_err();
+        assert!(e.contains("DQ_MYSQL") && !e.contains("secret"), "{e}");
     }
 }

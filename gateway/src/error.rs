@@ -12,11 +12,31 @@ use serde_json::{Map, Value, json};
 pub struct ApiError {
     status: StatusCode,
     error: Error,
+    /// Fields beside `error` in the body (`POST /v1/xa`: the transaction's `outcome`).
+    extra: Map<String, Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, error: Error) -> Self {
-        ApiError { status, error }
+        ApiError {
+            status,
+            error,
+            extra: Map::new(),
+        }
+    }
+
+    /// The same error with `key` beside `error` in the body.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The same error with `context: ` in front of its message.
+    pub fn context(self, context: impl std::fmt::Display) -> Self {
+        ApiError {
+            error: self.error.context(context),
+            ..self
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -45,10 +65,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        ApiError {
-            status: status_of(error.kind()),
-            error,
-        }
+        ApiError::new(status_of(error.kind()), error)
     }
 }
 
@@ -61,8 +78,13 @@ impl IntoResponse for ApiError {
         ) {
             tracing::warn!(code = kind.name(), error = %self.error, "request failed");
         }
-        let body = json!({"error": {"code": kind.name(), "message": self.error.message()}});
-        let mut response = (self.status, Json(body)).into_response();
+        let mut body = Map::new();
+        body.insert(
+            "error".into(),
+            json!({"code": kind.name(), "message": self.error.message()}),
+        );
+        body.extend(self.extra);
+        let mut response = (self.status, Json(Value::Object(body))).into_response();
         if kind == ErrorKind::Unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

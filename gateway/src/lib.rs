@@ -8,6 +8,8 @@
 //! - `metrics`: Prometheus metrics; `activity`: the periodic INFO line of what happened.
 //! - [`reload`]: SIGHUP: the configuration applied again where it can change live.
 //! - `server`: the HTTP server's limits (timeouts, connection cap) under the router.
+//! - `xa`: transactions over `[databases]` ([`Coordinator`]) and the `xa` worker
+//!   ([`XaRecovery`]) that finishes those left prepared.
 //! - [`run`]: serves the API on a listener until a shutdown future completes.
 
 mod activity;
@@ -19,6 +21,7 @@ mod middleware;
 pub mod reload;
 mod routes;
 pub mod server;
+mod xa;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +36,7 @@ use tokio::net::TcpListener;
 
 pub use config::GatewayConfig;
 use metrics::Metrics;
+pub use xa::{Coordinator, XaRecovery};
 
 /// What every handler shares.
 pub struct AppState {
@@ -46,6 +50,8 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     /// RabbitMQ is configured, or was used since start: `/healthz` checks it.
     amqp_in_use: AtomicBool,
+    /// XA over `[databases]`, when it and `mysql` are set.
+    xa: Option<Arc<Coordinator>>,
 }
 
 impl AppState {
@@ -65,6 +71,7 @@ impl AppState {
             started: Instant::now(),
             metrics: Arc::new(Metrics::default()),
             amqp_in_use: AtomicBool::new(config.amqp_configured),
+            xa: Coordinator::new(config).map(Arc::new),
         })
     }
 
@@ -100,6 +107,12 @@ impl AppState {
     /// What the workers report deliveries to (the metrics).
     pub fn observer(&self) -> Arc<dyn dq_core::Observer> {
         self.metrics.clone()
+    }
+
+    /// The `xa` worker, when XA is configured: run it with [`XaRecovery::run`].
+    pub fn xa_recovery(&self) -> Option<XaRecovery> {
+        let coordinator = self.xa.clone()?;
+        Some(XaRecovery::new(coordinator, self.metrics.clone()))
     }
 
     /// Logs one INFO line per `every` of what happened (adds, deliveries, failures, ...), when

@@ -18,7 +18,7 @@ Environment (overrides the configuration file):
   DQ_LISTEN  HTTP address to listen on (default 127.0.0.1:8088)
   DQ_REDIS   Redis URL; several, comma-separated, are shards (default redis://127.0.0.1:6379/0)
   DQ_AMQP    RabbitMQ URL (default amqp://guest:guest@127.0.0.1:5672/%2f)
-  DQ_MYSQL   MySQL/MariaDB URL of the registry of record (default none; empty: none)
+  DQ_MYSQL   MySQL/MariaDB URL of dq's database: the XA decision log (default none; empty: none)
   DQ_PREFIX  namespace of every Redis key and AMQP object (default dq)
   DQ_TOKEN   bearer token every route but /healthz requires (default none; empty: none)
   DQ_LOG     log filter, e.g. info or dq_gateway=debug (default: `log` in the file, else info)
@@ -37,7 +37,7 @@ struct Args {
     /// Print the built-in default configuration (a commented TOML file) and exit.
     #[arg(long)]
     print_config: bool,
-    /// Serve HTTP only; deliveries are left to other gateways.
+    /// Serve HTTP only; deliveries and XA recovery are left to other gateways.
     #[arg(long, conflicts_with = "workers_only")]
     no_workers: bool,
     /// Run the workers only, without the HTTP listener.
@@ -160,6 +160,10 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
             .map_err(|e| e.to_string())?,
         )
     };
+    let xa_recovery = match state.xa_recovery() {
+        Some(recovery) if !args.no_workers => Some(tokio::spawn(recovery.run(stopped.clone()))),
+        _ => None,
+    };
     // SIGTERM and ctrl-c stop both the HTTP listener and the workers; SIGHUP reloads.
     let set_workers = workers
         .as_ref()
@@ -210,6 +214,9 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     }
     if let Some(workers) = workers {
         workers.shutdown().await;
+    }
+    if let Some(recovery) = xa_recovery {
+        let _ = recovery.await;
     }
     producer.close().await;
     tracing::info!("dq-gateway stopped");

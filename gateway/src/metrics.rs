@@ -1,6 +1,6 @@
 //! Prometheus metrics: HTTP requests, adds per topic, what the workers report (deliveries,
 //! failures by reason, dead letters, leases lost and expired, deliveries in flight), and, at
-//! each scrape, queue depths and Redis shard states. Everything counted here also feeds the
+//! each scrape, queue depths and Redis shard states; what the `xa` worker finished. Everything counted here also feeds the
 //! periodic activity line (`activity`).
 
 use std::sync::Arc;
@@ -60,6 +60,11 @@ pub struct RestartLabels {
     pub lost_data: bool,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -86,6 +91,9 @@ pub struct Metrics {
     pub registry_sync_failures: Counter,
     pub redis_restarts: Family<RestartLabels, Counter>,
     pub scrape_errors: Gauge,
+    pub xa_recovered: Family<ActionLabels, Counter>,
+    pub xa_in_doubt: Gauge,
+    pub xa_recovery_errors: Counter,
     pub activity: Arc<Activity>,
 }
 
@@ -193,6 +201,24 @@ impl Default for Metrics {
             "Redis reads of the last scrape (PING, queue depths of a topic) that failed or missed the scrape's deadline; their values are the last known",
             scrape_errors.clone(),
         );
+        let xa_recovered = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "xa_recovered",
+            "Prepared XA branches the xa worker finished (committed, rolled_back) or could not finish this time (failed: retried next pass)",
+            xa_recovered.clone(),
+        );
+        let xa_in_doubt = Gauge::default();
+        registry.register(
+            "xa_in_doubt",
+            "Prepared XA branches the xa worker's last pass left prepared: waiting for a decision (younger than xa_timeout) or whose decision failed to apply",
+            xa_in_doubt.clone(),
+        );
+        let xa_recovery_errors = Counter::default();
+        registry.register(
+            "xa_recovery_errors",
+            "Servers of [databases] the xa worker could not look at (XA RECOVER failed), counted per pass",
+            xa_recovery_errors.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -212,6 +238,9 @@ impl Default for Metrics {
             registry_sync_failures,
             redis_restarts,
             scrape_errors,
+            xa_recovered,
+            xa_in_doubt,
+            xa_recovery_errors,
             activity: Arc::new(Activity::default()),
         }
     }

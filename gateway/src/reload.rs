@@ -112,6 +112,12 @@ fn needs_restart(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static s
         ("body_limit", q.0.body_limit != q.1.body_limit),
         ("amqp", running.amqp.url != new.amqp.url),
         ("mysql", running.mysql != new.mysql),
+        ("[databases]", running.databases != new.databases),
+        (
+            "workers.xa_interval",
+            running.xa_interval != new.xa_interval,
+        ),
+        ("workers.xa_timeout", running.xa_timeout != new.xa_timeout),
         ("request_limit", running.request_limit != new.request_limit),
         (
             "shutdown_timeout",

@@ -8,12 +8,18 @@
 //! The publish and call operations run against a vhost with no queues: most messages are
 //! unroutable (422 REJECTED) or go to an exchange that does not exist (404), and a call's
 //! wait is cut short by the hooks (504 TIMEOUT, documented).
+//!
+//! The XA operations run for real, over two empty databases of the test's own named as the
+//! document's example names them (`order`, `finance`): a statement fuzzed into SQL fails on
+//! its server (409, rolled back) or is refused (422), before anything is prepared; an id fuzzed
+//! into the pattern has no prepared branch (404). No xa worker runs (`--no-workers`).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dq_testkit::mysql::TestDatabases;
 use dq_testkit::*;
 use support::GatewayProcess;
 use tokio::task::block_in_place;
@@ -68,8 +74,17 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     let schemathesis = tool("schemathesis");
     let scratch = Scratch::new(&[REDIS]);
     let vhost = TestVhost::new();
+    let databases = TestDatabases::new(&["order", "finance", "log"]);
     let dir = TempDir::new();
-    let config = dir.write("gateway.toml", "");
+    let config = dir.write(
+        "gateway.toml",
+        &format!(
+            "mysql = \"{}\"\n[databases]\norder = \"{}\"\nfinance = \"{}\"\n",
+            databases.url("log"),
+            databases.url("order"),
+            databases.url("finance")
+        ),
+    );
     let amqp = vhost.url();
     let gateway = block_in_place(|| {
         GatewayProcess::start_api_only(
@@ -113,6 +128,11 @@ async fn schemathesis_finds_nothing_in_any_operation() {
         out.status.success(),
         "schemathesis found problems:\n{report}\n--- the gateway's warnings ---\n{}",
         warnings.join("\n")
+    );
+    let prepared = databases.prepared(&["order", "finance"]);
+    assert!(
+        prepared.is_empty(),
+        "fuzzing left XA branches prepared: {prepared:?}"
     );
     println!("{report}");
 }

@@ -179,6 +179,19 @@ impl PrivateMariadb {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers. It resumes
+    /// (SIGCONT) when the guard is dropped.
+    pub fn freeze(&self) -> crate::Frozen {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("the server is running")
+            .id()
+            .to_string();
+        crate::signal("STOP", &pid);
+        crate::Frozen { pid }
+    }
+
     /// Kills the server (SIGKILL), as a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -7,6 +7,7 @@ use serde_json::{Map, Number, Value};
 
 use super::short;
 use crate::error::{Error, Result, shown};
+use crate::json::kind;
 
 const STRING_PROPERTIES: [&str; 8] = [
     "message_id",
@@ -275,17 +276,6 @@ fn value_json(value: &AMQPValue) -> Value {
         AMQPValue::Timestamp(t) => Value::from(*t),
         AMQPValue::FieldTable(table) => table_json(table),
         AMQPValue::Void => Value::Null,
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -67,7 +67,9 @@ impl Statement<'_> {
 /// What a statement did: rows when it returned a result set, else the affected count.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Executed {
+    /// Rows changed; for a statement that returned rows, how many it returned.
     pub affected_rows: u64,
+    /// The AUTO_INCREMENT value the statement generated; never for one that returned rows.
     pub last_insert_id: Option<u64>,
     pub rows: Option<Rows>,
 }
@@ -94,14 +96,16 @@ pub(crate) async fn exec(
         }
         let mut result = conn.exec_iter(prepared, statement.params()).await?;
         let columns = result.columns();
-        let affected_rows = result.affected_rows();
-        let last_insert_id = result.last_insert_id();
+        // The connection's last OK packet: this statement's, unless it returned rows (then an
+        // earlier statement's, so the counts come from the rows instead).
+        let mut affected_rows = result.affected_rows();
+        let mut last_insert_id = result.last_insert_id();
         let rows = match columns {
             Some(columns) if !columns.is_empty() => {
                 let raw: Vec<mysql_async::Row> = result.collect().await?;
                 let names: std::sync::Arc<[String]> =
                     columns.iter().map(|c| c.name_str().into_owned()).collect();
-                let rows = raw
+                let rows: Vec<Vec<SqlValue>> = raw
                     .into_iter()
                     .map(|row| {
                         row.unwrap()
@@ -111,6 +115,9 @@ pub(crate) async fn exec(
                             .collect()
                     })
                     .collect();
+                // As MySQL's mysql_affected_rows() counts a SELECT.
+                affected_rows = rows.len() as u64;
+                last_insert_id = None;
                 Some(Rows {
                     columns: names,
                     rows,

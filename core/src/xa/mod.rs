@@ -13,10 +13,11 @@ mod recover;
 mod xid;
 
 pub use log::{Decision, DecisionLog};
-pub use recover::{Action, InDoubt, Recovery, Resolved, older_than};
+pub use recover::{Action, InDoubt, Pass, Recovery, Resolved, older_than};
 pub use xid::{FORMAT_ID, Gtrid};
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,7 +134,8 @@ enum State {
     Doomed(String),
     Committed,
     RolledBack,
-    /// The decision could not be logged nor read: recovery will finish the transaction.
+    /// The outcome is not known here (the decision could not be logged nor read, or `commit`
+    /// was dropped midway): recovery finishes the transaction.
     InDoubt,
 }
 
@@ -188,6 +190,12 @@ impl Xa {
     /// Whether it still takes statements.
     pub fn is_active(&self) -> bool {
         matches!(self.state, State::Active | State::Doomed(_))
+    }
+
+    /// Whether its outcome is left to recovery: `commit` failed after the branches were
+    /// prepared and before the outcome was known (the decision log or a server did not answer).
+    pub fn is_in_doubt(&self) -> bool {
+        self.state == State::InDoubt
     }
 
     fn step(&self, step: CommitStep<'_>) {
@@ -357,6 +365,8 @@ impl Xa {
                 self.id
             )));
         };
+        // Dropped midway, the connection is closed rather than rolled back (see `Drop`).
+        self.state = State::InDoubt;
         // Two statements, one round trip; the second runs only if the first succeeded.
         let outcome = query_text(
             conn,
@@ -427,6 +437,9 @@ impl Xa {
             return Err(e);
         }
         self.step(CommitStep::AllPrepared);
+        // From here a COMMIT may be logged: dropped midway, the transaction is left to recovery,
+        // never rolled back by `Drop`.
+        self.state = State::InDoubt;
         let decided = match decider {
             Some(index) => self.decide_in_branch(index).await,
             None => self.decide_in_log().await,
@@ -462,6 +475,15 @@ impl Xa {
             self.log.finished(self.id.clone());
         }
         self.state = State::Committed;
+        // A branch whose XA COMMIT failed may still be prepared on its connection: closed, not
+        // pooled (`abandon`); the others go back to their pools.
+        for branch in &mut self.branches {
+            if pending.contains(&branch.name)
+                && let Some(conn) = branch.conn.take()
+            {
+                let _ = conn.disconnect().await;
+            }
+        }
         self.release();
         Self::settle_pools().await;
         Ok(Committed { pending })
@@ -562,7 +584,7 @@ impl Xa {
                 error: log_error, ..
             }) => {
                 self.state = State::InDoubt;
-                self.release();
+                self.abandon().await;
                 Err(transaction(format!(
                     "XA transaction {} is in doubt: the connection to {} broke during the commit that decides ({}), and the decision log cannot tell ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will apply whatever the log holds",
                     self.id,
@@ -595,7 +617,7 @@ impl Xa {
                 maybe_written: true,
             }) => {
                 self.state = State::InDoubt;
-                self.release();
+                self.abandon().await;
                 Err(transaction(format!(
                     "XA transaction {id} is in doubt: every branch is prepared and the decision log stopped answering while the decision was written ({}); recovery (Dq\\Xa::recover or the gateway's xa worker) will apply whatever the log holds",
                     error.message()
@@ -715,7 +737,9 @@ impl Xa {
                     if failed.server_code() != Some(ER_XAER_NOTA) {
                         tracing::warn!(xa = %id, database = %branch.name, error = %failed.to_error(&branch.url),
                             "XA ROLLBACK failed; the branch is rolled back by its server or by recovery");
-                        branch.conn = None;
+                        if let Some(conn) = branch.conn.take() {
+                            let _ = conn.disconnect().await;
+                        }
                     }
                 }
             }
@@ -730,6 +754,13 @@ impl Xa {
         for branch in &mut self.branches {
             branch.conn = None;
         }
+    }
+
+    /// Closes the connections that are left instead of pooling them: a branch prepared on a
+    /// connection stays tied to it (MariaDB refuses other statements there, and answers
+    /// XAER_NOTA to recovery's XA COMMIT from another one) until the connection closes.
+    async fn abandon(&mut self) {
+        join_all(abandoned(&mut self.branches)).await;
     }
 
     /// Lets the pools' recycler take back the released connections before the caller's next
@@ -786,6 +817,17 @@ async fn write_decision(
 /// Duplicate key: the decision row exists already (recovery's rollback).
 const ER_DUP_ENTRY: u16 = 1062;
 
+/// Disconnects of the branches' connections, taken from them.
+fn abandoned(branches: &mut [Branch]) -> Vec<impl Future<Output = ()> + use<>> {
+    branches
+        .iter_mut()
+        .filter_map(|b| b.conn.take())
+        .map(|conn| async move {
+            let _ = conn.disconnect().await;
+        })
+        .collect()
+}
+
 /// XAER_NOTA: unknown XID.
 pub(crate) const ER_XAER_NOTA: u16 = 1397;
 
@@ -800,7 +842,24 @@ impl Drop for Xa {
             }
             return;
         }
-        if !self.is_active() || self.branches.iter().all(|b| b.conn.is_none()) {
+        if self.branches.iter().all(|b| b.conn.is_none()) {
+            return;
+        }
+        if self.state == State::InDoubt {
+            // `commit` was dropped midway: its branches' fate is the log's, and recovery's.
+            let closing = join_all(abandoned(&mut self.branches));
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn(closing)),
+                Err(_) => {
+                    let _ = crate::blocking::block_on(async move {
+                        closing.await;
+                        Ok::<(), Error>(())
+                    });
+                }
+            }
+            return;
+        }
+        if !self.is_active() {
             return;
         }
         let mut orphan = Xa {

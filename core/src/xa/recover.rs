@@ -47,7 +47,7 @@ pub struct Resolved {
     pub id: Gtrid,
     /// The branch's database name, as the transaction named it.
     pub branch: String,
-    /// The database (of those recovery was given) on whose server the branch was found.
+    /// The server (`host:port`) on which the branch was found.
     pub server: String,
     pub decision: Option<Decision>,
     pub action: Action,
@@ -59,9 +59,19 @@ pub struct Resolved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InDoubt {
     pub id: Gtrid,
+    /// Each prepared branch: its database name, and the server (`host:port`) it is on.
     pub branches: Vec<(String, String)>,
     pub decision: Option<Decision>,
     pub age: Duration,
+}
+
+/// What one pass of recovery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// Every prepared branch of dq's it found, and what became of it.
+    pub resolved: Vec<Resolved>,
+    /// The servers (`host:port`) that could not be asked, and why.
+    pub unreachable: Vec<(String, Error)>,
 }
 
 /// Recovery over a set of databases (their servers, each looked at once).
@@ -164,13 +174,21 @@ impl Recovery {
     /// `older_than`, deletes old decision rows no branch needs. Returns every prepared branch
     /// it saw and what it did. Errors only when no server could be asked at all.
     pub async fn run(&self, older_than: Duration) -> Result<Vec<Resolved>> {
-        let (found, mut unreachable) = self.scan().await;
+        let mut pass = self.pass(older_than).await;
+        if pass.resolved.is_empty()
+            && pass.unreachable.len() == self.servers().len()
+            && let Some((_, e)) = pass.unreachable.pop()
+        {
+            return Err(e);
+        }
+        Ok(pass.resolved)
+    }
+
+    /// As [`Recovery::run`], and the servers it could not look at (a worker reports them).
+    pub async fn pass(&self, older_than: Duration) -> Pass {
+        let (found, unreachable) = self.scan().await;
         for (server, e) in &unreachable {
             tracing::warn!(%server, error = %e, "XA recovery could not look at a server");
-        }
-        if found.is_empty() && !unreachable.is_empty() && unreachable.len() == self.servers().len()
-        {
-            return Err(unreachable.swap_remove(0).1);
         }
         let mut resolved = Vec::with_capacity(found.len());
         let mut still_prepared = Vec::new();
@@ -191,7 +209,10 @@ impl Recovery {
                 tracing::warn!(error = %e, "XA recovery could not delete old decisions");
             }
         }
-        Ok(resolved)
+        Pass {
+            resolved,
+            unreachable,
+        }
     }
 
     /// An operator's decision for transaction `id`: applied to its prepared branches, after
@@ -278,19 +299,41 @@ impl Recovery {
         };
         let pools = self.log.pools();
         let outcome = match pools.conn(&found.url, self.timeout).await {
-            Ok(mut conn) => query_text(&mut conn, &sql, self.timeout)
-                .await
-                .map_err(|failed| {
+            Ok(mut conn) => match query_text(&mut conn, &sql, self.timeout).await {
+                Ok(_) => Ok(()),
+                // XAER_NOTA: finished by another recoverer (or its committer) since XA RECOVER,
+                // or still held by a session that has not ended (MariaDB answers NOTA from
+                // other sessions then): only gone from XA RECOVER is it done.
+                Err(failed) if failed.server_code() == Some(ER_XAER_NOTA) => {
+                    let listed = query_text(&mut conn, "XA RECOVER", self.timeout)
+                        .await
+                        .map(|rows| parse_recover(rows).contains(&found.prepared));
+                    match listed {
+                        Ok(false) => Ok(()),
+                        Ok(true) => Err((
+                            None,
+                            Error::new(
+                                ErrorKind::Backend,
+                                format!(
+                                    "the branch is still held by a session on {} (its coordinator's connection has not closed yet)",
+                                    found.server
+                                ),
+                            ),
+                        )),
+                        Err(again) => Err((None, again.to_error(&found.url))),
+                    }
+                }
+                Err(failed) => {
                     if failed.broke_connection() {
                         pools.discard(&found.url);
                     }
-                    (failed.server_code(), failed.to_error(&found.url))
-                }),
+                    Err((failed.server_code(), failed.to_error(&found.url)))
+                }
+            },
             Err(e) => Err((None, e)),
         };
         match outcome {
-            // XAER_NOTA here: another recoverer (or the committer) finished it since XA RECOVER.
-            Ok(_) | Err((Some(ER_XAER_NOTA), _)) => {
+            Ok(()) => {
                 resolved.action = match decision {
                     Decision::Commit => Action::Committed,
                     Decision::Rollback => Action::RolledBack,

@@ -1,7 +1,7 @@
 //! `/healthz` and `/metrics`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
@@ -11,12 +11,13 @@ use dq_core::{ShardHealth, Stats};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::AppState;
 use crate::metrics::{DepthLabels, Metrics, ServerLabels};
+use crate::{AppState, Coordinator};
 
 /// Each backend the gateway uses, and what would lose messages: 200 `ok` when all answer,
-/// 200 `warn` when a Redis keeps nothing on disk (or only snapshots), 503 `degraded` when a
-/// Redis shard, or RabbitMQ once it is in use, does not answer.
+/// 200 `warn` when a Redis keeps nothing on disk (or only snapshots) or the last XA recovery
+/// pass met an error, 503 `degraded` when a Redis shard, or RabbitMQ once it is in use, does
+/// not answer.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let amqp_in_use = state.amqp_in_use();
     let (servers, broker) = tokio::join!(state.queue.servers(), async {
@@ -68,6 +69,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
             json!({"server": server, "state": "down", "error": e.message()})
         }
     };
+    let xa = state.xa.as_ref().map(|xa| xa_health(xa, &mut warnings));
     let (status, word) = if down {
         (StatusCode::SERVICE_UNAVAILABLE, "degraded")
     } else if !warnings.is_empty() {
@@ -75,7 +77,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
     } else {
         (StatusCode::OK, "ok")
     };
-    let body = json!({
+    let mut body = json!({
         "status": word,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started.elapsed().as_secs(),
@@ -84,7 +86,27 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
         "warnings": warnings,
         "topics": state.registry.list().len(),
     });
+    if let Some(xa) = xa {
+        body["xa"] = xa;
+    }
     (status, Json(body))
+}
+
+/// What the `xa` worker's last pass found (MySQL is not asked here); its error is a warning.
+fn xa_health(xa: &Coordinator, warnings: &mut Vec<String>) -> Value {
+    let last = xa.last_pass();
+    if let Some(error) = last.as_ref().and_then(|l| l.error.as_ref()) {
+        warnings.push(format!("XA recovery: {error}"));
+    }
+    json!({
+        "databases": xa.databases().names().collect::<Vec<_>>(),
+        "recovery": if xa.recovering() { "running" } else { "off" },
+        "in_doubt": last.as_ref().map(|l| l.in_doubt),
+        "last_pass_at": last.as_ref().map(|l| {
+            l.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+        }),
+        "last_error": last.and_then(|l| l.error),
+    })
 }
 
 /// How long `/healthz` waits for RabbitMQ.

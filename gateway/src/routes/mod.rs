@@ -9,6 +9,7 @@ mod jobs;
 mod messages;
 mod openapi;
 mod topics;
+mod xa;
 
 use std::sync::Arc;
 
@@ -84,6 +85,10 @@ pub fn operations() -> Vec<Operation> {
         Op::post("/v1/topics/{topic}/dead/{id}/requeue", dead::requeue),
         Op::post("/v1/exchanges/{exchange}/publish", exchanges::publish),
         Op::post("/v1/exchanges/{exchange}/call", exchanges::call),
+        Op::post("/v1/xa", xa::run),
+        Op::get("/v1/xa", xa::list),
+        Op::post("/v1/xa/{transaction}/commit", xa::commit),
+        Op::post("/v1/xa/{transaction}/rollback", xa::rollback),
         Op::get("/healthz", health::healthz),
         Op::get("/metrics", health::metrics),
         Op::get("/openapi.json", openapi::document),
@@ -99,7 +104,7 @@ pub fn router() -> Router<Arc<AppState>> {
         })
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!(
-                "no route {uri}: see /v1/topics, /healthz, /metrics, /openapi.json"
+                "no route {uri}: see /v1/topics, /v1/xa, /healthz, /metrics, /openapi.json"
             ))
         })
 }

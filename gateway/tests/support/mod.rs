@@ -672,3 +672,42 @@ pub fn http_call(
         .unwrap_or_default();
     (status, body)
 }
+
+/// One request to an in-process router (`dq_gateway::app`): the status and the JSON body (a
+/// body that is not JSON as a JSON string).
+pub async fn call_app(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+/// A new XA transaction id of the decision log at `log` (a `mysql://` URL), as the gateway
+/// whose `mysql` it is would give one: its first 10 characters are the same for every
+/// transaction that log decides.
+pub fn xa_id(log: &str) -> String {
+    use dq_core::xa::{Databases, DecisionLog, Xa};
+    let timeout = Duration::from_secs(3);
+    let log = DecisionLog::new(
+        dq_core::mysql::MysqlUrl::parse("log", log).unwrap(),
+        Arc::new(dq_core::mysql::Pools::new()),
+        timeout,
+    );
+    Xa::begin(Arc::new(Databases::default()), Arc::new(log), timeout)
+        .id()
+        .to_string()
+}
