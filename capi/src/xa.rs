@@ -267,6 +267,8 @@ unsafe fn handle<'a>(xa: *const dq_xa) -> Result<&'a dq_xa, Error> {
     unsafe { xa.as_ref() }.ok_or_else(|| Error::invalid("xa is NULL"))
 }
 
+type Object = Map<String, Value>;
+
 /// The two JSON objects of `dq_xa_new` and `dq_xa_recover`.
 ///
 /// # Safety
@@ -274,7 +276,7 @@ unsafe fn handle<'a>(xa: *const dq_xa) -> Result<&'a dq_xa, Error> {
 unsafe fn arguments(
     databases_json: *const c_char,
     options_json: *const c_char,
-) -> Result<(Map<String, Value>, Map<String, Value>), Error> {
+) -> Result<(Object, Object), Error> {
     // SAFETY: as the caller promises.
     unsafe { text(databases_json, "databases_json") }?;
     // SAFETY: as the caller promises.
@@ -295,10 +297,7 @@ unsafe fn arguments(
 
 /// The databases (name => URL) and the options (`log`, `timeout`), checked in dq.so's order
 /// and with its messages.
-fn read(
-    databases: Map<String, Value>,
-    options: Map<String, Value>,
-) -> Result<(Databases, XaOptions), Error> {
+fn read(databases: Object, options: Object) -> Result<(Databases, XaOptions), Error> {
     if databases.is_empty() {
         return Err(Error::invalid(
             "databases_json is empty: expected {\"name\": \"mysql://user:pass@host:port/database\", ...}",
@@ -458,7 +457,7 @@ fn sql_value(value: &Value, n: usize) -> Result<SqlValue, Error> {
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let data = text.trim_end_matches('=');
     let padding = text.len() - data.len();
-    if padding > 2 || (padding > 0 && text.len() % 4 != 0) || data.len() % 4 == 1 {
+    if padding > 2 || (padding > 0 && !text.len().is_multiple_of(4)) || data.len() % 4 == 1 {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
