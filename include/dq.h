@@ -64,6 +64,15 @@ typedef struct dq_client dq_client;
 // kept, opened again after it broke) and whether it waits for confirms. Thread-safe.
 typedef struct dq_producer dq_producer;
 
+// One global transaction over the databases it was made with: a branch is started on a
+// database at its first statement; `dq_xa_commit` commits every branch or none. Freed
+// unfinished, it rolls back.
+//
+// Thread-safe: calls from several threads on one `dq_xa` take turns (a statement is never
+// interleaved with another). A process forked while a transaction is open leaves it to its
+// parent: in the child the transaction refuses statements, and freeing it there does nothing.
+typedef struct dq_xa dq_xa;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -308,6 +317,101 @@ dq_result dq_producer_bind_queue(const dq_producer *producer,
                                  const char *exchange,
                                  const char *routing_key,
                                  const char *arguments_json);
+
+// Starts a transaction (nothing connects before the first statement). `databases_json` is a
+// JSON object of name => `mysql://user:pass@host:port/database` (names: 1 to 64 of
+// `A-Za-z0-9_.-`); `options_json` a JSON object (or NULL): `log` (the database of dq's decision
+// log, default `mysql://root@127.0.0.1:3306/dq`), `timeout` (seconds per step, default 3). On
+// success `*out_xa` owns a transaction the caller frees with `dq_xa_free`.
+//
+// # Safety
+// The strings are NUL-terminated (`options_json` may be NULL); `out_xa` points to writable
+// storage.
+dq_result dq_xa_new(const char *databases_json, const char *options_json, dq_xa **out_xa);
+
+// Frees a transaction (NULL is ignored), rolling it back when it was neither committed nor
+// rolled back.
+//
+// # Safety
+// `xa` is NULL or came from `dq_xa_new` and is not used afterwards.
+void dq_xa_free(dq_xa *xa);
+
+// Runs a statement on `database`'s branch (started at its first statement): `sql_len` bytes of
+// UTF-8 SQL at `sql` with `?` placeholders, bound in order to `params_json`, a JSON list (or
+// NULL for none) of null, true/false (1/0), integers, floats, strings, and `{"base64": "..."}`
+// for bytes that are not UTF-8 (a BLOB, a VARBINARY); an integer above 2^63-1 is bound as its
+// decimal text. On success `*out_affected_rows` is the number of rows the statement changed.
+//
+// A statement the server refuses is `DQ_TRANSACTION` naming the database and the server's
+// error (the transaction goes on); an unknown database, a wrong number or type of parameters
+// `DQ_INVALID_ARGUMENT`; a parameter over 16 MiB `DQ_PAYLOAD_TOO_LARGE`.
+//
+// # Safety
+// `xa` came from `dq_xa_new`; `database` and `params_json` are NUL-terminated (`params_json`
+// may be NULL); `sql` has `sql_len` readable bytes; `out_affected_rows` points to writable
+// storage.
+dq_result dq_xa_execute(const dq_xa *xa,
+                        const char *database,
+                        const char *sql,
+                        size_t sql_len,
+                        const char *params_json,
+                        uint64_t *out_affected_rows);
+
+// Runs a statement as `dq_xa_execute` does and gives its rows: on success `*out_rows_json` is
+// a JSON list of objects, column => value (integers as numbers, DECIMAL and dates as strings,
+// NULL as null, bytes that are not UTF-8 as `{"base64": "..."}`), freed with `dq_string_free`.
+//
+// # Safety
+// As for `dq_xa_execute`; `out_rows_json` points to writable storage.
+dq_result dq_xa_query(const dq_xa *xa,
+                      const char *database,
+                      const char *sql,
+                      size_t sql_len,
+                      const char *params_json,
+                      char **out_rows_json);
+
+// Commits every branch (prepared in parallel, the decision logged, committed in parallel), or
+// rolls every branch back and fails with `DQ_TRANSACTION` naming the branch that could not
+// prepare. On success `*out_pending_json` is NULL, or, when a branch's server could not be
+// reached after the decision was logged, a JSON list of those databases' names (freed with
+// `dq_string_free`): the transaction is committed, and recovery finishes those branches.
+//
+// # Safety
+// `xa` came from `dq_xa_new`; `out_pending_json` points to writable storage.
+dq_result dq_xa_commit(const dq_xa *xa, char **out_pending_json);
+
+// Rolls every branch back. Again after a rollback it does nothing; after a commit it is
+// `DQ_TRANSACTION`.
+//
+// # Safety
+// `xa` came from `dq_xa_new`.
+dq_result dq_xa_rollback(const dq_xa *xa);
+
+// The global transaction id (`dq` and 36 hex digits, as the decision log, the gateway and the
+// logs show it): on success `*out_id`, freed with `dq_string_free`.
+//
+// # Safety
+// `xa` came from `dq_xa_new`; `out_id` points to writable storage.
+dq_result dq_xa_id(const dq_xa *xa, char **out_id);
+
+// Whether the transaction still takes statements: on success `*out_active` is false once it
+// was committed or rolled back.
+//
+// # Safety
+// `xa` came from `dq_xa_new`; `out_active` points to writable storage.
+dq_result dq_xa_is_active(const dq_xa *xa, bool *out_active);
+
+// Finishes transactions left in doubt on the servers of `databases_json` (as for `dq_xa_new`)
+// by a coordinator that died: applies each logged decision, and rolls back the undecided
+// branches older than `older_than` seconds (0 to 2592000, default 60). `options_json` (or NULL):
+// `log`, `timeout` as for `dq_xa_new`, and `older_than`. On success `*out_json` is a JSON list,
+// one entry per prepared branch seen: `{"id","database","server","decision" (null, "commit" or
+// "rollback"),"action","age" (seconds),"error" (null or why the decision could not be applied
+// yet)}`, freed with `dq_string_free`.
+//
+// # Safety
+// As for `dq_xa_new`; `out_json` points to writable storage.
+dq_result dq_xa_recover(const char *databases_json, const char *options_json, char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

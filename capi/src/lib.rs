@@ -12,18 +12,21 @@
 //! - `boundary`: result codes, last error, panic boundary, argument checks.
 //! - `client`: the delay queue (`dq_client_*`).
 //! - `producer`: RabbitMQ (`dq_producer_*`).
+//! - `xa`: XA transactions across MySQL / MariaDB databases (`dq_xa_*`).
 
 #![allow(non_camel_case_types)]
 
 mod boundary;
 mod client;
 mod producer;
+mod xa;
 
 use std::ffi::c_char;
 
 pub use boundary::dq_result;
 pub use client::dq_client;
 pub use producer::dq_producer;
+pub use xa::dq_xa;
 
 /// Writes what `code` means into `buf` (`len` bytes, NUL-terminated, cut to fit) and its full
 /// length into `*out_len` (if not NULL). `DQ_INVALID_ARGUMENT` for an unknown code.

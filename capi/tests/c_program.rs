@@ -1,6 +1,6 @@
 //! capi/tests/c/dq_test.c, compiled with `cc` against include/dq.h and libdq.so and run (under
-//! valgrind when it is installed: no leak, no invalid access) against the real Redis and
-//! RabbitMQ; then what it published is read back here.
+//! valgrind when it is installed: no leak, no invalid access) against the real Redis, RabbitMQ
+//! and MariaDB; then what it published and what its XA transactions wrote are read back here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use dq_core::amqp::{AmqpConfig, OutgoingMessage, QueueOptions};
 use dq_core::{BlockingDelivery, BlockingProducer};
+use dq_testkit::mysql::TestDatabases;
 use dq_testkit::{REDIS, Scratch, SilentScripts, TempDir, TestVhost, free_port};
 use serde_json::{Map, json};
 
@@ -120,6 +121,14 @@ fn c_program_against_libdq() {
     let stop = Arc::new(AtomicBool::new(false));
     let answering = responder(&producer, &rpc, stop.clone());
 
+    let databases = TestDatabases::new(&["a", "b", "log"]);
+    for name in ["a", "b"] {
+        databases.sql(
+            name,
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20), b VARBINARY(8)) ENGINE=InnoDB",
+        );
+    }
+
     let silent = SilentScripts::start("127.0.0.1:6379");
     let dir = TempDir::new();
     let lib = library_dir();
@@ -150,6 +159,9 @@ fn c_program_against_libdq() {
         .env("DQ_TEST_IDLE", &idle)
         .env("DQ_TEST_CLOSED", free_port().to_string())
         .env("DQ_TEST_SILENT", silent.url())
+        .env("DQ_TEST_MYSQL_A", databases.url("a"))
+        .env("DQ_TEST_MYSQL_B", databases.url("b"))
+        .env("DQ_TEST_MYSQL_LOG", databases.url("log"))
         .output()
         .unwrap();
     stop.store(true, Ordering::Relaxed);
@@ -178,4 +190,15 @@ fn c_program_against_libdq() {
     assert_eq!(first["content_type"], "application/octet-stream");
     assert_eq!(first["headers"], json!({"x": 1}));
     assert_eq!(scratch.count_keys(), 1, "only the topic registry is left");
+    // What the XA transactions wrote: the committed rows (one of them from 4 threads sharing
+    // the transaction), not the rolled-back or freed ones; no branch left prepared.
+    assert_eq!(
+        databases.sql("a", "SELECT id, HEX(v), HEX(b) FROM t ORDER BY id"),
+        "1\t636166C3A9\t00FFFE\n"
+    );
+    assert_eq!(
+        databases.sql("b", "SELECT COUNT(*), MIN(id), MAX(id) FROM t"),
+        "41\t2\t139\n"
+    );
+    assert!(databases.prepared(&["a", "b"]).is_empty());
 }

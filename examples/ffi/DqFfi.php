@@ -2,11 +2,11 @@
 /**
  * dq through PHP's FFI and libdq.so, for hosts where the dq.so extension cannot be installed.
  *
- * DqFfi\Client and DqFfi\Producer have the methods, arguments and return values of Dq\Client
- * and Dq\Producer. Failures throw the same exception classes with the same codes and, for bad
- * arguments, the same messages: when dq.so is not loaded, this file declares Dq\Exception,
- * Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException and
- * Dq\UnknownTopicException itself, so `catch (Dq\...)` works with either.
+ * DqFfi\Client, DqFfi\Producer and DqFfi\Xa have the methods, arguments and return values of
+ * Dq\Client, Dq\Producer and Dq\Xa. Failures throw the same exception classes with the same codes
+ * and, for bad arguments, the same messages: when dq.so is not loaded, this file declares
+ * Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException,
+ * Dq\UnknownTopicException and Dq\XaException itself, so `catch (Dq\...)` works with either.
  *
  * Needs ffi.enable=1 (CLI: `php -d ffi.enable=1`; FPM: see README, ffi.enable=preload with
  * opcache.preload). libdq.so and include/dq_ffi.h are found next to this file's repository
@@ -33,6 +33,11 @@ namespace Dq {
         {
         }
     }
+    if (!class_exists(XaException::class, false)) {
+        class XaException extends Exception
+        {
+        }
+    }
 }
 
 namespace DqFfi {
@@ -41,6 +46,7 @@ namespace DqFfi {
     use Dq\InvalidArgumentException;
     use Dq\TimeoutException;
     use Dq\UnknownTopicException;
+    use Dq\XaException;
     use FFI;
     use FFI\CData;
 
@@ -99,6 +105,7 @@ namespace DqFfi {
                 3 => new UnknownTopicException($message, $code),
                 4 => new ConnectionException($message, $code),
                 5 => new TimeoutException($message, $code),
+                12 => new XaException($message, $code),
                 default => new Exception($message, $code),
             });
         }
@@ -822,6 +829,256 @@ namespace DqFfi {
                 $item['properties'] = $properties;
             }
             return $item;
+        }
+    }
+
+    /**
+     * A transaction across MySQL / MariaDB databases (Dq\Xa): a branch is started on a database at
+     * its first statement; commit() commits every branch or none. Destroyed without commit() or
+     * rollback(), it rolls back.
+     */
+    final class Xa
+    {
+        private FFI $ffi;
+        private ?CData $handle = null;
+
+        /**
+         * @param array<string, string> $databases name => mysql://user:pass@host:port/database
+         * @param array{log?: string, timeout?: int|float} $options log: the decision log's
+         *        database (default mysql://root@127.0.0.1:3306/dq); timeout: seconds per step (default 3)
+         */
+        public function __construct(array $databases, array $options = [])
+        {
+            $this->ffi = Library::ffi();
+            [$urls, $given] = self::arguments($databases, $options);
+            $handle = $this->ffi->new('dq_xa *');
+            Library::check($this->ffi->dq_xa_new(Library::json($urls, 'databases'), Library::json((object) $given, 'options'), FFI::addr($handle)));
+            $this->handle = $handle;
+        }
+
+        /** Runs a statement on $database's branch ($params bound to its ? in order); returns the number of affected rows. */
+        public function execute(string $database, string $sql, array $params = []): int
+        {
+            $rows = $this->ffi->new('uint64_t');
+            Library::check($this->ffi->dq_xa_execute($this->handle, $database, $sql, strlen($sql), self::params($params, $database, $sql), FFI::addr($rows)));
+            return $rows->cdata;
+        }
+
+        /**
+         * Runs a statement and returns its rows: integers as int, DECIMAL as string, NULL as null,
+         * binary columns as strings of bytes.
+         * @return list<array<string, mixed>>
+         */
+        public function query(string $database, string $sql, array $params = []): array
+        {
+            $out = $this->ffi->new('char *');
+            Library::check($this->ffi->dq_xa_query($this->handle, $database, $sql, strlen($sql), self::params($params, $database, $sql), FFI::addr($out)));
+            $rows = json_decode((string) Library::take($out), true, 512, JSON_THROW_ON_ERROR);
+            foreach ($rows as &$row) {
+                foreach ($row as &$value) {
+                    if (is_array($value)) { // {"base64": ...}: bytes that are not UTF-8
+                        $value = base64_decode($value['base64'], true);
+                    }
+                }
+            }
+            return $rows;
+        }
+
+        /** Commits every branch, or throws Dq\XaException having rolled every branch back. */
+        public function commit(): void
+        {
+            $pending = $this->ffi->new('char *');
+            Library::check($this->ffi->dq_xa_commit($this->handle, FFI::addr($pending)));
+            $names = Library::take($pending);
+            if ($names !== null) {
+                trigger_error(sprintf(
+                    'DqFfi\Xa::commit(): committed; the branch(es) on %s could not be reached and will be committed by recovery',
+                    implode(', ', json_decode($names, true, 512, JSON_THROW_ON_ERROR)),
+                ), E_USER_WARNING);
+            }
+        }
+
+        /** Rolls every branch back (again: nothing; after commit(): Dq\XaException). */
+        public function rollback(): void
+        {
+            Library::check($this->ffi->dq_xa_rollback($this->handle));
+        }
+
+        /** The global transaction id, as dq_xa, the gateway and the logs show it. */
+        public function id(): string
+        {
+            $out = $this->ffi->new('char *');
+            Library::check($this->ffi->dq_xa_id($this->handle, FFI::addr($out)));
+            return (string) Library::take($out);
+        }
+
+        /**
+         * Runs $handler(Xa $xa) in a new transaction: commits when it returns (returning its
+         * value), rolls back and rethrows when it throws.
+         * @param array<string, string> $databases
+         */
+        public static function run(array $databases, callable $handler, array $options = []): mixed
+        {
+            $xa = new self($databases, $options);
+            try {
+                $value = $handler($xa);
+            } catch (\Throwable $e) {
+                try {
+                    $xa->rollback();
+                } catch (\Throwable) {
+                    // The handler's exception is the one to see.
+                }
+                throw $e;
+            }
+            if ($xa->active()) { // unless $handler committed or rolled back itself
+                $xa->commit();
+            }
+            return $value;
+        }
+
+        /**
+         * Finishes transactions in doubt on these databases' servers: applies each logged
+         * decision; rolls back undecided ones older than options['older_than'] seconds
+         * (default 60). Options also: log, timeout.
+         * @param array<string, string> $databases
+         * @return list<array{id: string, database: string, server: string, decision: ?string, action: string, age: float, error: ?string}>
+         */
+        public static function recover(array $databases, array $options = []): array
+        {
+            $rest = [];
+            $age = null;
+            foreach ($options as $key => $value) {
+                if ((string) $key !== 'older_than') {
+                    $rest[$key] = $value;
+                } elseif (!is_int($value) && !is_float($value)) { // dq.so reads older_than first
+                    throw Library::invalid("options['older_than'] " . Library::described($value) . ': expected seconds');
+                } elseif (!($value >= 0 && $value <= 2592000)) {
+                    throw Library::invalid("options['older_than']: older_than \"" . Library::float((float) $value) . '" is invalid: expected seconds from 0 to 2592000 (30 days)');
+                } else {
+                    $age = $value;
+                }
+            }
+            [$urls, $given] = self::arguments($databases, $rest);
+            if ($age !== null) {
+                $given['older_than'] = $age;
+            }
+            $ffi = Library::ffi();
+            $out = $ffi->new('char *');
+            Library::check($ffi->dq_xa_recover(Library::json($urls, 'databases'), Library::json((object) $given, 'options'), FFI::addr($out)));
+            return json_decode((string) Library::take($out), true, 512, JSON_THROW_ON_ERROR);
+        }
+
+        public function __destruct()
+        {
+            if ($this->handle !== null) {
+                $this->ffi->dq_xa_free($this->handle); // rolls back what is unfinished
+            }
+        }
+
+        private function active(): bool
+        {
+            $active = $this->ffi->new('bool');
+            Library::check($this->ffi->dq_xa_is_active($this->handle, FFI::addr($active)));
+            return $active->cdata;
+        }
+
+        /**
+         * The databases and options as libdq.so takes them, checked here where PHP's types are
+         * concerned (with dq.so's messages, in its order); libdq.so checks the values.
+         * @return array{0: array<string, string>, 1: array<string, mixed>}
+         */
+        private static function arguments(array $databases, array $options): array
+        {
+            if ($databases === []) {
+                throw Library::invalid("databases is empty: expected ['name' => 'mysql://user:pass@host:port/database', ...]");
+            }
+            $urls = [];
+            foreach ($databases as $name => $url) {
+                if (is_int($name)) {
+                    throw Library::invalid("databases[$name]: expected a name as the key ('order' => 'mysql://...')");
+                }
+                $name = self::lossy($name);
+                if (!is_string($url) || !preg_match('//u', $url)) {
+                    throw Library::invalid("databases['$name'] " . Library::described($url) . ': expected a mysql:// URL');
+                }
+                $urls[$name] = $url;
+            }
+            $given = [];
+            foreach ($options as $key => $value) {
+                $name = "options['$key']";
+                $problem = match ((string) $key) {
+                    'log' => is_string($value) && preg_match('//u', $value) ? null : "$name " . Library::described($value) . ': expected a mysql:// URL',
+                    'timeout' => match (true) {
+                        !is_int($value) && !is_float($value) => "$name " . Library::described($value) . ': expected seconds',
+                        !is_finite((float) $value) => "$name: timeout " . Library::float($value) . ' is invalid: expected seconds above 0 and at most 3600',
+                        default => null,
+                    },
+                    default => 'unknown option "' . self::lossy((string) $key) . '" (options: log, timeout)',
+                };
+                if ($problem !== null) {
+                    // dq.so checks the databases and the options before this one first.
+                    self::probe($urls, $given);
+                    throw Library::invalid($problem);
+                }
+                $given[(string) $key] = $value;
+            }
+            $log = ini_get('dq.mysql');
+            if (!isset($given['log']) && is_string($log) && $log !== '') {
+                $given['log'] = $log;
+            }
+            $timeout = ini_get('dq.timeout');
+            if (!isset($given['timeout']) && is_string($timeout) && is_numeric($timeout)) {
+                $given['timeout'] = (float) $timeout;
+            }
+            return [$urls, $given];
+        }
+
+        /** Throws what libdq.so finds wrong with these databases and options. */
+        private static function probe(array $urls, array $given): void
+        {
+            $ffi = Library::ffi();
+            $handle = $ffi->new('dq_xa *');
+            Library::check($ffi->dq_xa_new(Library::json($urls, 'databases'), Library::json((object) $given, 'options'), FFI::addr($handle)));
+            $ffi->dq_xa_free($handle);
+        }
+
+        /**
+         * The parameters as a JSON list (null for none): strings that are not UTF-8 as
+         * {"base64": ...}. NAN and INF cannot cross (JSON has neither).
+         */
+        private static function params(array $params, string $database, string $sql): ?string
+        {
+            if ($params === []) {
+                return null;
+            }
+            $list = [];
+            try {
+                foreach ($params as $key => $value) {
+                    $n = count($list);
+                    if ($key !== $n) {
+                        throw Library::invalid("params[$key]: params must be a list bound to the ? placeholders in order (keys 0, 1, 2, ...)");
+                    }
+                    $list[] = match (true) {
+                        $value === null, is_bool($value), is_int($value) => $value,
+                        is_float($value) => is_finite($value) ? $value
+                            : throw Library::invalid("params[$n] " . Library::described($value) . ': expected a finite number (libdq.so takes parameters as JSON, which has no NAN or INF)'),
+                        is_string($value) => preg_match('//u', $value) ? $value : ['base64' => base64_encode($value)],
+                        default => throw Library::invalid("params[$n] " . Library::described($value) . ': expected int, float, string, bool or null'),
+                    };
+                }
+            } catch (InvalidArgumentException $e) {
+                if (preg_match('//u', $database) && preg_match('//u', $sql)) {
+                    throw $e;
+                }
+                return null; // dq.so reports text that is not UTF-8 first: so does libdq.so
+            }
+            return json_encode($list, Library::JSON);
+        }
+
+        /** Text as dq.so reads a key: what is not UTF-8 as U+FFFD. */
+        private static function lossy(string $text): string
+        {
+            return preg_match('//u', $text) ? $text : json_decode(json_encode($text, JSON_INVALID_UTF8_SUBSTITUTE));
         }
     }
 }

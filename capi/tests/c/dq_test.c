@@ -8,6 +8,9 @@
  *   DQ_TEST_IDLE    a queue nobody reads
  *   DQ_TEST_CLOSED  a TCP port nothing listens on
  *   DQ_TEST_SILENT  a Redis URL through a proxy that swallows the replies to script calls
+ *   DQ_TEST_MYSQL_A, DQ_TEST_MYSQL_B  URLs of two MySQL databases, each with an empty table
+ *                   t (id INT PRIMARY KEY, v VARCHAR(20), b VARBINARY(8)); the harness reads them after
+ *   DQ_TEST_MYSQL_LOG  the URL of a database for dq's decision log
  *
  * Each check prints "ok - what" or "not ok - what: got X (last error)", and the exit status is the
  * number of failed checks (0: all passed).
@@ -16,6 +19,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -360,6 +364,144 @@ static void producer(const char *amqp, const char *queue, const char *rpc, const
     expect(dq_producer_new("{\"amqp\":\"http://x\"}", &p), DQ_INVALID_ARGUMENT, "amqp", "a URL that is not amqp://");
 }
 
+/* Several threads run statements through one transaction: they take turns. */
+struct xa_worker {
+    dq_xa *xa;
+    int index;
+    int failed;
+};
+
+static void *xa_work(void *arg) {
+    struct xa_worker *w = arg;
+    static const char insert[] = "INSERT INTO t (id) VALUES (?)";
+    for (int i = 0; i < 10; i++) {
+        char params[32];
+        snprintf(params, sizeof params, "[%d]", 100 + w->index * 10 + i);
+        uint64_t rows = 0;
+        if (dq_xa_execute(w->xa, "b", insert, strlen(insert), params, &rows) != DQ_OK || rows != 1) {
+            w->failed++;
+        }
+    }
+    return NULL;
+}
+
+/* An XA transaction over databases a and b: statements, rows, refused input, threads, commit,
+   rollback, a transaction freed unfinished, a server not there, recovery. */
+static void xa(const char *a, const char *b, const char *log, int closed_port) {
+    char databases[1024], options[512];
+    snprintf(databases, sizeof databases, "{\"a\":\"%s\",\"b\":\"%s\"}", a, b);
+    snprintf(options, sizeof options, "{\"log\":\"%s\",\"timeout\":10}", log);
+    dq_xa *x = NULL;
+    expect(dq_xa_new(databases, options, &x), DQ_OK, NULL, "dq_xa_new");
+    if (x == NULL) {
+        return;
+    }
+    char *id = NULL;
+    expect(dq_xa_id(x, &id), DQ_OK, NULL, "dq_xa_id");
+    check(id != NULL && strlen(id) == 38 && strncmp(id, "dq", 2) == 0, "the id is dq and 36 hex digits", id ? id : "NULL");
+    dq_string_free(id);
+
+    static const char insert[] = "INSERT INTO t (id, v, b) VALUES (?, ?, ?)";
+    uint64_t rows = 0;
+    expect(dq_xa_execute(x, "a", insert, strlen(insert), "[1,\"caf\xc3\xa9\",{\"base64\":\"AP/+\"}]", &rows), DQ_OK, NULL,
+           "execute on a, with bytes as base64");
+    check(rows == 1, "1 row inserted on a", "");
+    expect(dq_xa_execute(x, "b", insert, strlen(insert), "[2,null,null]", &rows), DQ_OK, NULL, "execute on b");
+    static const char select[] = "SELECT id, v, b FROM t WHERE id = ?";
+    char *json = NULL;
+    expect(dq_xa_query(x, "a", select, strlen(select), "[1]", &json), DQ_OK, NULL, "query on a");
+    check(json != NULL && strcmp(json, "[{\"id\":1,\"v\":\"caf\xc3\xa9\",\"b\":{\"base64\":\"AP/+\"}}]") == 0,
+          "the rows as JSON, bytes that are not UTF-8 as base64", json ? json : "NULL");
+    dq_string_free(json);
+
+    /* Refused input; the transaction goes on. */
+    expect(dq_xa_execute(x, "c", select, strlen(select), "[1]", &rows), DQ_INVALID_ARGUMENT,
+           "unknown database \"c\": the databases of this transaction are \"a\", \"b\"", "an unknown database");
+    expect(dq_xa_execute(x, "a", select, strlen(select), "[[1]]", &rows), DQ_INVALID_ARGUMENT,
+           "params[0] is an array: expected int, float, string, bool or null", "an array as a parameter");
+    expect(dq_xa_execute(x, "a", select, strlen(select), "{\"x\":1}", &rows), DQ_INVALID_ARGUMENT,
+           "params[x]: params must be a list bound to the ? placeholders in order", "named parameters");
+    expect(dq_xa_execute(x, "a", select, strlen(select), "[{\"base64\":\"!\"}]", &rows), DQ_INVALID_ARGUMENT,
+           "which is not base64", "bytes that are not base64");
+    expect(dq_xa_execute(x, "a", select, strlen(select), NULL, &rows), DQ_INVALID_ARGUMENT,
+           "the statement has 1 placeholder(s) (?) but 0 parameter(s) were given", "a parameter missing");
+    expect(dq_xa_execute(x, "a", "SELECT 'caf\xe9'", 12, NULL, &rows), DQ_INVALID_ARGUMENT,
+           "sql is not valid UTF-8 (at byte 11): send binary data as a parameter", "SQL that is not UTF-8");
+    expect(dq_xa_execute(x, "a", NULL, 3, NULL, &rows), DQ_INVALID_ARGUMENT, "sql", "NULL sql with a length");
+    expect(dq_xa_execute(x, "a", "SELEKT 1", 8, NULL, &rows), DQ_TRANSACTION, "the statement on \"a\" failed", "an SQL error");
+    expect(dq_xa_execute(NULL, "a", "SELECT 1", 8, NULL, &rows), DQ_INVALID_ARGUMENT, "xa is NULL", "NULL xa");
+    expect(dq_xa_query(x, "a", select, strlen(select), "[1]", NULL), DQ_INVALID_ARGUMENT, "out_rows_json", "NULL out_rows_json");
+
+    pthread_t ids[4];
+    struct xa_worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct xa_worker){.xa = x, .index = i};
+        pthread_create(&ids[i], NULL, xa_work, &workers[i]);
+    }
+    int failed = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(ids[i], NULL);
+        failed += workers[i].failed;
+    }
+    check(failed == 0, "4 threads insert through one transaction", "a thread's statement failed");
+
+    char *pending = NULL;
+    expect(dq_xa_commit(x, &pending), DQ_OK, NULL, "commit");
+    check(pending == NULL, "no branch left to recovery", pending ? pending : "");
+    dq_string_free(pending);
+    bool active = true;
+    expect(dq_xa_is_active(x, &active), DQ_OK, NULL, "is_active");
+    check(!active, "not active after commit", "");
+    expect(dq_xa_execute(x, "a", "SELECT 1", 8, NULL, &rows), DQ_TRANSACTION, "was already committed", "a statement after commit");
+    expect(dq_xa_rollback(x), DQ_TRANSACTION, "committed", "rollback after commit");
+    dq_xa_free(x);
+
+    /* Rolled back, and freed unfinished: neither row is there afterwards (the harness looks). */
+    expect(dq_xa_new(databases, options, &x), DQ_OK, NULL, "a second transaction");
+    expect(dq_xa_execute(x, "a", insert, strlen(insert), "[3,\"rolled back\",null]", &rows), DQ_OK, NULL, "execute");
+    expect(dq_xa_rollback(x), DQ_OK, NULL, "rollback");
+    expect(dq_xa_rollback(x), DQ_OK, NULL, "rollback again");
+    dq_xa_free(x);
+    expect(dq_xa_new(databases, options, &x), DQ_OK, NULL, "a third transaction");
+    expect(dq_xa_execute(x, "a", insert, strlen(insert), "[4,\"freed\",null]", &rows), DQ_OK, NULL, "execute");
+    dq_xa_free(x);
+    dq_xa_free(NULL);
+
+    x = NULL;
+    expect(dq_xa_new("{}", options, &x), DQ_INVALID_ARGUMENT, "databases_json is empty", "no databases");
+    expect(dq_xa_new("[\"mysql://root@127.0.0.1/x\"]", options, &x), DQ_INVALID_ARGUMENT, "not an object", "a list of databases");
+    expect(dq_xa_new("{\"or der\":\"mysql://root@127.0.0.1/x\"}", NULL, &x), DQ_INVALID_ARGUMENT,
+           "database name \"or der\" is invalid", "a bad name");
+    expect(dq_xa_new("{\"a\":3306}", NULL, &x), DQ_INVALID_ARGUMENT, "databases['a'] 3306 is an int: expected a mysql:// URL",
+           "a URL that is not a string");
+    expect(dq_xa_new(databases, "{\"logs\":\"x\"}", &x), DQ_INVALID_ARGUMENT, "unknown option \"logs\" (options: log, timeout)",
+           "an unknown option");
+    expect(dq_xa_new(databases, "{\"timeout\":-1}", &x), DQ_INVALID_ARGUMENT,
+           "options['timeout']: timeout -1 is invalid: expected seconds above 0 and at most 3600", "a bad timeout");
+    expect(dq_xa_new(databases, "{\"log\":\"mysql://h\"}", &x), DQ_INVALID_ARGUMENT, "options['log']: \"mysql://h\" is not a MySQL URL",
+           "a bad log URL");
+    expect(dq_xa_new(NULL, NULL, &x), DQ_INVALID_ARGUMENT, "databases_json is NULL", "NULL databases_json");
+    check(x == NULL, "no transaction on failure", "");
+
+    /* A server that is not there: DQ_CONNECTION, the password masked. */
+    char gone[256];
+    snprintf(gone, sizeof gone, "{\"gone\":\"mysql://root:secret@127.0.0.1:%d/x\"}", closed_port);
+    snprintf(options, sizeof options, "{\"log\":\"%s\",\"timeout\":1}", log);
+    expect(dq_xa_new(gone, options, &x), DQ_OK, NULL, "a transaction on a server not there");
+    expect(dq_xa_execute(x, "gone", "SELECT 1", 8, NULL, &rows), DQ_CONNECTION, "cannot start the branch on \"gone\"",
+           "a statement on a server not there");
+    check(strstr(last_error(), "secret") == NULL, "the password is not in the message", last_error());
+    dq_xa_free(x);
+
+    char *list = NULL;
+    snprintf(options, sizeof options, "{\"log\":\"%s\",\"older_than\":0}", log);
+    expect(dq_xa_recover(databases, options, &list), DQ_OK, NULL, "recover");
+    check(list != NULL && strcmp(list, "[]") == 0, "nothing in doubt", list ? list : "NULL");
+    dq_string_free(list);
+    expect(dq_xa_recover(databases, "{\"older_than\":-1}", &list), DQ_INVALID_ARGUMENT,
+           "options['older_than']: older_than \"-1\" is invalid: expected seconds from 0 to 2592000 (30 days)", "recover, older_than -1");
+}
+
 int main(void) {
     const char *redis = env("DQ_TEST_REDIS");
     const char *prefix = env("DQ_TEST_PREFIX");
@@ -370,6 +512,7 @@ int main(void) {
     redis_silent_after_write(env("DQ_TEST_SILENT"), redis, prefix);
     threads(redis, prefix);
     producer(env("DQ_TEST_AMQP"), env("DQ_TEST_QUEUE"), env("DQ_TEST_RPC"), env("DQ_TEST_IDLE"), closed);
+    xa(env("DQ_TEST_MYSQL_A"), env("DQ_TEST_MYSQL_B"), env("DQ_TEST_MYSQL_LOG"), closed);
     printf("%d failed\n", failures);
     return failures;
 }
