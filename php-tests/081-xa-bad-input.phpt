@@ -69,7 +69,7 @@ not a URL: Dq\InvalidArgumentException 2 database "a": "localhost" is not a MySQ
 no database in URL: Dq\InvalidArgumentException 2 database "a": "mysql://root:***@127.0.0.1:3306" is not a MySQL URL (no database after the host): expected mysql://user:password@host:port/database
 other scheme: Dq\InvalidArgumentException 2 database "a": "pgsql://root:***@127.0.0.1/a" is not a MySQL URL (scheme "pgsql" is not mysql): expected mysql://user:password@host:port/database
 URL not a string: Dq\InvalidArgumentException 2 databases['a'] 3306 is an int: expected a mysql:// URL
-unknown option: Dq\InvalidArgumentException 2 unknown option "logs" (options: log, timeout)
+unknown option: Dq\InvalidArgumentException 2 unknown option "logs" (options: log, timeout; recover() also takes older_than)
 bad log URL: Dq\InvalidArgumentException 2 options['log']: "mysql://h" is not a MySQL URL (no database after the host): expected mysql://user:password@host:port/database
 bad timeout: Dq\InvalidArgumentException 2 options['timeout']: timeout -1 is invalid: expected seconds above 0 and at most 3600
 unknown database: Dq\InvalidArgumentException 2 unknown database "b": the databases of this transaction are "a"

@@ -336,7 +336,7 @@ fn read(databases: Object, options: Object) -> Result<(Databases, XaOptions), Er
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown option \"{other}\" (options: log, timeout)"
+                    "unknown option \"{other}\" (options: log, timeout; recover() also takes older_than)"
                 )));
             }
         }

@@ -1013,7 +1013,7 @@ namespace DqFfi {
                         !is_finite((float) $value) => "$name: timeout " . Library::float($value) . ' is invalid: expected seconds above 0 and at most 3600',
                         default => null,
                     },
-                    default => 'unknown option "' . self::lossy((string) $key) . '" (options: log, timeout)',
+                    default => 'unknown option "' . self::lossy((string) $key) . '" (options: log, timeout; recover() also takes older_than)',
                 };
                 if ($problem !== null) {
                     // dq.so checks the databases and the options before this one first.

@@ -83,12 +83,7 @@ impl Xa {
     /// Commits every branch, or throws `Dq\XaException` having rolled every branch back.
     pub fn commit(&self) -> PhpResult<()> {
         let committed = self.lock().commit().map_err(to_php)?;
-        if !committed.pending.is_empty() {
-            warn(&format!(
-                "Dq\\Xa::commit(): committed; the branch(es) on {} could not be reached and will be committed by recovery",
-                committed.pending.join(", ")
-            ));
-        }
+        warn_pending("Dq\\Xa::commit()", &committed.pending);
         Ok(())
     }
 
@@ -120,7 +115,8 @@ impl Xa {
         let mut xa = shared.lock().unwrap_or_else(|p| p.into_inner());
         match returned {
             Ok(value) if xa.is_active() => {
-                xa.commit().map_err(to_php)?;
+                let committed = xa.commit().map_err(to_php)?;
+                warn_pending("Dq\\Xa::run()", &committed.pending);
                 Ok(value)
             }
             // $fn committed or rolled back itself.
@@ -229,7 +225,7 @@ fn read(
                 "timeout" => timeout = Some(timeout_option(value, &name)?),
                 other => {
                     return Err(invalid(format!(
-                        "unknown option \"{other}\" (options: log, timeout)"
+                        "unknown option \"{other}\" (options: log, timeout; recover() also takes older_than)"
                     )));
                 }
             }
@@ -355,6 +351,16 @@ fn exception_pending() -> bool {
     ExecutorGlobals::get()
         .exception()
         .is_some_and(|e| e.instance_of(ce::throwable()))
+}
+
+/// Warns (E_USER_WARNING) about branches a commit left to recovery, if any.
+fn warn_pending(what: &str, pending: &[String]) {
+    if !pending.is_empty() {
+        warn(&format!(
+            "{what}: committed; the branch(es) on {} could not be reached and will be committed by recovery",
+            pending.join(", ")
+        ));
+    }
 }
 
 /// An E_USER_WARNING, through PHP's `trigger_error`.

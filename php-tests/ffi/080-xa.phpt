@@ -338,7 +338,7 @@ no database in URL: Dq\InvalidArgumentException 2 database "a": "mysql://root:**
 other scheme: Dq\InvalidArgumentException 2 database "a": "pgsql://root:***@127.0.0.1/a" is not a MySQL URL (scheme "pgsql" is not mysql): expected mysql://user:password@host:port/database
 URL not a string: Dq\InvalidArgumentException 2 databases['a'] 3306 is an int: expected a mysql:// URL
 URL an array: Dq\InvalidArgumentException 2 databases['a'] is an array: expected a mysql:// URL
-unknown option: Dq\InvalidArgumentException 2 unknown option "logs" (options: log, timeout)
+unknown option: Dq\InvalidArgumentException 2 unknown option "logs" (options: log, timeout; recover() also takes older_than)
 bad log URL: Dq\InvalidArgumentException 2 options['log']: "mysql://h" is not a MySQL URL (no database after the host): expected mysql://user:password@host:port/database
 log not a string: Dq\InvalidArgumentException 2 options['log'] false is a bool: expected a mysql:// URL
 bad timeout: Dq\InvalidArgumentException 2 options['timeout']: timeout -1 is invalid: expected seconds above 0 and at most 3600
@@ -376,7 +376,7 @@ int(0)
 older_than "x": Dq\InvalidArgumentException 2 options['older_than'] "x" is a string: expected seconds
 older_than -1: Dq\InvalidArgumentException 2 options['older_than']: older_than "-1" is invalid: expected seconds from 0 to 2592000 (30 days)
 older_than NAN before no databases: Dq\InvalidArgumentException 2 options['older_than']: older_than "NaN" is invalid: expected seconds from 0 to 2592000 (30 days)
-unknown option: Dq\InvalidArgumentException 2 unknown option "older" (options: log, timeout)
+unknown option: Dq\InvalidArgumentException 2 unknown option "older" (options: log, timeout; recover() also takes older_than)
 killed: true, prepared branches: 2
   finance: waiting decision=NULL error=NULL age is a float: true
   order: waiting decision=NULL error=NULL age is a float: true
