@@ -45,11 +45,16 @@ function pdo(string $database): PDO
 function variant(string $name, array $names, array $databases, array $options): Closure
 {
     if ($name === 'dq') {
-        return function (string $user) use ($databases, $options): void {
-            $xa = new Dq\Xa($databases, $options);
-            $xa->execute('order', 'INSERT INTO t_user_orders (username, money) VALUES (?, ?)', [$user, 1]);
-            $xa->execute('finance', 'UPDATE t_user_account SET money = money - ? WHERE username = ?', [1, $user]);
-            $xa->commit();
+        return function (string $user) use ($databases, $options): bool {
+            try {
+                $xa = new Dq\Xa($databases, $options);
+                $xa->execute('order', 'INSERT INTO t_user_orders (username, money) VALUES (?, ?)', [$user, 1]);
+                $xa->execute('finance', 'UPDATE t_user_account SET money = money - ? WHERE username = ?', [1, $user]);
+                $xa->commit();
+                return true;
+            } catch (Dq\XaException $e) {
+                return false;   // a deadlock victim, rolled back: the caller retries
+            }
         };
     }
     $order = pdo($names['order']);
@@ -58,9 +63,10 @@ function variant(string $name, array $names, array $databases, array $options): 
     $insert = $order->prepare('INSERT INTO t_user_orders (username, money) VALUES (?, ?)');
     $debit = $finance->prepare('UPDATE t_user_account SET money = money - ? WHERE username = ?');
     $decide = $log?->prepare('INSERT INTO decision VALUES (?, ?)');
-    return function (string $user) use ($order, $finance, $log, $insert, $debit, $decide): void {
+    return function (string $user) use ($order, $finance, $log, $insert, $debit, $decide): bool {
         // One global id, a branch qualifier per database (both may be on one server).
-        $gtrid = bin2hex(random_bytes(8));
+        $gtrid = 'dqb' . bin2hex(random_bytes(8));
+        try {
         [$a, $b] = ["'$gtrid','order'", "'$gtrid','finance'"];
         $order->exec("XA START $a");
         $finance->exec("XA START $b");
@@ -73,6 +79,21 @@ function variant(string $name, array $names, array $databases, array $options): 
         $decide?->execute([$gtrid, 'commit']);
         $order->exec("XA COMMIT $a");
         $finance->exec("XA COMMIT $b");
+        return true;
+        } catch (PDOException $e) {
+            // A deadlock victim: end both branches as the hand-written code must.
+            foreach ([[$order, $a], [$finance, $b]] as [$pdo, $xid]) {
+                try {
+                    $pdo->exec("XA END $xid");
+                } catch (PDOException) {
+                }
+                try {
+                    $pdo->exec("XA ROLLBACK $xid");
+                } catch (PDOException) {
+                }
+            }
+            return false;
+        }
     };
 }
 
@@ -91,13 +112,16 @@ function measure(string $variant, int $procs, float $seconds, array $names, arra
             while (microtime(true) < $start) {
                 usleep(1000);
             }
-            $n = 0;
+            [$n, $failed] = [0, 0];
             $end = $start + $seconds;
             while (microtime(true) < $end) {
-                $transfer('u' . random_int(1, ACCOUNTS));
-                $n++;
+                if ($transfer('u' . random_int(1, ACCOUNTS))) {
+                    $n++;
+                } else {
+                    $failed++;
+                }
             }
-            file_put_contents($files[$p], (string) $n);
+            file_put_contents($files[$p], "$n $failed");
             exit(0);
         }
         $pids[] = $pid;
@@ -107,7 +131,9 @@ function measure(string $variant, int $procs, float $seconds, array $names, arra
     }
     $total = 0;
     foreach ($files as $file) {
-        $total += (int) file_get_contents($file);
+        [$n, $failed] = array_map('intval', explode(' ', (string) file_get_contents($file)) + [0, 0]);
+        $total += $n;
+        $GLOBALS['failed'][$variant] = ($GLOBALS['failed'][$variant] ?? 0) + $failed;
         unlink($file);
     }
     return $total / $seconds;
@@ -123,8 +149,10 @@ foreach ([1, 8] as $procs) {
     }
     printf("  %d process%s:\n", $procs, $procs === 1 ? '' : 'es');
     foreach ($variants as $v => $label) {
-        printf("    %-24s %8.0f transfers/s\n", $label, $best[$v]);
+        printf("    %-24s %8.0f transfers/s%s\n", $label, $best[$v],
+            empty($GLOBALS['failed'][$v]) ? '' : " ({$GLOBALS['failed'][$v]} deadlock victims retried)");
     }
+    $GLOBALS['failed'] = [];
     $target = $procs === 1 ? 1.0 : 1.5;
     printf("    Dq\\Xa / PDO XA by hand     = %.2fx  (target >= %.1fx; Dq\\Xa logs its decision, the hand-written one does not)\n", $best['dq'] / $best['pdo'], $target);
     printf("    decision row by hand costs %.0f us per transfer (PDO XA + row / PDO XA = %.2fx)\n",
@@ -132,5 +160,6 @@ foreach ([1, 8] as $procs) {
 }
 $server = new PDO('mysql:host=127.0.0.1;port=3306', 'root', '', [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
 $left = (int) $server->query("SELECT COUNT(*) FROM `{$names['order']}`.t_user_orders")->fetchColumn();
-printf("  orders written: %d, prepared left behind: %d\n", $left, count(array_filter(
-    $server->query('XA RECOVER')->fetchAll(PDO::FETCH_NUM), fn ($r) => str_contains($r[3], $prefix))));
+$prepared = array_filter($server->query('XA RECOVER')->fetchAll(PDO::FETCH_NUM),
+    fn ($r) => str_starts_with($r[3], 'dqb') || str_ends_with($r[3], 'order') || str_ends_with($r[3], 'finance'));
+printf("  orders written: %d, prepared branches left behind: %d\n", $left, count($prepared));

@@ -17,7 +17,7 @@ TEST_PACKAGES=(
   php-amqplib
   redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor python3-venv
 )
-# gateway/tests/schemathesis.rs runs these from $DQ_VENV (the test looks in the same place).
+# gateway/tests/it/schemathesis.rs runs these from $DQ_VENV (the test looks in the same place).
 PY_TOOLS=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
 DQ_VENV=${DQ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dq/venv}
 AMQPLIB_AUTOLOAD=/usr/share/php/PhpAmqpLib/autoload.php

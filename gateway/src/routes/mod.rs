@@ -1,6 +1,6 @@
 //! The HTTP routes, one file per resource. [`operations`] is the one list of what the API
 //! serves: the router is built from it, and the OpenAPI document (`gateway/openapi.json`,
-//! served at `/openapi.json`) is checked against it by `tests/openapi.rs`.
+//! served at `/openapi.json`) is checked against it by `tests/it/openapi.rs`.
 
 mod dead;
 mod exchanges;

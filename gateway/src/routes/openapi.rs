@@ -1,5 +1,5 @@
 //! `/openapi.json`: the API described in OpenAPI 3.1. The document is written by hand in
-//! `gateway/openapi.json` and embedded; `tests/openapi.rs` checks it against [`super::operations`].
+//! `gateway/openapi.json` and embedded; `tests/it/openapi.rs` checks it against [`super::operations`].
 
 use axum::http::header;
 use axum::response::IntoResponse;

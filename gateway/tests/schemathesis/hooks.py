@@ -1,4 +1,4 @@
-"""Hooks of tests/schemathesis.rs (loaded through SCHEMATHESIS_HOOKS).
+"""Hooks of tests/it/schemathesis.rs (loaded through SCHEMATHESIS_HOOKS).
 
 Some operations wait: `POST /v1/exchanges/{exchange}/call` up to `timeout_ms` (default 5000, at
 most an hour) for a reply that no one sends in the fuzz run. A valid wait is cut short so that a

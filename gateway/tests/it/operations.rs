@@ -1,6 +1,6 @@
 //! The gateway binary as an operator lives with it: SIGHUP reloads, Redis restarts empty.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

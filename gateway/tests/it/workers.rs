@@ -2,7 +2,7 @@
 //! a failure, a 410, a dead topic or a stopped gateway does to a message; the limits kept.
 //! Against the real Redis, with a programmable HTTP sink playing the callback.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! without XA configured, transactions left prepared (as by a coordinator that died) listed and
 //! resolved by an operator, and the worker of the gateway binary finishing them by itself.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! client mistake written as the gateway's error; no message body) and `/metrics`, which
 //! answers quickly even while Redis hangs.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

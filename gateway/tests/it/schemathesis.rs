@@ -14,7 +14,7 @@
 //! its server (409, rolled back) or is refused (422), before anything is prepared; an id fuzzed
 //! into the pattern has no prepared branch (404). No xa worker runs (`--no-workers`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

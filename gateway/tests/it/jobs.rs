@@ -3,7 +3,7 @@
 //! again; two workers never hold one job; a push topic refuses reserve, and the workers never
 //! call anything for a pull topic. Against the real Redis.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! mid-delivery loses no message, a gateway resumed after SIGSTOP counts the leases it lost
 //! meanwhile as such (not as failures), two gateways on one prefix deliver each message once.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

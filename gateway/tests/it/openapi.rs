@@ -3,7 +3,7 @@
 //! body (for `POST /v1/xa`, with the transaction's outcome beside it); the token guards exactly the operations the document says; bodies it closes with
 //! `additionalProperties: false` are refused with an unknown field; and a method a path does
 //! not serve is a JSON 405 whose `Allow` matches the document. The document itself is validated
-//! and fuzzed against a live gateway by `tests/schemathesis.rs`.
+//! and fuzzed against a live gateway by `tests/it/schemathesis.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ const METHODS: [&str; 8] = [
 
 /// The committed document, as the gateway embeds it.
 fn document() -> Value {
-    serde_json::from_str(include_str!("../openapi.json")).expect("gateway/openapi.json is JSON")
+    serde_json::from_str(include_str!("../../openapi.json")).expect("gateway/openapi.json is JSON")
 }
 
 /// `(METHOD, path template)` of every operation in the document.
