@@ -474,7 +474,7 @@ static void xa(const char *a, const char *b, const char *log, int closed_port) {
            "database name \"or der\" is invalid", "a bad name");
     expect(dq_xa_new("{\"a\":3306}", NULL, &x), DQ_INVALID_ARGUMENT, "databases['a'] 3306 is an int: expected a mysql:// URL",
            "a URL that is not a string");
-    expect(dq_xa_new(databases, "{\"logs\":\"x\"}", &x), DQ_INVALID_ARGUMENT, "unknown option \"logs\" (options: log, timeout)",
+    expect(dq_xa_new(databases, "{\"logs\":\"x\"}", &x), DQ_INVALID_ARGUMENT, "unknown option \"logs\" (options: log, timeout; recover() also takes older_than)",
            "an unknown option");
     expect(dq_xa_new(databases, "{\"timeout\":-1}", &x), DQ_INVALID_ARGUMENT,
            "options['timeout']: timeout -1 is invalid: expected seconds above 0 and at most 3600", "a bad timeout");

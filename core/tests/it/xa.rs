@@ -480,7 +480,12 @@ fn a_transaction_left_in_doubt_does_not_poison_the_pool() {
 /// Runs the transfer in a child process that SIGKILLs itself at `step`; returns the id.
 fn crash_at(bank: &Bank, step: &str) -> String {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "xa::crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DQ_TEST_CRASH_AT", step)
         .env("DQ_TEST_BANK", &bank.dbs.prefix)
         .env("DQ_TEST_LOG_APART", if bank.log_apart { "1" } else { "" })
@@ -793,7 +798,12 @@ fn transfers_under_random_kills_conserve_money() {
         let mut children: Vec<std::process::Child> = (0..3)
             .map(|n| {
                 std::process::Command::new(std::env::current_exe().unwrap())
-                    .args(["--exact", "soak_child", "--nocapture", "--test-threads=1"])
+                    .args([
+                        "--exact",
+                        "xa::soak_child",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
                     .env("DQ_TEST_BANK", &bank.dbs.prefix)
                     .env("DQ_TEST_WORKER", n.to_string())
                     .stdout(std::process::Stdio::null())
