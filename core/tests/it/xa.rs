@@ -768,7 +768,8 @@ fn a_server_restarted_between_prepare_and_commit_gets_the_decision_when_back() {
         mysql(port, Some("far"), "SELECT money FROM account WHERE id = 1").trim(),
         "1000"
     );
-    let done = BlockingXa::recover(databases, &bank.options(), Duration::from_secs(60)).unwrap();
+    let done =
+        BlockingXa::recover(databases.clone(), &bank.options(), Duration::from_secs(60)).unwrap();
     assert!(
         done.iter().any(|r| r.branch == "far"
             && r.action == Action::Committed
@@ -778,6 +779,24 @@ fn a_server_restarted_between_prepare_and_commit_gets_the_decision_when_back() {
     assert_eq!(
         mysql(port, Some("far"), "SELECT money FROM account WHERE id = 1").trim(),
         "1005"
+    );
+    // The process's pooled connection to the server is now idle; the server restarts again,
+    // and the next transaction there reconnects by itself.
+    let mut again = BlockingXa::begin(databases.clone(), &bank.options());
+    again
+        .execute("far", "UPDATE account SET money = 1 WHERE id = 2", &[])
+        .unwrap();
+    again.commit().unwrap();
+    private.kill();
+    private.restart();
+    let mut after = BlockingXa::begin(databases, &bank.options());
+    after
+        .execute("far", "UPDATE account SET money = 2 WHERE id = 2", &[])
+        .unwrap();
+    after.commit().unwrap();
+    assert_eq!(
+        mysql(port, Some("far"), "SELECT money FROM account WHERE id = 2").trim(),
+        "2"
     );
 }
 
