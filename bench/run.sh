@@ -58,5 +58,6 @@ bash bench/amqp.sh   # RabbitMQ: Dq\Producer against php-amqplib and pecl amqp
 echo
 echo "== Dq\\Xa vs hand-written PDO XA: transfers between two databases (MariaDB on 127.0.0.1:3306)"
 php -n "${php_ext[@]}" -d extension=mysqlnd -d extension=pdo -d extension=pdo_mysql \
-  bench/xa.php "${DQ_BENCH_XA_SECONDS:-3}" "${DQ_BENCH_ROUNDS_XA:-2}"
+  bench/xa.php "${DQ_BENCH_XA_SECONDS:-3}" "${DQ_BENCH_XA_ROUNDS:-2}"
+echo
 bash bench/workers.sh
