@@ -132,14 +132,7 @@ impl PrivateRedis {
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers, as with a Redis
     /// that hangs. It resumes (SIGCONT) when the guard is dropped.
     pub fn freeze(&self) -> Frozen {
-        let pid = self
-            .child
-            .as_ref()
-            .expect("the server is running")
-            .id()
-            .to_string();
-        signal("STOP", &pid);
-        Frozen { pid }
+        freeze(self.child.as_ref())
     }
 
     /// Starts (again) on the same port.
@@ -168,6 +161,13 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Freezes a private server's process (SIGSTOP) until the guard is dropped.
+fn freeze(server: Option<&Child>) -> Frozen {
+    let pid = server.expect("the server is running").id().to_string();
+    signal("STOP", &pid);
+    Frozen { pid }
 }
 
 /// A process frozen by SIGSTOP, resumed (SIGCONT) on drop.

@@ -182,14 +182,7 @@ impl PrivateMariadb {
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers. It resumes
     /// (SIGCONT) when the guard is dropped.
     pub fn freeze(&self) -> crate::Frozen {
-        let pid = self
-            .child
-            .as_ref()
-            .expect("the server is running")
-            .id()
-            .to_string();
-        crate::signal("STOP", &pid);
-        crate::Frozen { pid }
+        crate::freeze(self.child.as_ref())
     }
 
     /// Kills the server (SIGKILL), as a crash.

@@ -495,26 +495,24 @@ impl Xa {
     async fn prepare(&mut self, decider: Option<usize>, tidied: &[Gtrid]) -> Result<()> {
         let id = &self.id;
         let timeout = self.timeout;
-        let hook = self.hook.clone();
-        let log = self.log.clone();
+        let hook = self.hook.as_ref();
+        let log: &DecisionLog = &self.log;
         let decided_by = self.decided_by.as_str();
-        let branches_json = branches_json(&self.branches);
+        // The decision row's `branches`, for the decider only.
+        let branches = decider.map(|_| branches_json(&self.branches));
+        let branches = branches.as_deref().unwrap_or_default();
         let prepares = self.branches.iter_mut().enumerate().map(|(index, branch)| {
             let xid = xid_sql(id, branch.name.as_bytes());
-            let hook = hook.clone();
-            let log = log.clone();
-            let branches_json = branches_json.clone();
             async move {
                 let conn = branch.conn.as_mut()?;
                 let outcome = if Some(index) == decider {
                     // Ended with its one-phase commit (`decide_in_branch`).
-                    write_decision(conn, &log, id, &branches_json, decided_by, tidied, timeout)
-                        .await
+                    write_decision(conn, log, id, branches, decided_by, tidied, timeout).await
                 } else {
                     let prepared =
                         query_text(conn, &format!("XA END {xid}; XA PREPARE {xid}"), timeout).await;
                     if prepared.is_ok()
-                        && let Some(hook) = &hook
+                        && let Some(hook) = hook
                     {
                         hook(CommitStep::Prepared(&branch.name));
                     }
@@ -631,10 +629,9 @@ impl Xa {
     async fn commit_prepared(&mut self, decider: Option<usize>) -> Vec<String> {
         let id = &self.id;
         let timeout = self.timeout;
-        let hook = self.hook.clone();
+        let hook = self.hook.as_ref();
         let commits = self.branches.iter_mut().enumerate().map(|(index, branch)| {
             let xid = xid_sql(id, branch.name.as_bytes());
-            let hook = hook.clone();
             async move {
                 if Some(index) == decider {
                     return None;
@@ -644,7 +641,7 @@ impl Xa {
                 };
                 match query_text(conn, &format!("XA COMMIT {xid}"), timeout).await {
                     Ok(_) => {
-                        if let Some(hook) = &hook {
+                        if let Some(hook) = hook {
                             hook(CommitStep::Committed(&branch.name));
                         }
                         None

@@ -43,6 +43,27 @@ impl Bank {
         }
     }
 
+    /// This test binary running only the test `name` (a child's side of a test), with this
+    /// bank's databases and log, which the child takes back with `of_parent`.
+    fn child(&self, name: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env("DQ_TEST_BANK", &self.dbs.prefix)
+            .env("DQ_TEST_LOG_APART", if self.log_apart { "1" } else { "" });
+        command
+    }
+
+    /// In a child started by `child`, the parent's bank (not dropped here); `None` when this
+    /// process is no such child.
+    fn of_parent() -> Option<Bank> {
+        let prefix = std::env::var("DQ_TEST_BANK").ok()?;
+        Some(Bank {
+            dbs: TestDatabases::adopt(&prefix),
+            log_apart: std::env::var("DQ_TEST_LOG_APART").is_ok_and(|v| v == "1"),
+        })
+    }
+
     fn log_url(&self) -> String {
         let url = self.dbs.url("log");
         if self.log_apart {
@@ -479,16 +500,9 @@ fn a_transaction_left_in_doubt_does_not_poison_the_pool() {
 
 /// Runs the transfer in a child process that SIGKILLs itself at `step`; returns the id.
 fn crash_at(bank: &Bank, step: &str) -> String {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "xa::crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = bank
+        .child("xa::crash_child")
         .env("DQ_TEST_CRASH_AT", step)
-        .env("DQ_TEST_BANK", &bank.dbs.prefix)
-        .env("DQ_TEST_LOG_APART", if bank.log_apart { "1" } else { "" })
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -508,15 +522,8 @@ fn crash_at(bank: &Bank, step: &str) -> String {
 /// The crashing side of `crash_at` (does nothing when run as a test of its own).
 #[test]
 fn crash_child() {
-    let (Ok(step), Ok(prefix)) = (
-        std::env::var("DQ_TEST_CRASH_AT"),
-        std::env::var("DQ_TEST_BANK"),
-    ) else {
+    let (Ok(step), Some(bank)) = (std::env::var("DQ_TEST_CRASH_AT"), Bank::of_parent()) else {
         return;
-    };
-    let bank = Bank {
-        dbs: TestDatabases::adopt(&prefix),
-        log_apart: std::env::var("DQ_TEST_LOG_APART").is_ok_and(|v| v == "1"),
     };
     let mut xa = bank.begin();
     println!("xa id {}", xa.id());
@@ -816,14 +823,7 @@ fn transfers_under_random_kills_conserve_money() {
     while started.elapsed() < soak {
         let mut children: Vec<std::process::Child> = (0..3)
             .map(|n| {
-                std::process::Command::new(std::env::current_exe().unwrap())
-                    .args([
-                        "--exact",
-                        "xa::soak_child",
-                        "--nocapture",
-                        "--test-threads=1",
-                    ])
-                    .env("DQ_TEST_BANK", &bank.dbs.prefix)
+                bank.child("xa::soak_child")
                     .env("DQ_TEST_WORKER", n.to_string())
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -858,15 +858,8 @@ fn transfers_under_random_kills_conserve_money() {
 
 #[test]
 fn soak_child() {
-    let (Ok(prefix), Ok(worker)) = (
-        std::env::var("DQ_TEST_BANK"),
-        std::env::var("DQ_TEST_WORKER"),
-    ) else {
+    let (Ok(worker), Some(bank)) = (std::env::var("DQ_TEST_WORKER"), Bank::of_parent()) else {
         return;
-    };
-    let bank = Bank {
-        dbs: TestDatabases::adopt(&prefix),
-        log_apart: false,
     };
     let (a, b) = (bank.name("a"), bank.name("b"));
     for n in 0.. {
