@@ -10,7 +10,7 @@ run_tests=$(compgen -G '/usr/lib/php/*/build/run-tests.php' | head -n1)
 php=$(command -v php)
 ext_dir=$(php-config --extension-dir)
 peers=()
-for ext in igbinary redis amqp curl pcntl posix sockets mysqlnd pdo pdo_mysql; do
+for ext in igbinary redis amqp curl pcntl posix sockets mysqlnd pdo pdo_mysql sqlite3 pdo_sqlite; do
   [[ -f $ext_dir/$ext.so ]] && peers+=(-d "extension=$ext")
 done
 export NO_INTERACTION=1 TEST_PHP_EXECUTABLE=$php DQ_ROOT=$root REPORT_EXIT_STATUS=1

@@ -2,7 +2,8 @@
 # What the tests, `make run` and `make bench` need on top of the build (scripts/setup-build.sh,
 # which make runs first): the servers (Redis, RabbitMQ, MariaDB), each started when it does not
 # answer, and the Debian packages the tests use (the peer libraries dq is compared with:
-# phpredis, pecl amqp, php-amqplib, PDO MySQL (php8.2-mysql); php-fpm, wrk, valgrind, cgi-fcgi;
+# phpredis, pecl amqp, php-amqplib, PDO MySQL (php8.2-mysql), PDO SQLite (a non-MySQL PDO for
+# the outbox's refusal); php-fpm, wrk, valgrind, cgi-fcgi;
 # supervisor, whose supervisord the worker example's test runs privately, never the system's),
 # and a Python venv with the OpenAPI tools (schemathesis, openapi-spec-validator). Changes no
 # database user: the tests log in to MariaDB as root without a password (as Debian's server
@@ -14,6 +15,7 @@ set -euo pipefail
 
 TEST_PACKAGES=(
   php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php8.2-mysql
+  php8.2-sqlite3
   php-amqplib
   redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor python3-venv
 )

@@ -12,6 +12,7 @@
 //! - `worker`: the [`Workers`] that deliver due messages: timer, notifier, lease reaper.
 //! - [`mysql`]: MySQL / MariaDB connections ([`mysql::Pools`]), URLs, typed values.
 //! - [`xa`]: [`xa::Xa`], transactions across databases, its decision log and recovery.
+//! - [`outbox`]: the transactional outbox's rows, the inbox, and the [`outbox::Relay`].
 //! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
 //!   ([`BlockingQueue`]) that the extension and the C ABI call.
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod input;
 pub mod json;
 pub mod mysql;
+pub mod outbox;
 mod queue;
 mod registry;
 mod runtime;
@@ -41,7 +43,7 @@ pub use queue::{
 pub use registry::{
     DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Mode, Registry, RegistryObserver, Status, Topic,
 };
-pub use worker::{Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
+pub use worker::{Callbacks, Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
 
 /// The time zone type `fix_time` strings are read in.
 pub use chrono_tz::Tz;

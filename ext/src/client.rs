@@ -113,7 +113,7 @@ impl Client {
     /// ('Y-m-d H:i:s' in PHP's default time zone, or unix seconds). True, or throws.
     pub fn add(&mut self, topic: &str, data: &ZendHashTable) -> PhpResult<bool> {
         let mut rules = self.call_rules()?;
-        let message = self.parse(data, "data", &mut rules)?;
+        let message = parse_message(data, "data", &mut rules)?;
         self.queue()?.add(topic, &message).map_err(to_php)?;
         Ok(true)
     }
@@ -143,7 +143,7 @@ impl Client {
             "items",
             "an array with id, body and delay or fix_time",
         )? {
-            messages.push(self.parse(data, &name, &mut rules)?);
+            messages.push(parse_message(data, &name, &mut rules)?);
         }
         let stored = self.queue()?.add_many(topic, &messages).map_err(to_php)?;
         Ok(i64::try_from(stored).unwrap_or(i64::MAX))
@@ -266,63 +266,72 @@ impl Client {
             zone_known: false,
         })
     }
+}
 
-    /// Reads a message array. The known keys are looked up directly and the body is written
-    /// straight to JSON; the array is walked only when it has other keys (for the typo check).
-    fn parse(
-        &self,
-        data: &ZendHashTable,
-        name: &str,
-        rules: &mut CallRules,
-    ) -> PhpResult<NewMessage> {
-        let read = |field: &str| {
-            data.get(field)
-                .map(|value| {
-                    convert::to_json(value)
-                        .map_err(|e| invalid(e.describe(&format!("{name}[\"{field}\"]"))))
-                })
-                .transpose()
-        };
-        let mut fields = MessageFields {
-            id: read("id")?,
-            delay: read("delay")?,
-            fix_time: read("fix_time")?,
-            body: data
-                .get("body")
-                .map(|value| {
-                    convert::to_json_text(value)
-                        .map_err(|e| invalid(e.describe(&format!("{name}[\"body\"]"))))
-                })
-                .transpose()?,
-            other_keys: Vec::new(),
-        };
-        let known = [
-            fields.id.is_some(),
-            fields.delay.is_some(),
-            fields.fix_time.is_some(),
-            fields.body.is_some(),
-        ]
-        .into_iter()
-        .filter(|&k| k)
-        .count();
-        if data.len() > known {
-            fields.other_keys = convert::entries(data)
-                .map(|(key, _)| key.to_string())
-                .filter(|key| !FIELDS.contains(&key.as_str()))
-                .collect();
-        }
-        if matches!(fields.fix_time, Some(Value::String(_))) && !rules.zone_known {
-            rules.rules.time_zone = php_time_zone()?;
-            rules.zone_known = true;
-        }
-        NewMessage::from_fields(fields, &rules.rules).map_err(|e| to_php(e.context(name)))
+/// Reads a message array. The known keys are looked up directly and the body is written
+/// straight to JSON; the array is walked only when it has other keys (for the typo check).
+pub(crate) fn parse_message(
+    data: &ZendHashTable,
+    name: &str,
+    rules: &mut CallRules,
+) -> PhpResult<NewMessage> {
+    let read = |field: &str| {
+        data.get(field)
+            .map(|value| {
+                convert::to_json(value)
+                    .map_err(|e| invalid(e.describe(&format!("{name}[\"{field}\"]"))))
+            })
+            .transpose()
+    };
+    let mut fields = MessageFields {
+        id: read("id")?,
+        delay: read("delay")?,
+        fix_time: read("fix_time")?,
+        body: data
+            .get("body")
+            .map(|value| {
+                convert::to_json_text(value)
+                    .map_err(|e| invalid(e.describe(&format!("{name}[\"body\"]"))))
+            })
+            .transpose()?,
+        other_keys: Vec::new(),
+    };
+    let known = [
+        fields.id.is_some(),
+        fields.delay.is_some(),
+        fields.fix_time.is_some(),
+        fields.body.is_some(),
+    ]
+    .into_iter()
+    .filter(|&k| k)
+    .count();
+    if data.len() > known {
+        fields.other_keys = convert::entries(data)
+            .map(|(key, _)| key.to_string())
+            .filter(|key| !FIELDS.contains(&key.as_str()))
+            .collect();
     }
+    if matches!(fields.fix_time, Some(Value::String(_))) && !rules.zone_known {
+        rules.rules.time_zone = php_time_zone()?;
+        rules.zone_known = true;
+    }
+    NewMessage::from_fields(fields, &rules.rules).map_err(|e| to_php(e.context(name)))
 }
 
 /// See `Client::call_rules`.
-struct CallRules {
+pub(crate) struct CallRules {
     rules: InputRules,
     zone_known: bool,
+}
+
+impl CallRules {
+    /// `rules` for one call; PHP's time zone is looked up when a `fix_time` string needs it.
+    pub(crate) fn new(rules: InputRules) -> CallRules {
+        CallRules {
+            rules,
+            zone_known: false,
+        }
+    }
 }
 
 /// PHP's default time zone (`date_default_timezone_get()`), in which `fix_time` strings are read.

@@ -1,5 +1,6 @@
 //! dq.so, the PHP extension: `Dq\Client` (alias `DqClient`), `Dq\Producer`, `Dq\Consumer` and
-//! `Dq\Delivery`, `Dq\Xa` (transactions across MySQL databases), the interfaces they implement (`interfaces`), the worker loop of
+//! `Dq\Delivery`, `Dq\Xa` (transactions across MySQL databases), `Dq\Outbox` and `Dq\Inbox` (reliable messages in
+//! the caller's own transaction), the interfaces they implement (`interfaces`), the worker loop of
 //! `Dq\Consumer::consume` (`worker_loop`), the `Dq\*Exception` classes and the `dq.*` ini
 //! settings, all over dq-core. The tokio runtime and the connections are created
 //! on first use, never at module start: PHP-FPM forks its workers after that.
@@ -11,6 +12,7 @@ mod errors;
 mod ini;
 mod interfaces;
 mod job;
+mod outbox;
 mod php_sys;
 mod producer;
 mod worker_loop;
@@ -74,6 +76,8 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .class::<consumer::Delivery>()
         .class::<consumer::Consumer>()
         .class::<xa::Xa>()
+        .class::<outbox::Outbox>()
+        .class::<outbox::Inbox>()
         .request_startup_function(client::request_startup)
         .info_function(ini::info)
 }

@@ -8,6 +8,7 @@ use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP};
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::mysql::MysqlUrl;
+use dq_core::outbox::RelayConfig;
 use dq_core::xa::{Databases, check_name, older_than};
 use dq_core::{QueueConfig, RedisServer, Topic, Tz, WorkerConfig};
 use serde::Deserialize;
@@ -33,6 +34,8 @@ pub struct GatewayConfig {
     /// How old an undecided prepared branch must be before recovery rolls it back
     /// (`workers.xa_timeout`).
     pub xa_timeout: Duration,
+    /// `[outbox]`: the databases whose outbox the gateway relays, and how.
+    pub outbox: OutboxConfig,
     pub token: Option<String>,
     pub time_zone: Tz,
     pub request_limit: usize,
@@ -45,6 +48,18 @@ pub struct GatewayConfig {
     /// The log filter (`info`, `dq_gateway=debug,info`); `DQ_LOG` overrides it.
     pub log: String,
     pub topics: Vec<Topic>,
+}
+
+/// `[outbox]`: the outbox relay.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutboxConfig {
+    /// Names from `[databases]` whose `dq_outbox` is relayed (and whose `dq_inbox` is tidied).
+    pub databases: Vec<String>,
+    pub relay: RelayConfig,
+    /// An alert when a database's oldest unsent row is older than this.
+    pub alert_after: Duration,
+    /// Where the alert is POSTed (JSON); without it the alert is a log line and a metric.
+    pub alert_webhook: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +93,21 @@ struct File {
     #[serde(default)]
     topic: Vec<Topic>,
     databases: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    outbox: OutboxFile,
+}
+
+/// `[outbox]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OutboxFile {
+    databases: Option<Vec<String>>,
+    interval: Option<f64>,
+    batch: Option<usize>,
+    keep_sent: Option<f64>,
+    keep_inbox: Option<f64>,
+    alert_after: Option<f64>,
+    alert_webhook: Option<String>,
 }
 
 /// `[http]`: the HTTP server's limits.
@@ -215,6 +245,10 @@ impl GatewayConfig {
             None | Some("") => None,
             Some(url) => Some(MysqlUrl::parse("mysql", url).map_err(|e| format!("{source}: {e}"))?),
         };
+        let databases =
+            databases(file.databases.unwrap_or_default()).map_err(|e| format!("{source}: {e}"))?;
+        let outbox =
+            outbox(file.outbox, &databases, timeout).map_err(|e| format!("{source}: {e}"))?;
         let config = GatewayConfig {
             listen: file.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string()),
             queue: QueueConfig {
@@ -226,10 +260,10 @@ impl GatewayConfig {
             amqp_configured: file.amqp.is_some(),
             amqp,
             mysql,
-            databases: databases(file.databases.unwrap_or_default())
-                .map_err(|e| format!("{source}: {e}"))?,
+            databases,
             xa_interval,
             xa_timeout,
+            outbox,
             token: file.token.filter(|t| !t.is_empty()),
             time_zone,
             request_limit: file
@@ -285,9 +319,10 @@ impl GatewayConfig {
         Ok(config)
     }
 
-    /// `[databases]` without `mysql` would be XA without a decision log: refused.
+    /// `[databases]` without `mysql` would be XA without a decision log: refused, unless the
+    /// databases are there for the outbox relay (XA is then off).
     pub fn check_xa(&self) -> Result<(), String> {
-        if !self.databases.is_empty() && self.mysql.is_none() {
+        if !self.databases.is_empty() && self.mysql.is_none() && self.outbox.databases.is_empty() {
             return Err(
                 "[databases] is set but mysql is not: XA transactions over [databases] log their \
                  decisions in dq's own database; set mysql = \"mysql://user:pass@host:port/dq\" \
@@ -333,6 +368,90 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
+
+/// `[outbox]`: every database named in `[databases]`, every number in its range.
+fn outbox(
+    file: OutboxFile,
+    databases: &Databases,
+    timeout: Duration,
+) -> Result<OutboxConfig, String> {
+    let defaults = RelayConfig::default();
+    let names = file.databases.unwrap_or_default();
+    for name in &names {
+        if databases.url(name).is_err() {
+            let known: Vec<&str> = databases.names().collect();
+            return Err(format!(
+                "outbox.databases: {name:?} is not in [databases] (which has {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        if names.iter().filter(|n| *n == name).count() > 1 {
+            return Err(format!("outbox.databases: {name:?} is named twice"));
+        }
+    }
+    let range = |field: &str, value: Option<f64>, min: f64, max: f64, default: Duration| match value
+    {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v >= min && v <= max => Ok(Duration::from_secs_f64(v)),
+        Some(v) => Err(format!(
+            "outbox.{field} {v} is invalid: expected seconds from {min} to {max}"
+        )),
+    };
+    let interval = range("interval", file.interval, 0.001, 60.0, defaults.interval)?;
+    let batch = match file.batch {
+        None => defaults.batch,
+        Some(n) if (1..=10_000).contains(&n) => n,
+        Some(n) => {
+            return Err(format!(
+                "outbox.batch {n} is invalid: expected 1 to 10000 rows"
+            ));
+        }
+    };
+    const YEAR: f64 = 366.0 * 86_400.0;
+    let keep_sent = range("keep_sent", file.keep_sent, 0.0, YEAR, defaults.keep_sent)?;
+    let keep_inbox = match file.keep_inbox {
+        Some(0.0) => None,
+        other => Some(range(
+            "keep_inbox",
+            other,
+            0.0,
+            YEAR,
+            defaults.keep_inbox.unwrap_or(Duration::ZERO),
+        )?),
+    };
+    let alert_after = range(
+        "alert_after",
+        file.alert_after,
+        1.0,
+        YEAR,
+        Duration::from_secs(60),
+    )?;
+    let alert_webhook = match file.alert_webhook.filter(|u| !u.is_empty()) {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
+        Some(url) => {
+            return Err(format!(
+                "outbox.alert_webhook {url:?} is invalid: expected an http:// or https:// URL"
+            ));
+        }
+        None => None,
+    };
+    Ok(OutboxConfig {
+        databases: names,
+        relay: RelayConfig {
+            interval,
+            batch,
+            keep_sent,
+            keep_inbox,
+            timeout,
+        },
+        alert_after,
+        alert_webhook,
+    })
 }
 
 /// `[databases]`: each name checked (it becomes an XA branch qualifier), each URL parsed; an

@@ -18,6 +18,7 @@ mod error;
 pub mod logging;
 mod metrics;
 mod middleware;
+mod outbox;
 pub mod reload;
 mod routes;
 pub mod server;
@@ -36,6 +37,7 @@ use tokio::net::TcpListener;
 
 pub use config::GatewayConfig;
 use metrics::Metrics;
+pub use outbox::Outboxes;
 pub use xa::{Coordinator, XaRecovery};
 
 /// What every handler shares.
@@ -52,6 +54,8 @@ pub struct AppState {
     amqp_in_use: AtomicBool,
     /// XA over `[databases]`, when it and `mysql` are set.
     xa: Option<Arc<Coordinator>>,
+    /// The outbox relays of `[outbox] databases`, when it names any.
+    outbox: Option<Arc<Outboxes>>,
 }
 
 impl AppState {
@@ -63,13 +67,15 @@ impl AppState {
         // Adds through this gateway ask its own registry first, not Redis's copy of it.
         let source: Weak<dyn dq_core::TopicSource> = Arc::downgrade(&registry) as _;
         queue.set_topic_source(source);
+        let metrics = Arc::new(Metrics::default());
         Arc::new(AppState {
             producer: Producer::new(config.amqp.clone(), true),
             queue,
             registry,
             live: RwLock::new(Arc::new(Live::from(config))),
             started: Instant::now(),
-            metrics: Arc::new(Metrics::default()),
+            outbox: Outboxes::new(config, metrics.clone()).map(Arc::new),
+            metrics,
             amqp_in_use: AtomicBool::new(config.amqp_configured),
             xa: Coordinator::new(config).map(Arc::new),
         })
@@ -113,6 +119,18 @@ impl AppState {
     pub fn xa_recovery(&self) -> Option<XaRecovery> {
         let coordinator = self.xa.clone()?;
         Some(XaRecovery::new(coordinator, self.metrics.clone()))
+    }
+
+    /// Starts the outbox relays, when `[outbox] databases` names any; each runs until
+    /// `shutdown` turns true.
+    pub fn start_outbox_relays(
+        &self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        match &self.outbox {
+            Some(outbox) => outbox.start(self.queue.clone(), shutdown),
+            None => Vec::new(),
+        }
     }
 
     /// Logs one INFO line per `every` of what happened (adds, deliveries, failures, ...), when

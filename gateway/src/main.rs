@@ -28,8 +28,10 @@ shutdown_timeout); SIGHUP reads the configuration file again (topics, [workers],
 timezone and log change at once; the log names what needs a restart)."
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML configuration; without it the built-in defaults (see `--print-config`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<std::path::PathBuf>,
     /// Log lines as text or as JSON objects.
     #[arg(long, value_enum, default_value = "human")]
@@ -37,12 +39,21 @@ struct Args {
     /// Print the built-in default configuration (a commented TOML file) and exit.
     #[arg(long)]
     print_config: bool,
-    /// Serve HTTP only; deliveries and XA recovery are left to other gateways.
+    /// Serve HTTP only; deliveries, XA recovery and outbox relays are left to other gateways.
     #[arg(long, conflicts_with = "workers_only")]
     no_workers: bool,
     /// Run the workers only, without the HTTP listener.
     #[arg(long)]
     workers_only: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Create or update dq's tables, then exit: dq's own in `mysql` (the database is created
+    /// when missing), dq_outbox and dq_inbox in each database of `[outbox] databases`.
+    /// Versioned and idempotent: run it at every deploy. Never inside an application's
+    /// transaction (DDL commits implicitly).
+    Migrate,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -76,6 +87,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Migrate) = args.command {
+        return match runtime.block_on(migrate(&config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dq-gateway migrate: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(serve(config, &args, set_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(e)) => {
@@ -87,6 +107,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `dq-gateway migrate`: dq's tables in `mysql` and in the databases of `[outbox] databases`,
+/// one line per database on stdout.
+async fn migrate(config: &GatewayConfig) -> Result<(), String> {
+    use dq_core::mysql::{APPLICATION, OWN};
+    let mut targets = Vec::new();
+    if let Some(mysql) = &config.mysql {
+        targets.push(("mysql".to_string(), mysql.clone(), &OWN));
+    }
+    for name in &config.outbox.databases {
+        let url = config.databases.url(name).map_err(|e| e.to_string())?;
+        targets.push((format!("databases.{name}"), url.clone(), &APPLICATION));
+    }
+    if targets.is_empty() {
+        return Err(
+            "nothing to migrate: set `mysql` (dq's own database) or [outbox] databases".into(),
+        );
+    }
+    let timeout = config.queue.timeout.max(std::time::Duration::from_secs(10));
+    for (what, url, migrations) in targets {
+        let applied = migrations
+            .apply(&url, timeout)
+            .await
+            .map_err(|e| format!("{what} ({url}): {e}"))?;
+        if applied.is_empty() {
+            println!("{what} ({url}): up to date");
+        } else {
+            println!("{what} ({url}): applied {}", applied.join(", "));
+        }
+    }
+    Ok(())
 }
 
 /// Why the gateway stopped: a configuration to fix (exit 2), or anything else (exit 1).
@@ -164,6 +216,11 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
         Some(recovery) if !args.no_workers => Some(tokio::spawn(recovery.run(stopped.clone()))),
         _ => None,
     };
+    let relays = if args.no_workers {
+        Vec::new()
+    } else {
+        state.start_outbox_relays(stopped.clone())
+    };
     // SIGTERM and ctrl-c stop both the HTTP listener and the workers; SIGHUP reloads.
     let set_workers = workers
         .as_ref()
@@ -217,6 +274,9 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     }
     if let Some(recovery) = xa_recovery {
         let _ = recovery.await;
+    }
+    for relay in relays {
+        let _ = relay.await;
     }
     producer.close().await;
     tracing::info!("dq-gateway stopped");

@@ -4,6 +4,7 @@
 //! periodic activity line (`activity`).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -65,6 +66,83 @@ pub struct ActionLabels {
     pub action: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatabaseLabels {
+    pub database: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RelayedLabels {
+    pub database: String,
+    pub kind: &'static str,
+}
+
+/// The outbox relay's metrics, per database of `[outbox] databases`.
+pub struct OutboxMetrics {
+    pub relayed: Family<RelayedLabels, Counter>,
+    pub refused: Family<DatabaseLabels, Counter>,
+    pub backlog: Family<DatabaseLabels, Gauge>,
+    pub oldest_unsent: Family<DatabaseLabels, Gauge<f64, AtomicU64>>,
+    pub lag: HistogramFamily<DatabaseLabels>,
+    pub backing_off: Family<DatabaseLabels, Gauge>,
+    pub alerts: Family<DatabaseLabels, Counter>,
+}
+
+impl OutboxMetrics {
+    fn register(registry: &mut Registry) -> OutboxMetrics {
+        let metrics = OutboxMetrics {
+            relayed: Family::default(),
+            refused: Family::default(),
+            backlog: Family::default(),
+            oldest_unsent: Family::default(),
+            // 1 ms to about 65 s.
+            lag: HistogramFamily::new_with_constructor(lag_histogram as fn() -> Histogram),
+            backing_off: Family::default(),
+            alerts: Family::default(),
+        };
+        registry.register(
+            "outbox_relayed",
+            "Outbox rows relayed (published with a confirm, or added to the delay queue) per database and kind",
+            metrics.relayed.clone(),
+        );
+        registry.register(
+            "outbox_refused",
+            "Outbox rows the broker refused on their own account (nack, missing exchange, unregistered topic); each is tried again later",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "outbox_backlog",
+            "Unsent outbox rows (committed, not yet relayed), counted every second",
+            metrics.backlog.clone(),
+        );
+        registry.register(
+            "outbox_oldest_unsent_seconds",
+            "Age of the oldest unsent outbox row (0 when there is none)",
+            metrics.oldest_unsent.clone(),
+        );
+        registry.register(
+            "outbox_relay_lag_seconds",
+            "From a row's insert to its confirm",
+            metrics.lag.clone(),
+        );
+        registry.register(
+            "outbox_relay_backing_off",
+            "1 while the relay backs off (MySQL, RabbitMQ or Redis away)",
+            metrics.backing_off.clone(),
+        );
+        registry.register(
+            "outbox_alerts",
+            "Times the oldest unsent row grew older than outbox.alert_after",
+            metrics.alerts.clone(),
+        );
+        metrics
+    }
+}
+
+fn lag_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -94,6 +172,7 @@ pub struct Metrics {
     pub xa_recovered: Family<ActionLabels, Counter>,
     pub xa_in_doubt: Gauge,
     pub xa_recovery_errors: Counter,
+    pub outbox: OutboxMetrics,
     pub activity: Arc<Activity>,
 }
 
@@ -219,6 +298,7 @@ impl Default for Metrics {
             "Servers of [databases] the xa worker could not look at (XA RECOVER failed), counted per pass",
             xa_recovery_errors.clone(),
         );
+        let outbox = OutboxMetrics::register(&mut registry);
         Metrics {
             registry,
             http_requests,
@@ -241,6 +321,7 @@ impl Default for Metrics {
             xa_recovered,
             xa_in_doubt,
             xa_recovery_errors,
+            outbox,
             activity: Arc::new(Activity::default()),
         }
     }

@@ -186,6 +186,67 @@ impl Producer {
         .await
     }
 
+    /// Publishes messages to their own exchanges, in order on one channel, and awaits all their
+    /// confirms together: each message's outcome, in order. An outcome of `Ok` is a confirmed
+    /// message; a nack or a returned mandatory message is that message's own `Rejected`. When
+    /// the broker closes the channel (an exchange that does not exist) or the connection, the
+    /// messages not yet confirmed fail alike, whichever caused it: publish those one at a time
+    /// to learn which. The outer error is for what failed before anything was sent.
+    pub async fn publish_each(
+        &self,
+        messages: &[(&str, &str, &OutgoingMessage)],
+    ) -> Result<Vec<Result<()>>> {
+        let outcomes = self
+            .bounded(async {
+                let names = messages
+                    .iter()
+                    .map(|(exchange, routing_key, _)| {
+                        Ok((
+                            short("exchange", exchange)?,
+                            short("routing key", routing_key)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let channel = self.link.publisher(self.publisher()).await?;
+                let sends =
+                    messages
+                        .iter()
+                        .zip(names)
+                        .map(|((_, _, message), (exchange, routing_key))| {
+                            channel.basic_publish(
+                                exchange,
+                                routing_key,
+                                options(message),
+                                &message.body,
+                                message.properties.clone(),
+                            )
+                        });
+                let sent = join_in_order(sends.collect()).await;
+                let confirms = sent.into_iter().map(|sent| async {
+                    match sent {
+                        Ok(confirm) => confirm.await.map_err(|e| self.error(e)),
+                        Err(e) => Err(self.error(e)),
+                    }
+                });
+                let outcomes = futures_util::future::join_all(confirms).await;
+                Ok(outcomes
+                    .into_iter()
+                    .zip(messages)
+                    .map(|(outcome, (exchange, routing_key, _))| {
+                        outcome.and_then(|c| settle(c, exchange, routing_key))
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(|e| e.kind() != ErrorKind::Rejected))
+        {
+            self.link.heal().await;
+        }
+        Ok(outcomes)
+    }
+
     /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through
     /// the broker's delayed-message exchange when it has the plugin, otherwise through a queue
     /// per (delay, target) whose TTL dead-letters messages to the target when they expire.

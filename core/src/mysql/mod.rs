@@ -14,6 +14,7 @@ mod url;
 mod value;
 
 pub(crate) use migrate::ensure_schema;
+pub use migrate::{APPLICATION, Migrations, OWN};
 pub use pool::Pools;
 pub(crate) use pool::process_pools;
 pub use statement::Executed;

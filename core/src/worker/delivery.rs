@@ -64,7 +64,8 @@ struct Notification<'a> {
     due_at: f64,
 }
 
-pub(crate) struct Callbacks {
+/// The HTTP(S) client of callbacks and webhooks.
+pub struct Callbacks {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -91,7 +92,7 @@ impl Callbacks {
     }
 
     /// Delivers `message` to its topic's callback within the topic's timeout.
-    pub async fn deliver(&self, topic: &Topic, message: &Leased) -> Outcome {
+    pub(crate) async fn deliver(&self, topic: &Topic, message: &Leased) -> Outcome {
         let request = match build_request(topic, message) {
             Ok(request) => request,
             Err(e) => {
@@ -126,34 +127,44 @@ impl Callbacks {
 
     /// POSTs a dead letter to the topic's alert webhook, signed like deliveries when the topic
     /// has a secret; failures are only logged.
-    pub async fn alert(&self, topic: &Topic, url: &str, dead_letter: &serde_json::Value) {
+    pub(crate) async fn alert(&self, topic: &Topic, url: &str, dead_letter: &serde_json::Value) {
         let payload = dead_letter.to_string();
+        let mut headers = vec![(
+            "X-Dq-Topic",
+            header_value(&topic.name).unwrap_or(HeaderValue::from_static("")),
+        )];
+        if let Some(secret) = &topic.secret
+            && let Ok(signature) =
+                HeaderValue::from_str(&format!("sha256={}", sign(secret, payload.as_bytes())))
+        {
+            headers.push(("X-Dq-Signature", signature));
+        }
+        if let Err(error) = self.post_json(url, payload, headers).await {
+            tracing::warn!(url, error, "alert webhook failed");
+        }
+    }
+
+    /// POSTs `payload` (JSON text) to `url` within 10 s; a status other than 2xx is an error.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        payload: String,
+        headers: Vec<(&'static str, HeaderValue)>,
+    ) -> std::result::Result<(), String> {
         let mut request = Request::post(url)
             .header(CONTENT_TYPE, "application/json")
-            .header(USER_AGENT, user_agent())
-            .header(
-                "X-Dq-Topic",
-                header_value(&topic.name).unwrap_or(HeaderValue::from_static("")),
-            );
-        if let Some(secret) = &topic.secret {
-            request = request.header(
-                "X-Dq-Signature",
-                format!("sha256={}", sign(secret, payload.as_bytes())),
-            );
+            .header(USER_AGENT, user_agent());
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
-        let request = request.body(Full::new(Bytes::from(payload)));
-        let request = match request {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::warn!(url, error = %e, "alert webhook is not a valid request target");
-                return;
-            }
-        };
+        let request = request
+            .body(Full::new(Bytes::from(payload)))
+            .map_err(|e| format!("not a valid request target: {e}"))?;
         match tokio::time::timeout(ALERT_TIMEOUT, self.send(request)).await {
-            Ok(Ok(status)) if status.is_success() => {}
-            Ok(Ok(status)) => tracing::warn!(url, %status, "alert webhook refused the dead letter"),
-            Ok(Err(error)) => tracing::warn!(url, error, "alert webhook failed"),
-            Err(_) => tracing::warn!(url, "alert webhook did not answer within 10 s"),
+            Ok(Ok(status)) if status.is_success() => Ok(()),
+            Ok(Ok(status)) => Err(format!("answered {status}")),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err("no answer within 10 s".to_string()),
         }
     }
 

@@ -31,10 +31,10 @@ use tokio::task::JoinSet;
 use crate::error::Result;
 use crate::queue::{DelayQueue, Request, Shard};
 use crate::registry::Registry;
-use delivery::{Callbacks, Leased};
+use delivery::Leased;
 use slots::Slots;
 
-pub use delivery::sign;
+pub use delivery::{Callbacks, sign};
 
 /// How the workers run.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use crate::{AppState, Coordinator};
 
 /// Each backend the gateway uses, and what would lose messages: 200 `ok` when all answer,
 /// 200 `warn` when a Redis keeps nothing on disk (or only snapshots) or the last XA recovery
-/// pass met an error, 503 `degraded` when a Redis shard, or RabbitMQ once it is in use, does
+/// pass met an error or an outbox relay backs off or has rows older than its alert bound, 503 `degraded` when a Redis shard, or RabbitMQ once it is in use, does
 /// not answer.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let amqp_in_use = state.amqp_in_use();
@@ -70,6 +70,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
         }
     };
     let xa = state.xa.as_ref().map(|xa| xa_health(xa, &mut warnings));
+    let outbox = state.outbox.as_ref().map(|o| o.health(&mut warnings));
     let (status, word) = if down {
         (StatusCode::SERVICE_UNAVAILABLE, "degraded")
     } else if !warnings.is_empty() {
@@ -88,6 +89,9 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
     });
     if let Some(xa) = xa {
         body["xa"] = xa;
+    }
+    if let Some(outbox) = outbox {
+        body["outbox"] = outbox;
     }
     (status, Json(body))
 }

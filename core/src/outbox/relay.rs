@@ -1,0 +1,571 @@
+//! The relay of one database's outbox: takes committed unsent rows in id order, publishes
+//! them with publisher confirms (or adds them to the delay queue), and marks them sent in the
+//! same transaction that locked them, only after the confirm.
+//!
+//! - A row is seen only once its writer committed (it is invisible before, and locked while
+//!   its transaction runs, so `SKIP LOCKED` passes it by).
+//! - Several relays (gateways) may share a database: each takes the next unlocked rows with
+//!   `FOR UPDATE SKIP LOCKED`, so no row is published by two healthy relays.
+//! - A relay that dies between the confirm and its commit leaves the rows unsent: they are
+//!   published again (same `message_id`) by whichever relay takes them next. At least once.
+//! - RabbitMQ, Redis or MySQL away: the transaction rolls back, the relay backs off (0.1 s
+//!   doubling to 10 s) and tries again; nothing is lost or skipped.
+//! - A row the broker refuses on its own account (a nack, an exchange that does not exist, an
+//!   unregistered topic, a row not written by dq) stays unsent with its error, its attempts
+//!   counted, and is tried again after `retry_at` (2^attempts s, at most 5 min); the rows
+//!   behind it go on.
+//! - Sessions run in READ COMMITTED: no gap locks, so the relay never makes an application's
+//!   INSERT wait.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use tokio::sync::watch;
+
+use super::{Kind, missing_table, stored_message};
+use crate::amqp::{OutgoingMessage, Producer};
+use crate::error::{Error, ErrorKind, Result};
+use crate::input::{NewMessage, Schedule};
+use crate::mysql::{MysqlUrl, server_code};
+use crate::queue::DelayQueue;
+
+/// The rows to relay next: unsent, not waiting for a retry, in id order, skipping rows other
+/// relays hold. The age is the server's own clock's, in microseconds.
+const TAKE: &str = "SELECT id, kind, target, routing_key, message_id, body, properties, \
+    due_at_ms, attempts, \
+    CAST((UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(created_at)) * 1000000 AS SIGNED) \
+    FROM dq_outbox FORCE INDEX (dq_outbox_unsent) \
+    WHERE sent_at IS NULL AND (retry_at IS NULL OR retry_at <= NOW(6)) \
+    ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED";
+
+/// How many unsent rows, and the age of the oldest (microseconds); non-locking.
+const BACKLOG: &str = "SELECT COUNT(*), \
+    CAST((UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MIN(created_at))) * 1000000 AS SIGNED) \
+    FROM dq_outbox WHERE sent_at IS NULL";
+
+const REFUSED: &str = "UPDATE dq_outbox SET attempts = attempts + 1, error = ?, \
+    retry_at = NOW(6) + INTERVAL ? SECOND WHERE id = ?";
+
+/// Rows deleted per statement when tidying up (sent rows past `keep_sent`, old claims).
+const TIDY_CHUNK: u64 = 5000;
+const TIDY_EVERY: Duration = Duration::from_secs(30);
+const STATS_EVERY: Duration = Duration::from_secs(1);
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The longest wait before a refused row is tried again.
+const RETRY_MAX_S: u64 = 300;
+
+/// How a relay works.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayConfig {
+    /// The wait between two looks at an outbox that had nothing (or less than a batch).
+    pub interval: Duration,
+    /// Rows per transaction.
+    pub batch: usize,
+    /// How long sent rows stay (zero: deleted as they are sent).
+    pub keep_sent: Duration,
+    /// How long inbox claims stay; `None`: for ever.
+    pub keep_inbox: Option<Duration>,
+    /// Bound on each MySQL statement.
+    pub timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> RelayConfig {
+        RelayConfig {
+            interval: Duration::from_millis(50),
+            batch: 500,
+            keep_sent: Duration::from_secs(3600),
+            keep_inbox: Some(Duration::from_secs(7 * 86400)),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a relay last found, for `/healthz`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelayState {
+    /// Unsent rows (refused ones included), at `checked_at`.
+    pub unsent: u64,
+    /// The age of the oldest unsent row.
+    pub oldest_unsent: Option<Duration>,
+    pub checked_at: Option<SystemTime>,
+    /// Why the relay is backing off now (`None`: it is not).
+    pub error: Option<String>,
+    /// The last row refused, and why.
+    pub last_refused: Option<String>,
+}
+
+/// What a relay reports to (the gateway's metrics and health).
+pub trait RelayObserver: Send + Sync {
+    /// A row was published (or added), `lag` after its insert.
+    fn relayed(&self, database: &str, kind: Kind, lag: Duration);
+    /// The broker refused a row on its own account; it will be tried again.
+    fn refused(&self, database: &str, id: u64, message_id: &str, error: &Error);
+    /// The relay's state changed (backlog counted, trouble began or ended).
+    fn state(&self, database: &str, state: &RelayState);
+}
+
+/// One database's relay.
+pub struct Relay {
+    name: String,
+    url: MysqlUrl,
+    producer: Producer,
+    queue: Arc<DelayQueue>,
+    config: RelayConfig,
+    observer: Arc<dyn RelayObserver>,
+}
+
+/// One outbox row, as taken.
+struct Row {
+    id: u64,
+    kind: Option<Kind>,
+    target: String,
+    routing_key: String,
+    message_id: String,
+    body: Vec<u8>,
+    properties: Option<Vec<u8>>,
+    due_at_ms: Option<i64>,
+    attempts: u32,
+    age: Duration,
+}
+
+type RowTuple = (
+    u64,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<i64>,
+    u32,
+    Option<i64>,
+);
+
+impl Row {
+    fn from_tuple(t: RowTuple) -> Row {
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_else(|e| lossy(e.as_bytes()));
+        Row {
+            id: t.0,
+            kind: Kind::parse(&t.1),
+            target: text(t.2),
+            routing_key: text(t.3),
+            message_id: text(t.4),
+            body: t.5,
+            properties: t.6,
+            due_at_ms: t.7,
+            attempts: t.8,
+            age: Duration::from_micros(t.9.unwrap_or(0).max(0) as u64),
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What became of one row this round.
+enum Outcome {
+    Sent,
+    Refused(Error),
+}
+
+impl Relay {
+    /// The relay of the database `name` at `url`, publishing through `producer` (a connection
+    /// of its own is best: a channel the broker closes over one row does not disturb others)
+    /// and adding to `queue`.
+    pub fn new(
+        name: &str,
+        url: MysqlUrl,
+        producer: Producer,
+        queue: Arc<DelayQueue>,
+        config: RelayConfig,
+        observer: Arc<dyn RelayObserver>,
+    ) -> Relay {
+        Relay {
+            name: name.to_string(),
+            url,
+            producer,
+            queue,
+            config,
+            observer,
+        }
+    }
+
+    /// Relays until `shutdown` turns true. A round under way when it does is finished first
+    /// (its confirms awaited and recorded), so a clean stop publishes nothing twice.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut conn: Option<Conn> = None;
+        let mut state = RelayState::default();
+        let mut backoff = BACKOFF_FIRST;
+        let mut next_stats = Instant::now();
+        let mut next_tidy = Instant::now();
+        tracing::info!(
+            database = %self.name,
+            url = %self.url,
+            batch = self.config.batch,
+            interval_s = self.config.interval.as_secs_f64(),
+            "outbox relay running"
+        );
+        while !*shutdown.borrow() {
+            let wait = match self.round(&mut conn).await {
+                Ok(taken) => {
+                    backoff = BACKOFF_FIRST;
+                    if state.error.take().is_some() {
+                        tracing::info!(database = %self.name, "outbox relay resumed");
+                        self.observer.state(&self.name, &state);
+                    }
+                    if taken >= self.config.batch {
+                        Duration::ZERO
+                    } else {
+                        self.config.interval
+                    }
+                }
+                Err(e) => {
+                    conn = None;
+                    let message = e.to_string();
+                    if state.error.as_deref() != Some(message.as_str()) {
+                        tracing::warn!(database = %self.name, error = %message, "outbox relay backing off");
+                        state.error = Some(message);
+                        self.observer.state(&self.name, &state);
+                    }
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    wait
+                }
+            };
+            let now = Instant::now();
+            if now >= next_stats {
+                next_stats = now + STATS_EVERY;
+                match self.backlog(&mut conn).await {
+                    Ok((unsent, oldest)) => {
+                        state.unsent = unsent;
+                        state.oldest_unsent = oldest;
+                        state.checked_at = Some(SystemTime::now());
+                        self.observer.state(&self.name, &state);
+                    }
+                    Err(_) => conn = None,
+                }
+            }
+            if now >= next_tidy && state.error.is_none() {
+                next_tidy = now + TIDY_EVERY;
+                if let Err(e) = self.tidy(&mut conn).await {
+                    conn = None;
+                    tracing::warn!(database = %self.name, error = %e, "outbox tidy-up failed");
+                }
+            }
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+        if let Some(conn) = conn {
+            let _ = conn.disconnect().await;
+        }
+    }
+
+    /// One transaction: takes up to a batch of rows, relays them, records what became of each.
+    /// Returns how many rows it took.
+    async fn round(&self, slot: &mut Option<Conn>) -> Result<usize> {
+        let conn = self.connection(slot).await?;
+        self.sql(conn.query_drop("START TRANSACTION")).await?;
+        let rows: Vec<RowTuple> = self
+            .sql(conn.exec(TAKE, (self.config.batch as u64,)))
+            .await?;
+        if rows.is_empty() {
+            self.sql(conn.query_drop("COMMIT")).await?;
+            return Ok(0);
+        }
+        let rows: Vec<Row> = rows.into_iter().map(Row::from_tuple).collect();
+        let (outcomes, trouble) = self.send(&rows).await;
+        self.record(conn, &rows, &outcomes).await?;
+        self.sql(conn.query_drop("COMMIT")).await?;
+        for (row, outcome) in rows.iter().zip(&outcomes) {
+            match outcome {
+                Some(Outcome::Sent) => {
+                    if let Some(kind) = row.kind {
+                        self.observer.relayed(&self.name, kind, row.age);
+                    }
+                }
+                Some(Outcome::Refused(e)) => {
+                    tracing::warn!(
+                        database = %self.name, id = row.id, message_id = %row.message_id,
+                        attempts = row.attempts + 1, error = %e,
+                        "outbox row refused; it will be tried again"
+                    );
+                    self.observer
+                        .refused(&self.name, row.id, &row.message_id, e);
+                }
+                None => {}
+            }
+        }
+        match trouble {
+            Some(e) => Err(e),
+            None => Ok(rows.len()),
+        }
+    }
+
+    /// Relays `rows`: each one's outcome (`None`: not known to have arrived, left unsent), and
+    /// the trouble that stopped the round, if any.
+    async fn send(&self, rows: &[Row]) -> (Vec<Option<Outcome>>, Option<Error>) {
+        let mut outcomes: Vec<Option<Outcome>> = rows.iter().map(|_| None).collect();
+        let mut trouble = None;
+        let mut publishes: Vec<(usize, OutgoingMessage)> = Vec::new();
+        let mut adds: Vec<(String, Vec<(usize, NewMessage)>)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            match row.kind {
+                Some(Kind::Publish) => {
+                    match stored_message(row.body.clone(), row.properties.as_deref()) {
+                        Ok(message) => publishes.push((i, message)),
+                        Err(e) => outcomes[i] = Some(Outcome::Refused(e)),
+                    }
+                }
+                Some(Kind::Add) => match stored_add(row) {
+                    Ok(message) => match adds.iter_mut().find(|(t, _)| *t == row.target) {
+                        Some((_, list)) => list.push((i, message)),
+                        None => adds.push((row.target.clone(), vec![(i, message)])),
+                    },
+                    Err(e) => outcomes[i] = Some(Outcome::Refused(e)),
+                },
+                None => {
+                    outcomes[i] = Some(Outcome::Refused(Error::invalid(
+                        "kind is neither publish nor add: the row was not written by dq",
+                    )))
+                }
+            }
+        }
+        if !publishes.is_empty()
+            && let Err(e) = self.publish(rows, &publishes, &mut outcomes).await
+        {
+            trouble = Some(e);
+        }
+        for (topic, list) in &adds {
+            if let Err(e) = self.add(topic, list, &mut outcomes).await {
+                trouble.get_or_insert(e);
+            }
+        }
+        (outcomes, trouble)
+    }
+
+    /// Publishes in one batch; messages the batch left unclear (the channel closed under them)
+    /// one at a time, to find the one the broker refused.
+    async fn publish(
+        &self,
+        rows: &[Row],
+        publishes: &[(usize, OutgoingMessage)],
+        outcomes: &mut [Option<Outcome>],
+    ) -> Result<()> {
+        let list: Vec<(&str, &str, &OutgoingMessage)> = publishes
+            .iter()
+            .map(|(i, m)| (rows[*i].target.as_str(), rows[*i].routing_key.as_str(), m))
+            .collect();
+        let results = self.producer.publish_each(&list).await?;
+        let mut unclear = Vec::new();
+        for ((i, message), result) in publishes.iter().zip(results) {
+            match result {
+                Ok(()) => outcomes[*i] = Some(Outcome::Sent),
+                Err(e) if e.kind() == ErrorKind::Rejected => {
+                    outcomes[*i] = Some(Outcome::Refused(e))
+                }
+                Err(_) => unclear.push((*i, message)),
+            }
+        }
+        for (i, message) in unclear {
+            let row = &rows[i];
+            match self
+                .producer
+                .publish(&row.target, &row.routing_key, message)
+                .await
+            {
+                Ok(()) => outcomes[i] = Some(Outcome::Sent),
+                Err(e) if refused_alone(e.kind()) => outcomes[i] = Some(Outcome::Refused(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one topic's rows; an unregistered topic refuses them all.
+    async fn add(
+        &self,
+        topic: &str,
+        list: &[(usize, NewMessage)],
+        outcomes: &mut [Option<Outcome>],
+    ) -> Result<()> {
+        let messages: Vec<NewMessage> = list.iter().map(|(_, m)| m.clone()).collect();
+        match self.queue.add_many(topic, &messages).await {
+            Ok(_) => {
+                for (i, _) in list {
+                    outcomes[*i] = Some(Outcome::Sent);
+                }
+                Ok(())
+            }
+            Err(e) if refused_alone(e.kind()) => {
+                for (i, _) in list {
+                    outcomes[*i] = Some(Outcome::Refused(e.clone()));
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Marks sent rows (or deletes them when sent rows are not kept) and refused ones, in the
+    /// transaction that locked them.
+    async fn record(
+        &self,
+        conn: &mut Conn,
+        rows: &[Row],
+        outcomes: &[Option<Outcome>],
+    ) -> Result<()> {
+        let sent: Vec<String> = rows
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| matches!(o, Some(Outcome::Sent)))
+            .map(|(row, _)| row.id.to_string())
+            .collect();
+        if !sent.is_empty() {
+            // Ids the relay read itself, as numbers: nothing of a caller's becomes SQL text.
+            // READ COMMITTED: the IN list locks only the rows it changes, all held already.
+            let ids = sent.join(",");
+            let sql = if self.config.keep_sent.is_zero() {
+                format!("DELETE FROM dq_outbox WHERE id IN ({ids})")
+            } else {
+                format!(
+                    "UPDATE dq_outbox SET sent_at = NOW(6), attempts = attempts + 1, \
+                     error = NULL, retry_at = NULL WHERE id IN ({ids})"
+                )
+            };
+            self.sql(conn.query_drop(sql)).await?;
+        }
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            if let Some(Outcome::Refused(e)) = outcome {
+                let wait = 1u64
+                    .checked_shl(row.attempts.min(16))
+                    .unwrap_or(RETRY_MAX_S)
+                    .min(RETRY_MAX_S);
+                let error: String = e.to_string().chars().take(1024).collect();
+                self.sql(conn.exec_drop(REFUSED, (error, wait, row.id)))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts the backlog (a consistent read: locks nothing).
+    async fn backlog(&self, slot: &mut Option<Conn>) -> Result<(u64, Option<Duration>)> {
+        let conn = self.connection(slot).await?;
+        let row: Option<(u64, Option<i64>)> = self.sql(conn.query_first(BACKLOG)).await?;
+        let (unsent, oldest) = row.unwrap_or((0, None));
+        Ok((
+            unsent,
+            oldest.map(|us| Duration::from_micros(us.max(0) as u64)),
+        ))
+    }
+
+    /// Deletes sent rows older than `keep_sent` and claims older than `keep_inbox`, a chunk at a
+    /// time (each chunk its own autocommit statement, so no lock is held long).
+    async fn tidy(&self, slot: &mut Option<Conn>) -> Result<()> {
+        let conn = self.connection(slot).await?;
+        let mut deletes = vec![(
+            "DELETE FROM dq_outbox WHERE sent_at IS NOT NULL \
+             AND sent_at < NOW(6) - INTERVAL ? MICROSECOND ORDER BY sent_at LIMIT ?",
+            self.config.keep_sent,
+        )];
+        if let Some(keep) = self.config.keep_inbox {
+            deletes.push((
+                "DELETE FROM dq_inbox WHERE claimed_at < NOW(6) - INTERVAL ? MICROSECOND \
+                 ORDER BY claimed_at LIMIT ?",
+                keep,
+            ));
+        }
+        for (sql, keep) in deletes {
+            let keep_us = u64::try_from(keep.as_micros()).unwrap_or(u64::MAX / 2);
+            // Bounded: a huge backlog of old rows is worked off over several tidy-ups.
+            for _ in 0..20 {
+                self.sql(conn.exec_drop(sql, (keep_us, TIDY_CHUNK))).await?;
+                if conn.affected_rows() < TIDY_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The relay's connection, opened when there is none (READ COMMITTED, short lock waits).
+    async fn connection<'c>(&self, slot: &'c mut Option<Conn>) -> Result<&'c mut Conn> {
+        if slot.is_none() {
+            let conn = self.sql(Conn::new(Opts::from(self.url.opts(true)))).await?;
+            *slot = Some(conn);
+            let conn = slot
+                .as_mut()
+                .ok_or_else(|| Error::internal("no connection"))?;
+            self.sql(conn.query_drop(
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+                 SET SESSION innodb_lock_wait_timeout = 5",
+            ))
+            .await?;
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::internal("no connection"))
+    }
+
+    /// Runs one MySQL call within the timeout, its error in dq's words.
+    async fn sql<T>(
+        &self,
+        call: impl std::future::Future<Output = mysql_async::Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if server_code(&e) == Some(1146) => Err(missing_table(
+                "dq_outbox or dq_inbox",
+                &format!("in database {:?}", self.url.database()),
+            )),
+            Ok(Err(e)) => Err(crate::mysql::error(&self.url, &e)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "MySQL {} did not answer within {:.3} s",
+                    self.url,
+                    self.config.timeout.as_secs_f64()
+                ),
+            )),
+        }
+    }
+}
+
+/// Errors that concern one message alone (it is refused; the others go on), rather than the
+/// broker or the connection (the round stops and the relay backs off).
+fn refused_alone(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Rejected
+            | ErrorKind::NotFound
+            | ErrorKind::InvalidArgument
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::UnknownTopic
+            | ErrorKind::Unauthorized
+    )
+}
+
+/// A stored add row as the delay queue's message: the body must be JSON, as `add` left it.
+fn stored_add(row: &Row) -> Result<NewMessage> {
+    crate::input::check_id(&row.message_id)?;
+    let body = String::from_utf8(row.body.clone())
+        .ok()
+        .filter(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
+        .ok_or_else(|| {
+            Error::invalid("body is not JSON text: the row was not written by Dq\\Outbox::add")
+        })?;
+    Ok(NewMessage {
+        id: row.message_id.clone(),
+        body,
+        schedule: row.due_at_ms.map_or(Schedule::TopicDefault, Schedule::At),
+    })
+}
