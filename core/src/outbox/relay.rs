@@ -13,10 +13,12 @@
 //! - A row the broker refuses on its own account (a nack, an exchange that does not exist, an
 //!   unregistered topic, a row not written by dq) stays unsent with its error, its attempts
 //!   counted, and is tried again after `retry_at` (2^attempts s, at most 5 min); the rows
-//!   behind it go on.
+//!   behind it go on. Exchanges are asked about (a passive declare, remembered 30 s) before a
+//!   batch goes out: a missing one would close the channel under the whole batch.
 //! - Sessions run in READ COMMITTED: no gap locks, so the relay never makes an application's
 //!   INSERT wait.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +27,7 @@ use mysql_async::{Conn, Opts};
 use tokio::sync::watch;
 
 use super::{Kind, missing_table, stored_message};
-use crate::amqp::{OutgoingMessage, Producer};
+use crate::amqp::{ExchangeOptions, OutgoingMessage, Producer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::{NewMessage, Schedule};
 use crate::mysql::{MysqlUrl, server_code};
@@ -54,6 +56,8 @@ const TIDY_EVERY: Duration = Duration::from_secs(30);
 const STATS_EVERY: Duration = Duration::from_secs(1);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How long an exchange seen to exist is taken to exist without asking again.
+const EXCHANGE_SEEN: Duration = Duration::from_secs(30);
 /// The longest wait before a refused row is tried again.
 const RETRY_MAX_S: u64 = 300;
 
@@ -116,6 +120,8 @@ pub struct Relay {
     queue: Arc<DelayQueue>,
     config: RelayConfig,
     observer: Arc<dyn RelayObserver>,
+    /// Exchanges seen to exist, and when.
+    exchanges: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// One outbox row, as taken.
@@ -192,6 +198,7 @@ impl Relay {
             queue,
             config,
             observer,
+            exchanges: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -361,19 +368,39 @@ impl Relay {
         publishes: &[(usize, OutgoingMessage)],
         outcomes: &mut [Option<Outcome>],
     ) -> Result<()> {
-        let list: Vec<(&str, &str, &OutgoingMessage)> = publishes
-            .iter()
-            .map(|(i, m)| (rows[*i].target.as_str(), rows[*i].routing_key.as_str(), m))
-            .collect();
+        // An exchange that does not exist would make the broker close the channel under the
+        // whole batch, messages already routed included: asked first, on its own.
+        let mut missing: HashMap<&str, Error> = HashMap::new();
+        for (i, _) in publishes {
+            let exchange = rows[*i].target.as_str();
+            if !missing.contains_key(exchange)
+                && let Some(e) = self.check_exchange(exchange).await?
+            {
+                missing.insert(exchange, e);
+            }
+        }
+        let mut list: Vec<(&str, &str, &OutgoingMessage)> = Vec::new();
+        let mut kept = Vec::new();
+        for (i, message) in publishes {
+            let row = &rows[*i];
+            match missing.get(row.target.as_str()) {
+                Some(e) => outcomes[*i] = Some(Outcome::Refused(e.clone())),
+                None => {
+                    list.push((row.target.as_str(), row.routing_key.as_str(), message));
+                    kept.push((*i, message));
+                }
+            }
+        }
+        if list.is_empty() {
+            return Ok(());
+        }
         let results = self.producer.publish_each(&list).await?;
         let mut unclear = Vec::new();
-        for ((i, message), result) in publishes.iter().zip(results) {
+        for ((i, message), result) in kept.into_iter().zip(results) {
             match result {
-                Ok(()) => outcomes[*i] = Some(Outcome::Sent),
-                Err(e) if e.kind() == ErrorKind::Rejected => {
-                    outcomes[*i] = Some(Outcome::Refused(e))
-                }
-                Err(_) => unclear.push((*i, message)),
+                Ok(()) => outcomes[i] = Some(Outcome::Sent),
+                Err(e) if e.kind() == ErrorKind::Rejected => outcomes[i] = Some(Outcome::Refused(e)),
+                Err(_) => unclear.push((i, message)),
             }
         }
         for (i, message) in unclear {
@@ -389,6 +416,42 @@ impl Relay {
             }
         }
         Ok(())
+    }
+
+    /// Whether `exchange` exists: `None` when it does (or was seen within `EXCHANGE_SEEN`),
+    /// the broker's refusal when it does not; an error when the broker cannot say.
+    async fn check_exchange(&self, exchange: &str) -> Result<Option<Error>> {
+        if exchange.is_empty() || exchange.starts_with("amq.") {
+            return Ok(None);
+        }
+        if self
+            .exchanges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(exchange)
+            .is_some_and(|seen| seen.elapsed() < EXCHANGE_SEEN)
+        {
+            return Ok(None);
+        }
+        let passive = ExchangeOptions {
+            passive: true,
+            ..ExchangeOptions::default()
+        };
+        match self
+            .producer
+            .declare_exchange(exchange, "direct", &passive)
+            .await
+        {
+            Ok(()) => {
+                self.exchanges
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(exchange.to_string(), Instant::now());
+                Ok(None)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Some(e)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds one topic's rows; an unregistered topic refuses them all.

@@ -3,6 +3,7 @@
 
 mod amqp;
 mod blocking;
+mod outbox;
 mod queue;
 mod registry;
 mod xa;
