@@ -60,4 +60,9 @@ echo "== Dq\\Xa vs hand-written PDO XA: transfers between two databases (MariaDB
 php -n "${php_ext[@]}" -d extension=mysqlnd -d extension=pdo -d extension=pdo_mysql \
   bench/xa.php "${DQ_BENCH_XA_SECONDS:-3}" "${DQ_BENCH_XA_ROUNDS:-2}"
 echo
+echo "== Dq\\Outbox: the row in the caller's transaction, the relay, commit-to-queue lag (MariaDB, RabbitMQ)"
+php -n "${php_ext[@]}" -d extension=mysqlnd -d extension=pdo -d extension=pdo_mysql -d extension=posix \
+  -d extension=sockets -d extension=mbstring \
+  bench/outbox.php "${DQ_BENCH_OUTBOX_ROWS:-50000}" "${DQ_BENCH_OUTBOX_LAG_SECONDS:-10}"
+echo
 bash bench/workers.sh

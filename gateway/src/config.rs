@@ -601,4 +601,71 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("DQ_MYSQL") && !e.contains("secret"), "{e}");
     }
+
+    #[test]
+    fn outbox_settings() {
+        let c = GatewayConfig::from_toml(
+            r#"
+            [databases]
+            order = "mysql://root@127.0.0.1/db_order"
+            [outbox]
+            databases = ["order"]
+            interval = 0.2
+            batch = 1000
+            keep_sent = 0
+            keep_inbox = 0
+            alert_after = 30
+            alert_webhook = "http://127.0.0.1:9000/alerts"
+            "#,
+            "f.toml",
+        )
+        .unwrap();
+        assert_eq!(c.outbox.databases, ["order"]);
+        assert_eq!(c.outbox.relay.interval, Duration::from_millis(200));
+        assert_eq!(c.outbox.relay.batch, 1000);
+        assert_eq!(c.outbox.relay.keep_sent, Duration::ZERO);
+        assert_eq!(c.outbox.relay.keep_inbox, None);
+        assert_eq!(c.outbox.alert_after, Duration::from_secs(30));
+        assert_eq!(
+            c.outbox.alert_webhook.as_deref(),
+            Some("http://127.0.0.1:9000/alerts")
+        );
+        // The outbox needs no `mysql`: [databases] for it alone is fine (XA stays off).
+        c.check_xa().unwrap();
+        let defaults = GatewayConfig::from_toml(EMBEDDED, "built-in").unwrap();
+        assert!(defaults.outbox.databases.is_empty());
+        assert_eq!(
+            defaults.outbox.relay,
+            RelayConfig {
+                timeout: defaults.queue.timeout,
+                ..RelayConfig::default()
+            }
+        );
+    }
+
+    #[test]
+    fn outbox_mistakes_are_named() {
+        let refused = |outbox: &str, names: &[&str]| {
+            let text = format!("[databases]\norder = \"mysql://root@h/o\"\n[outbox]\n{outbox}");
+            let e = GatewayConfig::from_toml(&text, "f.toml").unwrap_err();
+            for name in names {
+                assert!(e.contains(name), "{name} in {e}");
+            }
+        };
+        refused(
+            "databases = [\"orders\"]",
+            &["outbox.databases", "\"orders\"", "order"],
+        );
+        refused("databases = [\"order\", \"order\"]", &["twice"]);
+        refused("interval = 0", &["outbox.interval", "0"]);
+        refused("batch = 0", &["outbox.batch"]);
+        refused("batch = 20000", &["outbox.batch", "20000"]);
+        refused("keep_sent = -1", &["outbox.keep_sent"]);
+        refused("alert_after = 0", &["outbox.alert_after"]);
+        refused(
+            "alert_webhook = \"ftp://x\"",
+            &["outbox.alert_webhook", "ftp://x"],
+        );
+        refused("bach = 3", &["bach"]);
+    }
 }

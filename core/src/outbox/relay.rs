@@ -399,7 +399,9 @@ impl Relay {
         for ((i, message), result) in kept.into_iter().zip(results) {
             match result {
                 Ok(()) => outcomes[i] = Some(Outcome::Sent),
-                Err(e) if e.kind() == ErrorKind::Rejected => outcomes[i] = Some(Outcome::Refused(e)),
+                Err(e) if e.kind() == ErrorKind::Rejected => {
+                    outcomes[i] = Some(Outcome::Refused(e))
+                }
                 Err(_) => unclear.push((i, message)),
             }
         }

@@ -35,7 +35,10 @@ impl World {
 
     async fn on(dbs: TestDatabases) -> World {
         let url = MysqlUrl::parse("app", &dbs.url("app")).unwrap();
-        let applied = APPLICATION.apply(&url, Duration::from_secs(10)).await.unwrap();
+        let applied = APPLICATION
+            .apply(&url, Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!(applied, ["dq_outbox_inbox"]);
         assert!(
             APPLICATION
@@ -235,7 +238,11 @@ async fn committed_rows_are_published_intact_and_in_order_rolled_back_ones_never
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = drain(&producer, "credits", Duration::from_millis(300)).await;
-    assert_eq!(got.len(), 60, "every committed row once, the open one not yet");
+    assert_eq!(
+        got.len(),
+        60,
+        "every committed row once, the open one not yet"
+    );
     let expected: Vec<&Entry> = first.iter().chain(&second).collect();
     for (n, ((id, body, properties), entry)) in got.iter().zip(&expected).enumerate() {
         assert_eq!(id, &entry.message_id, "order kept at {n}");
@@ -353,7 +360,8 @@ async fn a_refused_row_waits_with_its_error_while_the_rows_behind_it_go_out() {
         missing_exchange.clone(),
         unregistered,
     ];
-    entries.extend((0..20).map(|i| publish_entry("ok", format!("after {i}").as_bytes(), json!({}))));
+    entries
+        .extend((0..20).map(|i| publish_entry("ok", format!("after {i}").as_bytes(), json!({}))));
     write(&mut conn, &entries, true).await;
     // A row not written by dq: refused, never fatal.
     world.sql(
@@ -376,7 +384,9 @@ async fn a_refused_row_waits_with_its_error_while_the_rows_behind_it_go_out() {
         "{refused:?}"
     );
     assert!(
-        refused.iter().any(|r| r.starts_with("u-1: ") && r.contains("not.registered")),
+        refused
+            .iter()
+            .any(|r| r.starts_with("u-1: ") && r.contains("not.registered")),
         "{refused:?}"
     );
     assert!(
@@ -431,10 +441,9 @@ async fn two_relays_on_one_database_publish_every_row_once() {
         .map(|w| {
             let url = world.dbs.url("app");
             tokio::spawn(async move {
-                let mut conn =
-                    mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-                        .await
-                        .unwrap();
+                let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                    .await
+                    .unwrap();
                 let mut ids = Vec::new();
                 for t in 0..50 {
                     let entries: Vec<Entry> = (0..10)
@@ -525,17 +534,35 @@ async fn a_mariadb_restart_under_load_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     done_tx.send(true).unwrap();
     let committed = writer.await.unwrap();
-    assert!(committed.len() > 50, "the writer wrote: {}", committed.len());
-    wait_until(Duration::from_secs(30), "every committed row relayed", || {
-        *seen.relayed.lock().unwrap() >= committed.len()
-    })
+    assert!(
+        committed.len() > 50,
+        "the writer wrote: {}",
+        committed.len()
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "every committed row relayed",
+        || *seen.relayed.lock().unwrap() >= committed.len(),
+    )
     .await;
     let got = drain(&producer, "restart", Duration::from_millis(500)).await;
     let ids: std::collections::HashSet<&str> = got.iter().map(|(id, _, _)| id.as_str()).collect();
-    let lost: Vec<&String> = committed.iter().filter(|id| !ids.contains(id.as_str())).collect();
-    assert!(lost.is_empty(), "lost {} of {}", lost.len(), committed.len());
+    let lost: Vec<&String> = committed
+        .iter()
+        .filter(|id| !ids.contains(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "lost {} of {}",
+        lost.len(),
+        committed.len()
+    );
     // At least once: a copy only for rows the restart caught between confirm and commit.
-    assert!(got.len() - ids.len() <= 100, "{} duplicates", got.len() - ids.len());
+    assert!(
+        got.len() - ids.len() <= 100,
+        "{} duplicates",
+        got.len() - ids.len()
+    );
     stop.send(true).unwrap();
     relay.await.unwrap();
     drop(world);

@@ -11,6 +11,7 @@ mod jobs;
 mod observability;
 mod openapi;
 mod operations;
+mod outbox;
 mod process;
 mod schemathesis;
 mod server;
