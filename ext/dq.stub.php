@@ -454,6 +454,49 @@ namespace Dq {
          */
         public static function recover(array $databases, array $options = []): array {}
     }
+
+    /**
+     * Messages written in your own transaction: publish() (to RabbitMQ) and add() (to the delay
+     * queue) insert a row into dq_outbox through your PDO connection, so the message exists if
+     * and only if your transaction commits; dq-gateway's outbox relay ([outbox] databases) sends
+     * committed rows, at least once, with the same message_id each time. Create the tables with
+     * `dq-gateway migrate` (or the SQL of schema()).
+     */
+    final class Outbox
+    {
+        /**
+         * Writes a message for $exchange with $routingKey; body and properties as
+         * Producer::publish takes them (an array body is sent as JSON).
+         * @param \PDO $pdo a connection to MySQL or MariaDB (ThinkPHP Db::connect()->getPdo(),
+         *        Laravel DB::connection()->getPdo())
+         * @return string the message id: the message_id property, generated (a UUID) when not given
+         */
+        public static function publish(mixed $pdo, string $exchange, string $routingKey, mixed $body, array $properties = []): string {}
+
+        /**
+         * Writes a delay-queue message for $topic; $data as Client::add takes it (id, body,
+         * delay or fix_time; a delay counts from now). The topic is checked when the relay adds it.
+         * @param \PDO $pdo
+         * @return string the id
+         */
+        public static function add(mixed $pdo, string $topic, array $data): string {}
+
+        /** The SQL that creates dq_outbox and dq_inbox; never run it inside a transaction. */
+        public static function schema(): string {}
+    }
+
+    /** The consumer's side of reliable messages: apply each message once. */
+    final class Inbox
+    {
+        /**
+         * Records $messageId for $consumer in dq_inbox, in your transaction: true the first
+         * time, false when it was claimed before (a concurrent claim waits for the other
+         * transaction). Apply the message only when it returns true, in the same transaction.
+         * @param \PDO $pdo
+         * @param string|int $messageId the message's message_id property
+         */
+        public static function claim(mixed $pdo, string $consumer, mixed $messageId): bool {}
+    }
 }
 
 namespace {

@@ -234,7 +234,7 @@ foreach (['ext/dq.stub.php', 'ext/conf/dq.ini'] as $path) {
 }
 ?>
 --EXPECT--
-stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\XaException, Dq\ClientInterface, Dq\JobInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Job, Dq\Producer, Dq\Consumer, Dq\Delivery, Dq\Xa
+stub declares: Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException, Dq\UnknownTopicException, Dq\XaException, Dq\ClientInterface, Dq\JobInterface, Dq\ProducerInterface, Dq\ConsumerInterface, Dq\DeliveryInterface, Dq\Client, Dq\Job, Dq\Producer, Dq\Consumer, Dq\Delivery, Dq\Xa, Dq\Outbox, Dq\Inbox
 Dq\Exception: parent RuntimeException, final false
 Dq\ConnectionException: parent Dq\Exception, final false
 Dq\TimeoutException: parent Dq\Exception, final false
@@ -331,6 +331,12 @@ Dq\Xa: parent -, final true
   id(): string
   run(array $databases, callable $handler, array $options = []): mixed
   recover(array $databases, array $options = []): array
+Dq\Outbox: parent -, final true
+  publish(mixed $pdo, string $exchange, string $routingKey, mixed $body, array $properties = []): string
+  add(mixed $pdo, string $topic, array $data): string
+  schema(): string
+Dq\Inbox: parent -, final true
+  claim(mixed $pdo, string $consumer, mixed $messageId): bool
 alias DqClient => Dq\Client: true
 stub matches
 web addresses in ext/dq.stub.php: none

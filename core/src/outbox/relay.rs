@@ -289,15 +289,18 @@ impl Relay {
             self.sql(conn.query_drop("COMMIT")).await?;
             return Ok(0);
         }
+        let taken_at = Instant::now();
         let rows: Vec<Row> = rows.into_iter().map(Row::from_tuple).collect();
         let (outcomes, trouble) = self.send(&rows).await;
+        // The rows' age when taken, plus the time their confirms took.
+        let sending = taken_at.elapsed();
         self.record(conn, &rows, &outcomes).await?;
         self.sql(conn.query_drop("COMMIT")).await?;
         for (row, outcome) in rows.iter().zip(&outcomes) {
             match outcome {
                 Some(Outcome::Sent) => {
                     if let Some(kind) = row.kind {
-                        self.observer.relayed(&self.name, kind, row.age);
+                        self.observer.relayed(&self.name, kind, row.age + sending);
                     }
                 }
                 Some(Outcome::Refused(e)) => {
