@@ -61,8 +61,8 @@ pids+=($!)
 "${php[@]}" "$here/transfer.php" alice frank 5.00 00000000-0000-4000-8000-000000000042
 "${php[@]}" "$here/transfer.php" alice frank 5.00 00000000-0000-4000-8000-000000000042
 
-# Three transfers committed: wait (10 s at most) until bank2 has credited them.
-for _ in $(seq 100); do
+# Three transfers committed: wait (30 s at most) until bank2 has credited them.
+for _ in $(seq 300); do
   credited=$("${mysql[@]}" -N "${prefix}bank2" -e "SELECT COUNT(*) FROM credit")
   ((credited >= 3)) && break
   sleep 0.1

@@ -22,11 +22,18 @@ for ($i = 1; $i <= $count; $i++) {
     if ($wait > 0) {
         usleep((int) ($wait * 1e6));
     }
-    $pick->execute();
-    $row = $pick->fetch(PDO::FETCH_ASSOC);
-    $pick->closeCursor();
+    // A row already relayed (the first ones may still be on their way: 30 s at most).
+    while (true) {
+        $pick->execute();
+        $row = $pick->fetch(PDO::FETCH_ASSOC);
+        $pick->closeCursor();
+        if ($row !== false || microtime(true) > $started + $seconds + 30) {
+            break;
+        }
+        usleep(100000);
+    }
     if ($row === false) {
-        continue;   // nothing relayed yet
+        break;
     }
     $producer->publish(Transfer::EXCHANGE, Transfer::ROUTING_KEY, $row['body'],
         ['message_id' => $row['message_id'], 'content_type' => 'application/json', 'mandatory' => true]);
