@@ -75,8 +75,10 @@ final class Credit
                 $this->bank2->commit();
                 return true;
             } catch (\PDOException $e) {
-                if ($this->bank2->inTransaction()) {
+                try {
                     $this->bank2->rollBack();
+                } catch (\PDOException) {
+                    // The connection broke: its transaction went with it.
                 }
                 // 1213 deadlock, 1205 lock wait timeout: nothing was applied; try again.
                 if ($attempt < self::ATTEMPTS && in_array($e->errorInfo[1] ?? null, [1205, 1213], true)) {

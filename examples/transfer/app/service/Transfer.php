@@ -39,19 +39,17 @@ final class Transfer
             $balance = $this->debit($transferId, $from, $to, $amount);
             $this->bank1->commit();
             return ['state' => 'sent', 'transfer' => $transferId, 'balance' => $balance];
-        } catch (InsufficientFunds $e) {
-            $this->bank1->rollBack();
-            return ['state' => 'refused', 'transfer' => $transferId, 'detail' => $e->getMessage()];
-        } catch (\PDOException $e) {
-            $this->bank1->rollBack();
-            if (($e->errorInfo[1] ?? null) === 1062 && $this->exists($transferId)) {
+        } catch (\Throwable $e) {
+            $this->rollBack();
+            if ($e instanceof InsufficientFunds) {
+                return ['state' => 'refused', 'transfer' => $transferId, 'detail' => $e->getMessage()];
+            }
+            // 1062: the transfer id is taken; a retry of a transfer that committed before.
+            if ($e instanceof \PDOException && ($e->errorInfo[1] ?? null) === 1062 && $this->exists($transferId)) {
                 return ['state' => 'sent', 'transfer' => $transferId, 'detail' => 'sent before'];
             }
-            throw $e;
-        } catch (\Throwable $e) {
-            if ($this->bank1->inTransaction()) {
-                $this->bank1->rollBack();
-            }
+            // Anything else: nothing was written, unless the commit itself failed half-way
+            // (the connection broke): then exists($transferId) tells, debit and message alike.
             throw $e;
         }
     }
@@ -96,6 +94,17 @@ final class Transfer
         $found = $this->bank1->prepare('SELECT 1 FROM transfer WHERE id = ?');
         $found->execute([$transferId]);
         return $found->fetchColumn() !== false;
+    }
+
+    /** Rolls back what is open; a connection that broke took its transaction with it. */
+    private function rollBack(): void
+    {
+        try {
+            if ($this->bank1->inTransaction()) {
+                $this->bank1->rollBack();
+            }
+        } catch (\PDOException) {
+        }
     }
 
     /** A new transfer id: a random UUID (version 4). */
