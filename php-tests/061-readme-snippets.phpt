@@ -30,10 +30,20 @@ register_shutdown_function(function () use (&$workers, $tmp): void {
     @rmdir($tmp);
 });
 
-/** The command running $file with build/dq.so, the test's prefix and vhost as the ini defaults. */
+/**
+ * The command running $file with build/dq.so and PDO's MySQL driver (for the outbox's blocks),
+ * the test's prefix and vhost as the ini defaults.
+ */
 function command(string $file, string $prefix, TestVhost $vhost, string $ini = ''): string
 {
-    return 'exec ' . escapeshellarg(PHP_BINARY) . ' -n -d extension=' . escapeshellarg(dq_root() . '/build/dq.so') . $ini
+    $peers = '';
+    foreach (['mysqlnd', 'pdo', 'pdo_mysql'] as $extension) {
+        // Those built into PHP are there without asking.
+        if (is_file(PHP_EXTENSION_DIR . "/$extension.so")) {
+            $peers .= " -d extension=$extension";
+        }
+    }
+    return 'exec ' . escapeshellarg(PHP_BINARY) . ' -n -d extension=' . escapeshellarg(dq_root() . '/build/dq.so') . $peers . $ini
         . ' -d dq.prefix=' . escapeshellarg($prefix) . ' -d dq.amqp=' . escapeshellarg($vhost->url())
         . ' -d date.timezone=UTC ' . escapeshellarg($file);
 }
@@ -68,17 +78,21 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
         printf("block at line %d (worker): %s\n", $line, proc_get_status($worker)['running'] ? 'consuming' : 'exited: ' . file_get_contents($workerOut));
         continue;
     }
-    // A block on MySQL databases (db_order, db_finance: examples/xa's schema) gets databases of
-    // its own under those names' places, and a decision log of its own (dq.mysql).
+    // A block on MySQL databases (db_order, db_finance: examples/xa's schema; named in mysql://
+    // URLs or in PDO's DSNs) gets databases of its own under those names' places, and a
+    // decision log of its own (dq.mysql).
     $ini = '';
     $databases = null;
-    if (str_contains($code, 'mysql://')) {
+    if (str_contains($code, 'mysql://') || str_contains($code, 'dbname=db_')) {
         $databases = new TestDatabases(['order', 'finance', 'log']);
         $schema = file_get_contents("$root/examples/xa/schema.sql");
         $databases->pdo('order')->exec(preg_replace('/^.*?-- db_order\n(.*?)-- db_finance.*$/s', '$1', $schema));
         $databases->pdo('finance')->exec(preg_replace('/^.*?-- db_finance\n/s', '', $schema));
         $databases->pdo('finance')->exec("INSERT INTO t_user_account VALUES ('alice', 500.00)");
-        $code = str_replace(['/db_order', '/db_finance'], ['/' . $databases->name('order'), '/' . $databases->name('finance')], $code);
+        $code = str_replace(['/db_order', '/db_finance', 'dbname=db_order', 'dbname=db_finance'], [
+            '/' . $databases->name('order'), '/' . $databases->name('finance'),
+            'dbname=' . $databases->name('order'), 'dbname=' . $databases->name('finance'),
+        ], $code);
         file_put_contents($file, "<?php\n" . $code);
         $ini = ' -d dq.mysql=' . escapeshellarg($databases->url('log'));
     }
