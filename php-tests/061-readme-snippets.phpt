@@ -131,7 +131,7 @@ foreach ($blocks as $i => ['line' => $line, 'code' => $code]) {
 }
 ?>
 --EXPECTF--
-6 php blocks
+7 php blocks
 block at line %d: exit 0
 block at line %d: exit 0
   rendering invoice 8
@@ -146,3 +146,6 @@ block at line %d: exit 0
   worker still running: true, after SIGTERM: exit 0
 block at line %d: exit 0
   order 1 paid
+block at line %d: exit 0
+  delivery 1: applied
+  delivery 2: a copy, skipped
