@@ -192,6 +192,66 @@ dq_result dq_client_fail(const dq_client *client,
                          const char *lease,
                          const char *reason);
 
+// Checks a message to publish to `exchange` with `routing_key` through the outbox, as
+// `dq_producer_publish` checks it (`body_len` bytes of `body`; `properties_json` NULL or a JSON
+// object of properties), and gives the `dq_outbox` row that says so. Without a `message_id`
+// property one is generated (a UUID): the relay may publish a message twice around a failure.
+// Nothing is sent: on success `*out_row_json` (freed with `dq_string_free`) is the row to
+// write in your transaction, `{"sql", "params", "message_id"}`: the statement, its parameters
+// bound to its `?` in order (strings, integers, null, and `{"base64": "..."}` for bytes that are
+// not UTF-8: the body's), and the message id.
+//
+// # Safety
+// The strings are NUL-terminated (`properties_json` may be NULL); `body` has `body_len`
+// readable bytes; `out_row_json` points to writable storage.
+dq_result dq_outbox_publish_row(const char *exchange,
+                                const char *routing_key,
+                                const char *body,
+                                size_t body_len,
+                                const char *properties_json,
+                                char **out_row_json);
+
+// Checks a delay-queue message for `topic` as `dq_client_add` checks it (`data_json` is
+// `{"id", "body", "delay" | "fix_time"}`; a `delay` counts from now, a `fix_time` string is read
+// in `timezone`, an IANA name, or the system's time zone when NULL; the body at most 1 MiB)
+// and gives the `dq_outbox` row that says so. Whether the topic is registered is found out by
+// the relay. Errors of the message are named `data_json: ...`. On success `*out_row_json` is
+// the row, as for `dq_outbox_publish_row` (`message_id` the message's id).
+//
+// # Safety
+// The strings are NUL-terminated (`timezone` may be NULL); `out_row_json` points to writable
+// storage.
+dq_result dq_outbox_add_row(const char *topic,
+                            const char *data_json,
+                            const char *timezone,
+                            char **out_row_json);
+
+// Checks an inbox claim of `message_id` by `consumer` (1 to 255 bytes each) and gives the
+// `dq_inbox` statement that makes it: run it in the transaction that applies the message; one
+// affected row means claimed now, none that it was claimed before. On success `*out_row_json`
+// is the statement, as for `dq_outbox_publish_row`.
+//
+// # Safety
+// The strings are NUL-terminated; `out_row_json` points to writable storage.
+dq_result dq_outbox_claim_row(const char *consumer, const char *message_id, char **out_row_json);
+
+// The SQL that creates `dq_outbox` and `dq_inbox` (idempotent), as `dq-gateway migrate` applies
+// it: several statements and comments. DDL commits implicitly: never run it inside a
+// transaction. On success `*out_sql` holds it, freed with `dq_string_free`.
+//
+// # Safety
+// `out_sql` points to writable storage.
+dq_result dq_outbox_schema(char **out_sql);
+
+// What to say when the database answered that `table` (`dq_outbox`, `dq_inbox`) does not exist
+// (MySQL error 1146, SQLSTATE 42S02), `detail` saying where (e.g. "(MySQL: <the server's
+// message>)"): how to create it. Report it as `DQ_NOT_FOUND`, as dq.so does. On success
+// `*out_message` holds it, freed with `dq_string_free`.
+//
+// # Safety
+// The strings are NUL-terminated; `out_message` points to writable storage.
+dq_result dq_outbox_missing_table(const char *table, const char *detail, char **out_message);
+
 // Makes a producer. `options_json` is a JSON object (or NULL): `amqp` (URL, default
 // amqp://guest:guest@127.0.0.1:5672/%2f), `confirm` (default true), `timeout` (seconds,
 // default 3), `prefix` (default "dq"). On success `*out_producer` owns a producer the caller

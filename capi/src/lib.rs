@@ -12,12 +12,15 @@
 //! - `boundary`: result codes, last error, panic boundary, argument checks.
 //! - `client`: the delay queue (`dq_client_*`).
 //! - `producer`: RabbitMQ (`dq_producer_*`).
+//! - `outbox`: the rows of the transactional outbox and the inbox, written through the
+//!   caller's own database connection (`dq_outbox_*`).
 //! - `xa`: XA transactions across MySQL / MariaDB databases (`dq_xa_*`).
 
 #![allow(non_camel_case_types)]
 
 mod boundary;
 mod client;
+mod outbox;
 mod producer;
 mod xa;
 

@@ -2,11 +2,13 @@
 /**
  * dq through PHP's FFI and libdq.so, for hosts where the dq.so extension cannot be installed.
  *
- * DqFfi\Client, DqFfi\Producer and DqFfi\Xa have the methods, arguments and return values of
- * Dq\Client, Dq\Producer and Dq\Xa. Failures throw the same exception classes with the same codes
- * and, for bad arguments, the same messages: when dq.so is not loaded, this file declares
- * Dq\Exception, Dq\ConnectionException, Dq\TimeoutException, Dq\InvalidArgumentException,
- * Dq\UnknownTopicException and Dq\XaException itself, so `catch (Dq\...)` works with either.
+ * DqFfi\Client, DqFfi\Producer, DqFfi\Xa, DqFfi\Outbox and DqFfi\Inbox have the methods,
+ * arguments and return values of Dq\Client, Dq\Producer, Dq\Xa, Dq\Outbox and Dq\Inbox (the
+ * outbox's rows are written through the caller's PDO, here as there). Failures throw the same
+ * exception classes with the same codes and, for bad arguments, the same messages: when dq.so
+ * is not loaded, this file declares Dq\Exception, Dq\ConnectionException, Dq\TimeoutException,
+ * Dq\InvalidArgumentException, Dq\UnknownTopicException and Dq\XaException itself, so
+ * `catch (Dq\...)` works with either.
  *
  * Needs ffi.enable=1 (CLI: `php -d ffi.enable=1`; FPM: see README, ffi.enable=preload with
  * opcache.preload). libdq.so and include/dq_ffi.h are found next to this file's repository
@@ -197,6 +199,12 @@ namespace DqFfi {
                 }
             }
             return null;
+        }
+
+        /** Text as dq.so reads a key: what is not UTF-8 as U+FFFD. */
+        public static function lossy(string $text): string
+        {
+            return preg_match('//u', $text) ? $text : json_decode(json_encode($text, JSON_INVALID_UTF8_SUBSTITUTE));
         }
 
         /** A value and its PHP type, worded as dq.so words them: `"x" is a string`, `42 is an int`, `is null`. */
@@ -436,8 +444,11 @@ namespace DqFfi {
             $this->handle = $handle;
         }
 
-        /** A message array as the JSON object libdq.so reads. */
-        private static function message(array $data, string $name): string
+        /**
+         * A message array as the JSON object libdq.so reads (Outbox::add uses it too).
+         * @internal
+         */
+        public static function message(array $data, string $name): string
         {
             try {
                 // A list (no id, body... keys) is still an object here: the missing id is then what is reported.
@@ -777,10 +788,12 @@ namespace DqFfi {
 
         /**
          * A body as bytes (an array or object as JSON, content type application/json unless one
-         * is given) and its properties, as a JSON object (null for none) and as an array.
+         * is given) and its properties, as a JSON object (null for none) and as an array
+         * (Outbox::publish uses it too).
+         * @internal
          * @return array{0: string, 1: ?string, 2: array}
          */
-        private static function message(mixed $body, array $properties): array
+        public static function message(mixed $body, array $properties): array
         {
             $json = Library::object($properties, 'properties'); // checked first, as dq.so does
             if (is_string($body)) {
@@ -997,7 +1010,7 @@ namespace DqFfi {
                 if (is_int($name)) {
                     throw Library::invalid("databases[$name]: expected a name as the key ('order' => 'mysql://...')");
                 }
-                $name = self::lossy($name);
+                $name = Library::lossy($name);
                 if (!is_string($url) || !preg_match('//u', $url)) {
                     throw Library::invalid("databases['$name'] " . Library::described($url) . ': expected a mysql:// URL');
                 }
@@ -1013,7 +1026,7 @@ namespace DqFfi {
                         !is_finite((float) $value) => "$name: timeout " . Library::float($value) . ' is invalid: expected seconds above 0 and at most 3600',
                         default => null,
                     },
-                    default => 'unknown option "' . self::lossy((string) $key) . '" (options: log, timeout; recover() also takes older_than)',
+                    default => 'unknown option "' . Library::lossy((string) $key) . '" (options: log, timeout; recover() also takes older_than)',
                 };
                 if ($problem !== null) {
                     // dq.so checks the databases and the options before this one first.
@@ -1074,11 +1087,179 @@ namespace DqFfi {
             }
             return json_encode($list, Library::JSON);
         }
+    }
 
-        /** Text as dq.so reads a key: what is not UTF-8 as U+FFFD. */
-        private static function lossy(string $text): string
+    /**
+     * Messages written in the caller's transaction (Dq\Outbox): publish() (to RabbitMQ) and add()
+     * (to the delay queue) insert a row into dq_outbox through the given PDO connection; the
+     * gateway's outbox relay sends it once the transaction committed. libdq.so checks the message
+     * and gives the row (dq-core's format, the contract with the relay); PDO writes it.
+     */
+    final class Outbox
+    {
+        /**
+         * Writes a message for $exchange with $routingKey into dq_outbox through $pdo; body and
+         * properties as Producer::publish takes them. Returns the message id (the message_id
+         * property, generated when not given).
+         */
+        public static function publish(mixed $pdo, string $exchange, string $routingKey, mixed $body, array $properties = []): string
         {
-            return preg_match('//u', $text) ? $text : json_decode(json_encode($text, JSON_INVALID_UTF8_SUBSTITUTE));
+            $pdo = self::connection($pdo);
+            [$bytes, $json] = Producer::message($body, $properties);
+            $ffi = Library::ffi();
+            $out = $ffi->new('char *');
+            self::check($ffi->dq_outbox_publish_row($exchange, $routingKey, $bytes, strlen($bytes), $json, FFI::addr($out)));
+            $row = self::row($out);
+            self::execute($pdo, $row, 'dq_outbox');
+            return $row['message_id'];
+        }
+
+        /**
+         * Writes a delay-queue message for $topic into dq_outbox through $pdo; $data as
+         * Client::add takes it (id, body, delay or fix_time; a delay counts from now, a fix_time
+         * string is read in PHP's time zone). Returns the id. Whether the topic is registered is
+         * checked when the relay adds it.
+         */
+        public static function add(mixed $pdo, string $topic, array $data): string
+        {
+            $pdo = self::connection($pdo);
+            $ffi = Library::ffi();
+            $out = $ffi->new('char *');
+            self::check($ffi->dq_outbox_add_row($topic, Client::message($data, 'data'), date_default_timezone_get(), FFI::addr($out)));
+            $row = self::row($out);
+            self::execute($pdo, $row, 'dq_outbox');
+            return $row['message_id'];
+        }
+
+        /**
+         * The SQL that creates dq_outbox and dq_inbox, as `dq-gateway migrate` does (for teams
+         * that migrate by hand). DDL commits implicitly: never run it inside a transaction.
+         */
+        public static function schema(): string
+        {
+            $ffi = Library::ffi();
+            $out = $ffi->new('char *');
+            Library::check($ffi->dq_outbox_schema(FFI::addr($out)));
+            return (string) Library::take($out);
+        }
+
+        /**
+         * $pdo, if it is a PDO connection on the mysql driver.
+         * @internal
+         */
+        public static function connection(mixed $pdo): \PDO
+        {
+            $expected = 'expected a PDO connection to MySQL (ThinkPHP: Db::connect()->getPdo(), Laravel: DB::connection()->getPdo())';
+            if (!class_exists(\PDO::class, false)) {
+                throw Library::invalid('pdo ' . Library::described($pdo) . ": $expected; the pdo_mysql extension is not loaded");
+            }
+            if (!$pdo instanceof \PDO) {
+                throw Library::invalid('pdo ' . Library::described($pdo) . ": $expected");
+            }
+            $driver = $pdo->getAttribute(\PDO::ATTR_DRIVER_NAME);
+            $driver = is_string($driver) ? $driver : '';
+            if ($driver !== 'mysql') {
+                throw Library::invalid('pdo is a connection to "' . addcslashes($driver, '"\\') . '": the outbox and the inbox live in MySQL or MariaDB (a PDO on the mysql driver)');
+            }
+            return $pdo;
+        }
+
+        /**
+         * The row libdq.so gave ({"sql", "params", "message_id"}), freed; parameters that are
+         * {"base64": ...} as their bytes.
+         * @internal
+         * @return array{sql: string, params: list<mixed>, message_id: string}
+         */
+        public static function row(CData $out): array
+        {
+            $row = json_decode((string) Library::take($out), true, 512, JSON_THROW_ON_ERROR);
+            foreach ($row['params'] as &$value) {
+                if (is_array($value)) {
+                    $value = base64_decode($value['base64'], true);
+                }
+            }
+            return $row;
+        }
+
+        /**
+         * Prepares and executes a row's statement on $pdo; the affected row count. A missing
+         * $table is Dq\Exception (code 6) naming `dq-gateway migrate`; any other failure is
+         * PDO's own: its exception in ERRMODE_EXCEPTION, else a Dq\Exception (code 7) with
+         * PDO's error info.
+         * @internal
+         */
+        public static function execute(\PDO $pdo, array $row, string $table): int
+        {
+            try {
+                $statement = $pdo->prepare($row['sql']);
+                if (!$statement instanceof \PDOStatement) {
+                    throw self::refused($pdo->errorInfo(), $table);
+                }
+                if ($statement->execute($row['params']) !== true) {
+                    throw self::refused($statement->errorInfo(), $table);
+                }
+            } catch (\PDOException $e) {
+                if ($e->getCode() === '42S02') {
+                    throw self::missingTable($table, $e->getMessage());
+                }
+                throw $e;
+            }
+            return $statement->rowCount();
+        }
+
+        /** Throws for a failed call; libdq.so's argument names are PHP's parameter names in dq.so's messages. */
+        public static function check(int $result): void
+        {
+            if ($result !== 0) {
+                throw Library::exception($result, preg_replace('/^(properties|data)_json\b/', '$1', Library::lastError()));
+            }
+        }
+
+        /** PDO returned false (ERRMODE_SILENT or WARNING): its error info [SQLSTATE, code, message]. */
+        private static function refused(array $info, string $table): Exception
+        {
+            $state = is_string($info[0] ?? null) ? $info[0] : '';
+            $code = is_int($info[1] ?? null) ? $info[1] : 0;
+            $text = is_string($info[2] ?? null) ? $info[2] : '';
+            if ($code === 1146) {
+                return self::missingTable($table, $text);
+            }
+            return Library::exception(7, "MySQL refused the $table row: SQLSTATE[$state] $code $text");
+        }
+
+        /** libdq.so's explanation of a missing table: Dq\Exception, code 6 (DQ_NOT_FOUND). */
+        private static function missingTable(string $table, string $message): Exception
+        {
+            $ffi = Library::ffi();
+            $out = $ffi->new('char *');
+            Library::check($ffi->dq_outbox_missing_table($table, '(MySQL: ' . Library::lossy($message) . ')', FFI::addr($out)));
+            return Library::exception(6, (string) Library::take($out));
+        }
+    }
+
+    /**
+     * The consumer's side (Dq\Inbox): claim() records a message id in dq_inbox in the caller's
+     * transaction, so that a redelivered message is applied once.
+     */
+    final class Inbox
+    {
+        /**
+         * Claims $messageId for $consumer through $pdo: true the first time, false when it was
+         * claimed before (by a transaction that committed). Call it inside the transaction that
+         * applies the message; a concurrent claim of the same id waits for that transaction.
+         */
+        public static function claim(mixed $pdo, string $consumer, mixed $messageId): bool
+        {
+            $pdo = Outbox::connection($pdo);
+            $id = match (true) {
+                is_string($messageId) => $messageId,
+                is_int($messageId) => (string) $messageId, // as PHP arrays turn numeric keys into
+                default => throw Library::invalid('message id ' . Library::described($messageId) . ": expected a string (the message's message_id property)"),
+            };
+            $ffi = Library::ffi();
+            $out = $ffi->new('char *');
+            Outbox::check($ffi->dq_outbox_claim_row($consumer, $id, FFI::addr($out)));
+            return Outbox::execute($pdo, Outbox::row($out), 'dq_inbox') === 1;
         }
     }
 }

@@ -27,7 +27,7 @@ function dq_ffi_ext_run(string $code, array $vars = []): string
         . 'extract(' . var_export($vars, true) . ");\n";
     file_put_contents($script, $prelude . $code);
     $command = [PHP_BINARY, '-n', '-d', "extension=$root/build/dq.so", '-d', 'date.timezone=' . date_default_timezone_get()];
-    foreach (['igbinary', 'redis', 'mbstring', 'sockets', 'amqp', 'pcntl', 'posix', 'mysqlnd', 'pdo', 'pdo_mysql'] as $peer) {
+    foreach (['igbinary', 'redis', 'mbstring', 'sockets', 'amqp', 'pcntl', 'posix', 'mysqlnd', 'pdo', 'pdo_mysql', 'pdo_sqlite'] as $peer) {
         if (extension_loaded($peer) && is_file(ini_get('extension_dir') . "/$peer.so")) { // not those built in
             array_push($command, '-d', "extension=$peer");
         }
@@ -43,7 +43,7 @@ function dq_ffi_ext_run(string $code, array $vars = []): string
     return $out . ($err === '' ? '' : "[stderr] $err") . ($status === 0 ? '' : "[exit $status]\n");
 }
 
-/** Runs PHP code here, with $Client, $Producer and $Xa the FFI client's class names; returns what it printed. */
+/** Runs PHP code here, with $Client, $Producer, $Xa, $Outbox and $Inbox the FFI client's class names; returns what it printed. */
 function dq_ffi_run(string $code, array $vars = []): string
 {
     return (static function (string $__code, array $__vars): string {
@@ -51,6 +51,8 @@ function dq_ffi_run(string $code, array $vars = []): string
         $Client = DqFfi\Client::class;
         $Producer = DqFfi\Producer::class;
         $Xa = DqFfi\Xa::class;
+        $Outbox = DqFfi\Outbox::class;
+        $Inbox = DqFfi\Inbox::class;
         ob_start();
         try {
             eval($__code);
@@ -63,14 +65,14 @@ function dq_ffi_run(string $code, array $vars = []): string
 
 /**
  * Runs the same PHP code with the FFI client (here, dq_ffi_run) and with dq.so (dq_ffi_ext_run): in
- * the code, $Client, $Producer and $Xa are the class names (`new $Client([...])`). Returns both outputs.
+ * the code, $Client, $Producer, $Xa, $Outbox and $Inbox are the class names (`new $Client([...])`). Returns both outputs.
  * @return array{ffi: string, ext: string}
  */
 function dq_ffi_and_ext(string $code, array $vars = []): array
 {
     return [
         'ffi' => dq_ffi_run($code, $vars),
-        'ext' => dq_ffi_ext_run($code, $vars + ['Client' => 'Dq\Client', 'Producer' => 'Dq\Producer', 'Xa' => 'Dq\Xa']),
+        'ext' => dq_ffi_ext_run($code, $vars + ['Client' => 'Dq\Client', 'Producer' => 'Dq\Producer', 'Xa' => 'Dq\Xa', 'Outbox' => 'Dq\Outbox', 'Inbox' => 'Dq\Inbox']),
     ];
 }
 
