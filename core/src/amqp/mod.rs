@@ -186,17 +186,12 @@ impl Producer {
         .await
     }
 
-    /// Publishes messages to their own exchanges, in order on one channel, and awaits all their
-    /// confirms together: each message's outcome, in order. An outcome of `Ok` is a confirmed
-    /// message; a nack or a returned mandatory message is that message's own `Rejected`. When
-    /// the broker closes the channel (an exchange that does not exist) or the connection, the
-    /// messages not yet confirmed fail alike, whichever caused it: publish those one at a time
-    /// to learn which. The outer error is for what failed before anything was sent.
-    pub async fn publish_each(
-        &self,
-        messages: &[(&str, &str, &OutgoingMessage)],
-    ) -> Result<Vec<Result<()>>> {
-        let outcomes = self
+    /// Hands messages for their own exchanges to the broker, in order on one channel, without
+    /// waiting for their confirms: [`InFlight::confirmed`] awaits them. Messages sent by a
+    /// later call go out after these (the same channel), so a caller that sends batch after
+    /// batch keeps their order while it awaits the confirms of one batch and sends the next.
+    pub async fn send_each(&self, messages: &[(&str, &str, &OutgoingMessage)]) -> Result<InFlight> {
+        let confirms = self
             .bounded(async {
                 let names = messages
                     .iter()
@@ -221,33 +216,22 @@ impl Producer {
                                 message.properties.clone(),
                             )
                         });
-                let sent = join_in_order(sends.collect()).await;
-                let confirms = sent.into_iter().map(|sent| async {
-                    match sent {
-                        Ok(confirm) => confirm.await.map_err(|e| self.error(e)),
-                        Err(e) => Err(self.error(e)),
-                    }
-                });
-                let outcomes = futures_util::future::join_all(confirms).await;
-                Ok(outcomes
-                    .into_iter()
-                    .zip(messages)
-                    .map(|(outcome, (exchange, routing_key, _))| {
-                        outcome.and_then(|c| settle(c, exchange, routing_key))
-                    })
-                    .collect::<Vec<_>>())
+                Ok(join_in_order(sends.collect()).await)
             })
             .await?;
-        if outcomes
-            .iter()
-            .any(|o| o.as_ref().is_err_and(|e| e.kind() != ErrorKind::Rejected))
-        {
-            self.link.heal().await;
-        }
-        Ok(outcomes)
+        Ok(InFlight {
+            producer: self.clone(),
+            confirms: confirms
+                .into_iter()
+                .zip(messages)
+                .map(|(sent, (exchange, routing_key, _))| {
+                    (sent, exchange.to_string(), routing_key.to_string())
+                })
+                .collect(),
+        })
     }
 
-    /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through
+    /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through    /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through
     /// the broker's delayed-message exchange when it has the plugin, otherwise through a queue
     /// per (delay, target) whose TTL dead-letters messages to the target when they expire.
     pub async fn publish_delayed(
@@ -401,6 +385,47 @@ impl Producer {
             self.link.heal().await;
         }
         outcome
+    }
+}
+
+/// Messages handed to the broker by [`Producer::send_each`], their confirms to come.
+pub struct InFlight {
+    producer: Producer,
+    confirms: Vec<(lapin::Result<lapin::PublisherConfirm>, String, String)>,
+}
+
+impl InFlight {
+    /// Each message's outcome, in order: `Ok` for a confirmed message; a nack or a returned
+    /// mandatory message is that message's own `Rejected`. When the broker closed the channel
+    /// (an exchange that does not exist) or the connection, the messages not yet confirmed fail
+    /// alike, whichever caused it: publish those one at a time to learn which. The outer error
+    /// is no answer within the timeout.
+    pub async fn confirmed(self) -> Result<Vec<Result<()>>> {
+        let producer = &self.producer;
+        let confirms = self.confirms;
+        let outcomes = producer
+            .bounded(async {
+                let waits = confirms
+                    .into_iter()
+                    .map(|(sent, exchange, routing_key)| async move {
+                        match sent {
+                            Ok(confirm) => confirm
+                                .await
+                                .map_err(|e| producer.error(e))
+                                .and_then(|c| settle(c, &exchange, &routing_key)),
+                            Err(e) => Err(producer.error(e)),
+                        }
+                    });
+                Ok(futures_util::future::join_all(waits).await)
+            })
+            .await?;
+        if outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(|e| e.kind() != ErrorKind::Rejected))
+        {
+            producer.link.heal().await;
+        }
+        Ok(outcomes)
     }
 }
 

@@ -15,6 +15,8 @@
 //!   counted, and is tried again after `retry_at` (2^attempts s, at most 5 min); the rows
 //!   behind it go on. Exchanges are asked about (a passive declare, remembered 30 s) before a
 //!   batch goes out: a missing one would close the channel under the whole batch.
+//! - Two rounds of a relay overlap (one awaits its confirms and commits while the next takes
+//!   and sends), taking and sending in turn on one channel, so rows still go out in id order.
 //! - Sessions run in READ COMMITTED: no gap locks, so the relay never makes an application's
 //!   INSERT wait.
 
@@ -27,7 +29,7 @@ use mysql_async::{Conn, Opts};
 use tokio::sync::watch;
 
 use super::{Kind, missing_table, stored_message};
-use crate::amqp::{ExchangeOptions, OutgoingMessage, Producer};
+use crate::amqp::{ExchangeOptions, InFlight, OutgoingMessage, Producer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::{NewMessage, Schedule};
 use crate::mysql::{MysqlUrl, server_code};
@@ -173,6 +175,26 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Rounds of one relay that overlap.
+const LANES: usize = 2;
+
+/// What a relay's lanes share.
+struct Shared {
+    state: std::sync::Mutex<RelayState>,
+    /// Held while a lane takes its rows and sends them: batches go out in turn.
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// One round's rows on their way.
+struct Batch {
+    /// Per row: `None` while (or if) unknown.
+    outcomes: Vec<Option<Outcome>>,
+    publishes: Vec<(usize, OutgoingMessage)>,
+    adds: Vec<(String, Vec<(usize, NewMessage)>)>,
+    /// What stopped the round: the broker, Redis.
+    trouble: Option<Error>,
+}
+
 /// What became of one row this round.
 enum Outcome {
     Sent,
@@ -204,12 +226,11 @@ impl Relay {
 
     /// Relays until `shutdown` turns true. A round under way when it does is finished first
     /// (its confirms awaited and recorded), so a clean stop publishes nothing twice.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut conn: Option<Conn> = None;
-        let mut state = RelayState::default();
-        let mut backoff = BACKOFF_FIRST;
-        let mut next_stats = Instant::now();
-        let mut next_tidy = Instant::now();
+    ///
+    /// Two rounds overlap (`LANES`, each on a connection of its own): while one awaits its
+    /// confirms and commits, the next takes its rows and sends them. Taking and sending are
+    /// done under one lock, in turn, on one channel: rows go out in id order.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         tracing::info!(
             database = %self.name,
             url = %self.url,
@@ -217,14 +238,31 @@ impl Relay {
             interval_s = self.config.interval.as_secs_f64(),
             "outbox relay running"
         );
+        let shared = Shared {
+            state: std::sync::Mutex::new(RelayState::default()),
+            turn: tokio::sync::Mutex::new(()),
+        };
+        let lanes = (0..LANES).map(|lane| self.lane(lane, &shared, shutdown.clone()));
+        futures_util::future::join_all(lanes).await;
+    }
+
+    /// One lane's rounds; lane 0 also counts the backlog and tidies up.
+    async fn lane(&self, lane: usize, shared: &Shared, mut shutdown: watch::Receiver<bool>) {
+        let mut conn: Option<Conn> = None;
+        let mut backoff = BACKOFF_FIRST;
+        let mut next_stats = Instant::now();
+        let mut next_tidy = Instant::now();
         while !*shutdown.borrow() {
-            let wait = match self.round(&mut conn).await {
+            let wait = match self.round(&mut conn, &shared.turn).await {
                 Ok(taken) => {
                     backoff = BACKOFF_FIRST;
-                    if state.error.take().is_some() {
-                        tracing::info!(database = %self.name, "outbox relay resumed");
-                        self.observer.state(&self.name, &state);
-                    }
+                    self.update(shared, |state| {
+                        let was = state.error.take();
+                        if was.is_some() {
+                            tracing::info!(database = %self.name, "outbox relay resumed");
+                        }
+                        was.is_some()
+                    });
                     if taken >= self.config.batch {
                         Duration::ZERO
                     } else {
@@ -234,30 +272,39 @@ impl Relay {
                 Err(e) => {
                     conn = None;
                     let message = e.to_string();
-                    if state.error.as_deref() != Some(message.as_str()) {
+                    self.update(shared, |state| {
+                        if state.error.as_deref() == Some(message.as_str()) {
+                            return false;
+                        }
                         tracing::warn!(database = %self.name, error = %message, "outbox relay backing off");
-                        state.error = Some(message);
-                        self.observer.state(&self.name, &state);
-                    }
+                        state.error = Some(message.clone());
+                        true
+                    });
                     let wait = backoff;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     wait
                 }
             };
             let now = Instant::now();
-            if now >= next_stats {
+            if lane == 0 && now >= next_stats {
                 next_stats = now + STATS_EVERY;
                 match self.backlog(&mut conn).await {
-                    Ok((unsent, oldest)) => {
+                    Ok((unsent, oldest)) => self.update(shared, |state| {
                         state.unsent = unsent;
                         state.oldest_unsent = oldest;
                         state.checked_at = Some(SystemTime::now());
-                        self.observer.state(&self.name, &state);
-                    }
+                        true
+                    }),
                     Err(_) => conn = None,
                 }
             }
-            if now >= next_tidy && state.error.is_none() {
+            let healthy = shared
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .error
+                .is_none();
+            if lane == 0 && now >= next_tidy && healthy {
                 next_tidy = now + TIDY_EVERY;
                 if let Err(e) = self.tidy(&mut conn).await {
                     conn = None;
@@ -277,25 +324,59 @@ impl Relay {
         }
     }
 
-    /// One transaction: takes up to a batch of rows, relays them, records what became of each.
-    /// Returns how many rows it took.
-    async fn round(&self, slot: &mut Option<Conn>) -> Result<usize> {
+    /// Changes the shared state with `change`; tells the observer when it says it changed.
+    fn update(&self, shared: &Shared, change: impl FnOnce(&mut RelayState) -> bool) {
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        if change(&mut state) {
+            let state = state.clone();
+            self.observer.state(&self.name, &state);
+        }
+    }
+
+    /// One transaction: takes up to a batch of rows and sends them (in `turn`), awaits their
+    /// confirms (or adds them), records what became of each. Returns how many rows it took.
+    async fn round(&self, slot: &mut Option<Conn>, turn: &tokio::sync::Mutex<()>) -> Result<usize> {
+        let my_turn = turn.lock().await;
+        let started = Instant::now();
         let conn = self.connection(slot).await?;
         self.sql(conn.query_drop("START TRANSACTION")).await?;
         let rows: Vec<RowTuple> = self
             .sql(conn.exec(TAKE, (self.config.batch as u64,)))
             .await?;
         if rows.is_empty() {
+            drop(my_turn);
             self.sql(conn.query_drop("COMMIT")).await?;
             return Ok(0);
         }
         let taken_at = Instant::now();
         let rows: Vec<Row> = rows.into_iter().map(Row::from_tuple).collect();
-        let (outcomes, trouble) = self.send(&rows).await;
+        let mut batch = self.prepare(&rows).await;
+        let in_flight = match &batch.trouble {
+            None => self.send_publishes(&rows, &mut batch).await,
+            Some(_) => None,
+        };
+        drop(my_turn);
+        if let Some(in_flight) = in_flight {
+            self.confirm_publishes(&rows, in_flight, &mut batch).await;
+        }
+        self.add_rows(&mut batch).await;
+        let Batch {
+            outcomes, trouble, ..
+        } = batch;
         // The rows' age when taken, plus the time their confirms took.
         let sending = taken_at.elapsed();
         self.record(conn, &rows, &outcomes).await?;
+        let recorded_at = Instant::now();
         self.sql(conn.query_drop("COMMIT")).await?;
+        tracing::debug!(
+            database = %self.name,
+            rows = rows.len(),
+            take_ms = (taken_at - started).as_secs_f64() * 1000.0,
+            send_ms = sending.as_secs_f64() * 1000.0,
+            record_ms = (recorded_at - taken_at - sending).as_secs_f64() * 1000.0,
+            commit_ms = recorded_at.elapsed().as_secs_f64() * 1000.0,
+            "outbox round"
+        );
         for (row, outcome) in rows.iter().zip(&outcomes) {
             match outcome {
                 Some(Outcome::Sent) => {
@@ -321,106 +402,130 @@ impl Relay {
         }
     }
 
-    /// Relays `rows`: each one's outcome (`None`: not known to have arrived, left unsent), and
-    /// the trouble that stopped the round, if any.
-    async fn send(&self, rows: &[Row]) -> (Vec<Option<Outcome>>, Option<Error>) {
-        let mut outcomes: Vec<Option<Outcome>> = rows.iter().map(|_| None).collect();
-        let mut trouble = None;
-        let mut publishes: Vec<(usize, OutgoingMessage)> = Vec::new();
-        let mut adds: Vec<(String, Vec<(usize, NewMessage)>)> = Vec::new();
+    /// Reads the rows' messages; refuses at once those not written by dq and those for an
+    /// exchange that does not exist (which would make the broker close the channel under the
+    /// whole batch, messages already routed included).
+    async fn prepare(&self, rows: &[Row]) -> Batch {
+        let mut batch = Batch {
+            outcomes: rows.iter().map(|_| None).collect(),
+            publishes: Vec::new(),
+            adds: Vec::new(),
+            trouble: None,
+        };
+        let mut missing: HashMap<&str, Error> = HashMap::new();
         for (i, row) in rows.iter().enumerate() {
             match row.kind {
                 Some(Kind::Publish) => {
-                    match stored_message(row.body.clone(), row.properties.as_deref()) {
-                        Ok(message) => publishes.push((i, message)),
-                        Err(e) => outcomes[i] = Some(Outcome::Refused(e)),
+                    let message = match stored_message(row.body.clone(), row.properties.as_deref())
+                    {
+                        Ok(message) => message,
+                        Err(e) => {
+                            batch.outcomes[i] = Some(Outcome::Refused(e));
+                            continue;
+                        }
+                    };
+                    let exchange = row.target.as_str();
+                    if !missing.contains_key(exchange) {
+                        match self.check_exchange(exchange).await {
+                            Ok(None) => {}
+                            Ok(Some(e)) => {
+                                missing.insert(exchange, e);
+                            }
+                            Err(e) => {
+                                batch.trouble = Some(e);
+                                return batch;
+                            }
+                        }
+                    }
+                    match missing.get(exchange) {
+                        Some(e) => batch.outcomes[i] = Some(Outcome::Refused(e.clone())),
+                        None => batch.publishes.push((i, message)),
                     }
                 }
                 Some(Kind::Add) => match stored_add(row) {
-                    Ok(message) => match adds.iter_mut().find(|(t, _)| *t == row.target) {
+                    Ok(message) => match batch.adds.iter_mut().find(|(t, _)| *t == row.target) {
                         Some((_, list)) => list.push((i, message)),
-                        None => adds.push((row.target.clone(), vec![(i, message)])),
+                        None => batch.adds.push((row.target.clone(), vec![(i, message)])),
                     },
-                    Err(e) => outcomes[i] = Some(Outcome::Refused(e)),
+                    Err(e) => batch.outcomes[i] = Some(Outcome::Refused(e)),
                 },
                 None => {
-                    outcomes[i] = Some(Outcome::Refused(Error::invalid(
+                    batch.outcomes[i] = Some(Outcome::Refused(Error::invalid(
                         "kind is neither publish nor add: the row was not written by dq",
                     )))
                 }
             }
         }
-        if !publishes.is_empty()
-            && let Err(e) = self.publish(rows, &publishes, &mut outcomes).await
-        {
-            trouble = Some(e);
-        }
-        for (topic, list) in &adds {
-            if let Err(e) = self.add(topic, list, &mut outcomes).await {
-                trouble.get_or_insert(e);
-            }
-        }
-        (outcomes, trouble)
+        batch
     }
 
-    /// Publishes in one batch; messages the batch left unclear (the channel closed under them)
-    /// one at a time, to find the one the broker refused.
-    async fn publish(
-        &self,
-        rows: &[Row],
-        publishes: &[(usize, OutgoingMessage)],
-        outcomes: &mut [Option<Outcome>],
-    ) -> Result<()> {
-        // An exchange that does not exist would make the broker close the channel under the
-        // whole batch, messages already routed included: asked first, on its own.
-        let mut missing: HashMap<&str, Error> = HashMap::new();
-        for (i, _) in publishes {
-            let exchange = rows[*i].target.as_str();
-            if !missing.contains_key(exchange)
-                && let Some(e) = self.check_exchange(exchange).await?
-            {
-                missing.insert(exchange, e);
+    /// Hands the batch's messages to the broker, in order.
+    async fn send_publishes(&self, rows: &[Row], batch: &mut Batch) -> Option<InFlight> {
+        if batch.publishes.is_empty() {
+            return None;
+        }
+        let list: Vec<(&str, &str, &OutgoingMessage)> = batch
+            .publishes
+            .iter()
+            .map(|(i, m)| (rows[*i].target.as_str(), rows[*i].routing_key.as_str(), m))
+            .collect();
+        match self.producer.send_each(&list).await {
+            Ok(in_flight) => Some(in_flight),
+            Err(e) => {
+                batch.trouble = Some(e);
+                None
             }
         }
-        let mut list: Vec<(&str, &str, &OutgoingMessage)> = Vec::new();
-        let mut kept = Vec::new();
-        for (i, message) in publishes {
-            let row = &rows[*i];
-            match missing.get(row.target.as_str()) {
-                Some(e) => outcomes[*i] = Some(Outcome::Refused(e.clone())),
-                None => {
-                    list.push((row.target.as_str(), row.routing_key.as_str(), message));
-                    kept.push((*i, message));
-                }
+    }
+
+    /// Awaits the confirms; messages the batch left unclear (the channel closed under them)
+    /// are published again one at a time, to find the one the broker refused.
+    async fn confirm_publishes(&self, rows: &[Row], in_flight: InFlight, batch: &mut Batch) {
+        let results = match in_flight.confirmed().await {
+            Ok(results) => results,
+            Err(e) => {
+                batch.trouble = Some(e);
+                return;
             }
-        }
-        if list.is_empty() {
-            return Ok(());
-        }
-        let results = self.producer.publish_each(&list).await?;
+        };
         let mut unclear = Vec::new();
-        for ((i, message), result) in kept.into_iter().zip(results) {
+        for ((i, _), result) in batch.publishes.iter().zip(results) {
             match result {
-                Ok(()) => outcomes[i] = Some(Outcome::Sent),
+                Ok(()) => batch.outcomes[*i] = Some(Outcome::Sent),
                 Err(e) if e.kind() == ErrorKind::Rejected => {
-                    outcomes[i] = Some(Outcome::Refused(e))
+                    batch.outcomes[*i] = Some(Outcome::Refused(e))
                 }
-                Err(_) => unclear.push((i, message)),
+                Err(_) => unclear.push(*i),
             }
         }
-        for (i, message) in unclear {
-            let row = &rows[i];
+        for (i, message) in &batch.publishes {
+            if !unclear.contains(i) {
+                continue;
+            }
+            let row = &rows[*i];
             match self
                 .producer
                 .publish(&row.target, &row.routing_key, message)
                 .await
             {
-                Ok(()) => outcomes[i] = Some(Outcome::Sent),
-                Err(e) if refused_alone(e.kind()) => outcomes[i] = Some(Outcome::Refused(e)),
-                Err(e) => return Err(e),
+                Ok(()) => batch.outcomes[*i] = Some(Outcome::Sent),
+                Err(e) if refused_alone(e.kind()) => batch.outcomes[*i] = Some(Outcome::Refused(e)),
+                Err(e) => {
+                    batch.trouble = Some(e);
+                    return;
+                }
             }
         }
-        Ok(())
+    }
+
+    /// Adds the batch's delay-queue rows, a topic at a time.
+    async fn add_rows(&self, batch: &mut Batch) {
+        let adds = std::mem::take(&mut batch.adds);
+        for (topic, list) in &adds {
+            if let Err(e) = self.add(topic, list, &mut batch.outcomes).await {
+                batch.trouble.get_or_insert(e);
+            }
+        }
     }
 
     /// Whether `exchange` exists: `None` when it does (or was seen within `EXCHANGE_SEEN`),
