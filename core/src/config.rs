@@ -134,9 +134,10 @@ impl RedisServer {
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (URL userinfo, query values).
-pub(crate) fn percent_encode(raw: &str) -> String {
+pub(crate) fn percent_encode(raw: impl AsRef<[u8]>) -> String {
+    let raw = raw.as_ref();
     let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
+    for &b in raw {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {

@@ -13,6 +13,8 @@
 //! - [`mysql`]: MySQL / MariaDB connections ([`mysql::Pools`]), URLs, typed values.
 //! - [`xa`]: [`xa::Xa`], transactions across databases, its decision log and recovery.
 //! - [`outbox`]: the transactional outbox's rows, the inbox, and the [`outbox::Relay`].
+//! - [`subscription`]: RabbitMQ queues pushed to HTTP: [`subscription::Subscription`] and the
+//!   request each message becomes.
 //! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
 //!   ([`BlockingQueue`]) that the extension and the C ABI call.
 
@@ -27,6 +29,7 @@ pub mod outbox;
 mod queue;
 mod registry;
 mod runtime;
+pub mod subscription;
 mod worker;
 pub mod xa;
 

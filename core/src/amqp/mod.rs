@@ -27,6 +27,7 @@ use link::{Link, Publisher};
 
 pub use consumer::{Consumer, Delivery};
 pub(crate) use direct::{Direct, Sent};
+pub(crate) use message::table_json;
 pub use message::{OutgoingMessage, properties_json};
 pub use rpc::{REPLY_TO, Reply};
 pub use topology::{ExchangeOptions, MAX_DELAY, QueueOptions};

@@ -25,6 +25,10 @@ use crate::input::check_topic;
 use crate::queue::{DelayQueue, LuaScript, Request, Shard, TopicSource, now_ms};
 
 pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Mode, Status, Topic};
+pub(crate) use topic::{
+    check_ladder, check_secret, check_timeout_ms, check_url, default_retry, default_timeout_ms,
+    ladder_attempts, ladder_wait,
+};
 pub use watch::RegistryObserver;
 
 /// Wake-channel message asking the gateways to publish the registry again (a lookup found it

@@ -99,11 +99,11 @@ pub struct Topic {
     pub updated_at: i64,
 }
 
-fn default_timeout_ms() -> u64 {
+pub(crate) fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT_MS
 }
 
-fn default_retry() -> Vec<f64> {
+pub(crate) fn default_retry() -> Vec<f64> {
     DEFAULT_RETRY.to_vec()
 }
 
@@ -157,28 +157,8 @@ impl Topic {
             check_url("alert_webhook", hook)?;
         }
         check_seconds("delay", self.delay)?;
-        if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
-            return Err(Error::invalid(format!(
-                "timeout_ms {} is out of range: expected 1 to {MAX_TIMEOUT_MS}",
-                self.timeout_ms
-            )));
-        }
-        if self.retry.len() > MAX_RUNGS {
-            return Err(Error::invalid(format!(
-                "retry has {} steps: expected at most {MAX_RUNGS}",
-                self.retry.len()
-            )));
-        }
-        for (i, seconds) in self.retry.iter().enumerate() {
-            check_seconds(&format!("retry[{i}]"), *seconds)?;
-        }
-        if let Some(max) = self.max_attempts
-            && !(1..=MAX_ATTEMPTS).contains(&max)
-        {
-            return Err(Error::invalid(format!(
-                "max_attempts {max} is out of range: expected 1 to {MAX_ATTEMPTS}"
-            )));
-        }
+        check_timeout_ms(self.timeout_ms)?;
+        check_ladder(&self.retry, self.max_attempts)?;
         if let Some(concurrency) = self.concurrency
             && !(1..=10_000).contains(&concurrency)
         {
@@ -186,34 +166,17 @@ impl Topic {
                 "concurrency {concurrency} is out of range: expected 1 to 10000"
             )));
         }
-        if let Some(secret) = &self.secret
-            && (secret.is_empty() || secret.len() > 256)
-        {
-            return Err(Error::invalid(format!(
-                "secret is {} bytes: expected 1 to 256",
-                secret.len()
-            )));
-        }
-        Ok(())
+        check_secret(self.secret.as_deref())
     }
 
     /// Attempts in all, the first included.
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
-            .unwrap_or_else(|| u32::try_from(self.retry.len()).unwrap_or(u32::MAX) + 1)
+        ladder_attempts(&self.retry, self.max_attempts)
     }
 
-    /// How long to wait after failed attempt number `attempt` (1 for the first): the ladder's
-    /// rung for it, the last rung once the ladder is exhausted, 1 s without a ladder.
+    /// How long to wait after failed attempt number `attempt` (1 for the first).
     pub fn retry_after(&self, attempt: u32) -> std::time::Duration {
-        let rung = (attempt.max(1) - 1) as usize;
-        let seconds = self
-            .retry
-            .get(rung)
-            .or(self.retry.last())
-            .copied()
-            .unwrap_or(1.0);
-        std::time::Duration::from_secs_f64(seconds)
+        ladder_wait(&self.retry, attempt)
     }
 
     /// The default delay in milliseconds.
@@ -226,7 +189,65 @@ fn check_seconds(field: &str, seconds: f64) -> Result<()> {
     delay_from_seconds(field, seconds, MAX_ADD_DELAY).map(drop)
 }
 
-fn check_url(field: &str, value: &str) -> Result<()> {
+/// A callback's time bound: 1 ms to 10 minutes.
+pub(crate) fn check_timeout_ms(timeout_ms: u64) -> Result<()> {
+    if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(Error::invalid(format!(
+            "timeout_ms {timeout_ms} is out of range: expected 1 to {MAX_TIMEOUT_MS}"
+        )));
+    }
+    Ok(())
+}
+
+/// A retry ladder (seconds before each further attempt) and the attempts allowed in all.
+pub(crate) fn check_ladder(retry: &[f64], max_attempts: Option<u32>) -> Result<()> {
+    if retry.len() > MAX_RUNGS {
+        return Err(Error::invalid(format!(
+            "retry has {} steps: expected at most {MAX_RUNGS}",
+            retry.len()
+        )));
+    }
+    for (i, seconds) in retry.iter().enumerate() {
+        check_seconds(&format!("retry[{i}]"), *seconds)?;
+    }
+    if let Some(max) = max_attempts
+        && !(1..=MAX_ATTEMPTS).contains(&max)
+    {
+        return Err(Error::invalid(format!(
+            "max_attempts {max} is out of range: expected 1 to {MAX_ATTEMPTS}"
+        )));
+    }
+    Ok(())
+}
+
+/// Attempts in all, the first included: `max_attempts`, by default one more than the ladder
+/// has rungs.
+pub(crate) fn ladder_attempts(retry: &[f64], max_attempts: Option<u32>) -> u32 {
+    max_attempts.unwrap_or_else(|| u32::try_from(retry.len()).unwrap_or(u32::MAX) + 1)
+}
+
+/// How long to wait after failed attempt number `attempt` (1 for the first): the ladder's rung
+/// for it, the last rung once the ladder is exhausted, 1 s without a ladder.
+pub(crate) fn ladder_wait(retry: &[f64], attempt: u32) -> std::time::Duration {
+    let rung = (attempt.max(1) - 1) as usize;
+    let seconds = retry.get(rung).or(retry.last()).copied().unwrap_or(1.0);
+    std::time::Duration::from_secs_f64(seconds)
+}
+
+/// An HMAC key: 1 to 256 bytes, when there is one.
+pub(crate) fn check_secret(secret: Option<&str>) -> Result<()> {
+    if let Some(secret) = secret
+        && (secret.is_empty() || secret.len() > 256)
+    {
+        return Err(Error::invalid(format!(
+            "secret is {} bytes: expected 1 to 256",
+            secret.len()
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_url(field: &str, value: &str) -> Result<()> {
     let parsed = url::Url::parse(value).map_err(|e| {
         Error::invalid(format!(
             "{field} {} is not a URL ({e}): expected http://host/path",

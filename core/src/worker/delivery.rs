@@ -183,7 +183,7 @@ impl Callbacks {
     }
 }
 
-fn user_agent() -> HeaderValue {
+pub(crate) fn user_agent() -> HeaderValue {
     HeaderValue::from_static(concat!("dq/", env!("CARGO_PKG_VERSION")))
 }
 
@@ -210,17 +210,7 @@ fn build_request(topic: &Topic, message: &Leased) -> Result<Request<Full<Bytes>>
             (HttpMethod::POST, topic.callback.clone(), json.clone(), json)
         }
         Method::Get => {
-            let query = query_string(&notification);
-            let separator = if topic.callback.contains('?') {
-                '&'
-            } else {
-                '?'
-            };
-            let uri = format!("{}{separator}{query}", topic.callback);
-            // Signed over the whole query string the receiver gets (its own parameters too).
-            let signed = uri
-                .split_once('?')
-                .map_or_else(|| query.clone(), |(_, q)| q.to_string());
+            let (uri, signed) = with_query(&topic.callback, &query_string(&notification));
             (HttpMethod::GET, uri, String::new(), signed)
         }
     };
@@ -251,9 +241,20 @@ fn build_request(topic: &Topic, message: &Leased) -> Result<Request<Full<Bytes>>
         .map_err(|e| Error::internal(format!("cannot build the request: {e}")))
 }
 
+/// `callback` with `query` appended (after its own parameters, if any), and the query string
+/// the receiver gets, which is what a GET's signature covers (its own parameters too).
+pub(crate) fn with_query(callback: &str, query: &str) -> (String, String) {
+    let separator = if callback.contains('?') { '&' } else { '?' };
+    let uri = format!("{callback}{separator}{query}");
+    let signed = uri
+        .split_once('?')
+        .map_or_else(|| query.to_string(), |(_, q)| q.to_string());
+    (uri, signed)
+}
+
 /// Ids are any UTF-8 without control characters; headers must be visible ASCII, so others
 /// are percent-encoded there (the body and query carry the exact id).
-fn header_value(text: &str) -> Result<HeaderValue> {
+pub(crate) fn header_value(text: &str) -> Result<HeaderValue> {
     let visible = text.bytes().all(|b| (0x20..0x7f).contains(&b));
     let value = if visible {
         text.to_string()

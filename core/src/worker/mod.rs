@@ -35,6 +35,7 @@ use delivery::Leased;
 use slots::Slots;
 
 pub use delivery::{Callbacks, sign};
+pub(crate) use delivery::{header_value, user_agent, with_query};
 
 /// How the workers run.
 #[derive(Debug, Clone)]
