@@ -1,9 +1,11 @@
 //! Subscriptions: a RabbitMQ queue whose messages the gateway pushes to an HTTP endpoint, with
 //! the delivery rules of topics (DESIGN.md "Subscriptions"). This module holds the definition
-//! and its checks ([`Subscription`]) and the request each message becomes ([`request`]); the
+//! and its checks ([`Subscription`]), the request each message becomes ([`request`]), what an
+//! answer means for it ([`verdict`]) and the copies made to retry it or keep it dead; the
 //! consumer that drives them comes with the gateway's subscription workers.
 
 mod request;
+mod verdict;
 
 use std::time::Duration;
 
@@ -18,6 +20,11 @@ use crate::registry::{
 };
 
 pub use request::{Delivered, request};
+pub use verdict::{
+    ATTEMPTS, Answer, LAST_ERROR, LAST_STATUS, MAX_RETRY_AFTER, ORIGIN_EXCHANGE,
+    ORIGIN_ROUTING_KEY, Verdict, attempts_so_far, dead_copy, origin, parse_retry_after, retry_copy,
+    verdict,
+};
 
 /// Deliveries in flight at once per gateway when a subscription does not say.
 pub const DEFAULT_CONCURRENCY: u32 = 10;

@@ -13,6 +13,7 @@ use lapin::BasicProperties;
 use lapin::types::AMQPValue;
 
 use super::Subscription;
+use super::verdict::{OWN_HEADERS, origin};
 use crate::config::percent_encode;
 use crate::error::{Error, Result};
 use crate::registry::Method;
@@ -54,13 +55,16 @@ pub fn request(
         ))
     })?;
     let properties = message.properties;
+    // A copy dq made to retry the message comes back through the default exchange: the
+    // callback is shown where the message first came from.
+    let (exchange, routing_key) = origin(message);
     let mut request = Request::builder()
         .method(method)
         .uri(uri)
         .header(USER_AGENT, user_agent())
         .header("X-Dq-Subscription", header_value(&subscription.name)?)
-        .header("X-Dq-Routing-Key", header_value(message.routing_key)?)
-        .header("X-Dq-Exchange", header_value(message.exchange)?)
+        .header("X-Dq-Routing-Key", header_value(&routing_key)?)
+        .header("X-Dq-Exchange", header_value(&exchange)?)
         .header("X-Dq-Attempt", attempt)
         .header(
             "X-Dq-Redelivered",
@@ -82,6 +86,9 @@ pub fn request(
     }
     if let Some(headers) = properties.headers() {
         for (name, value) in headers.inner() {
+            if OWN_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
             request = request.header(header_name(name.as_str())?, amqp_header_value(value)?);
         }
     }
@@ -182,6 +189,36 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert_eq!(&bytes[..], b"\x00\xff body");
+    }
+
+    #[test]
+    fn a_retry_copy_shows_where_the_message_first_came_from() {
+        let m = message(json!({"headers": {"x-a": "1"}}));
+        let first = Delivered {
+            body: &m.body,
+            properties: &m.properties,
+            exchange: "corp",
+            routing_key: "credit",
+            redelivered: false,
+        };
+        let copy = super::super::retry_copy(&first, 1);
+        let again = Delivered {
+            body: &copy.body,
+            properties: &copy.properties,
+            exchange: "",
+            routing_key: "q",
+            redelivered: false,
+        };
+        let sub = Subscription::new("s", "q", "http://127.0.0.1:9/h");
+        let r = request(&sub, &again, 2).unwrap();
+        assert_eq!(r.headers()["x-dq-exchange"], "corp");
+        assert_eq!(r.headers()["x-dq-routing-key"], "credit");
+        assert_eq!(r.headers()["x-dq-header-x-a"], "1");
+        assert!(
+            r.headers()
+                .keys()
+                .all(|k| !k.as_str().starts_with("x-dq-header-x-dq-"))
+        );
     }
 
     #[test]
