@@ -1,11 +1,12 @@
 //! Subscriptions: a RabbitMQ queue whose messages the gateway pushes to an HTTP endpoint, with
 //! the delivery rules of topics (DESIGN.md "Subscriptions"). This module holds the definition
 //! and its checks ([`Subscription`]), the request each message becomes ([`request`]), what an
-//! answer means for it ([`verdict`]) and the copies made to retry it or keep it dead; the
-//! consumer that drives them comes with the gateway's subscription workers.
+//! answer means for it ([`verdict`]) and the copies made to retry it or keep it dead, and the
+//! consumer that drives them ([`SubscriptionWorker`]), which the gateway will run.
 
 mod request;
 mod verdict;
+mod worker;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub use verdict::{
     ORIGIN_ROUTING_KEY, Verdict, attempts_so_far, dead_copy, origin, parse_retry_after, retry_copy,
     verdict,
 };
+pub use worker::{SubscriptionObserver, SubscriptionWorker, Unobserved};
 
 /// Deliveries in flight at once per gateway when a subscription does not say.
 pub const DEFAULT_CONCURRENCY: u32 = 10;

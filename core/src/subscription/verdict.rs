@@ -143,13 +143,16 @@ pub fn origin<'a>(message: &Delivered<'a>) -> (String, String) {
 
 /// The copy that retries the message later (through the default exchange, back to the
 /// subscription's queue): the same body and properties, with the attempts made so far and
-/// where it first came from.
+/// where it first came from. Not `mandatory`: a delayed message cannot be.
 pub fn retry_copy(message: &Delivered<'_>, attempts: u32) -> OutgoingMessage {
-    copy(message, attempts, None)
+    OutgoingMessage {
+        mandatory: false,
+        ..copy(message, attempts, None)
+    }
 }
 
 /// The copy kept in the dead-letter queue: the same body and properties, with the attempts,
-/// the last status and the last error.
+/// the last status and the last error; `mandatory`, so a missing queue is an error.
 pub fn dead_copy(
     message: &Delivered<'_>,
     attempts: u32,

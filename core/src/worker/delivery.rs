@@ -170,17 +170,53 @@ impl Callbacks {
 
     /// Sends a request and reads its answer (up to `ANSWER_LIMIT`) so the connection is reused.
     async fn send(&self, request: Request<Full<Bytes>>) -> std::result::Result<StatusCode, String> {
+        self.call(request, ANSWER_LIMIT)
+            .await
+            .map(|answered| answered.status)
+    }
+
+    /// Sends a request and reads its answer, keeping up to `limit` bytes of its body (a longer
+    /// body is cut there); the error is a short reason (refused, DNS, TLS, reset).
+    pub(crate) async fn call(
+        &self,
+        request: Request<Full<Bytes>>,
+        limit: usize,
+    ) -> std::result::Result<Answered, String> {
         let response = self
             .client
             .request(request)
             .await
             .map_err(describe_client_error)?;
         let status = response.status();
-        let _ = Limited::new(response.into_body(), ANSWER_LIMIT)
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header(hyper::header::RETRY_AFTER);
+        let content_type = header(CONTENT_TYPE);
+        let body = Limited::new(response.into_body(), limit)
             .collect()
-            .await;
-        Ok(status)
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Ok(Answered {
+            status,
+            retry_after,
+            content_type,
+            body,
+        })
     }
+}
+
+/// An HTTP answer: its status, its `Retry-After`, and (the start of) its body.
+pub(crate) struct Answered {
+    pub status: StatusCode,
+    pub retry_after: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Bytes,
 }
 
 pub(crate) fn user_agent() -> HeaderValue {

@@ -6,4 +6,5 @@ mod blocking;
 mod outbox;
 mod queue;
 mod registry;
+mod subscription;
 mod xa;

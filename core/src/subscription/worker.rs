@@ -1,0 +1,332 @@
+//! One subscription's consumer: takes messages from its queue (`prefetch` at a time) and
+//! delivers up to `concurrency` of them at once to its callback, each by [`verdict`]:
+//!
+//! - done: replies with the answer's body when the message has `reply_to` (so an HTTP
+//!   endpoint can serve `Dq\Producer::call`), then acks;
+//! - retry: with `concurrency = 1` the message is retried in place (held, unacked) so that
+//!   order is kept; otherwise a copy goes back to the queue after the wait through
+//!   `publish_delayed`'s per-delay queues, and the original is acked only once the copy is
+//!   confirmed;
+//! - dead: a copy goes to `<prefix>.dead.<subscription>` with the attempts, the last status and
+//!   error, and the original is acked once it is confirmed.
+//!
+//! A copy that cannot be published puts the original back (nack, requeue): at least once. A
+//! broken connection is reopened with back-off (0.1 s doubling to 10 s) and the topology
+//! declared again; unacked messages go back to the queue by the broker's doing. At shutdown no
+//! new message is taken, deliveries under way get `grace` to finish, and the rest go back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::{
+    Answer, Delivered, Subscription, Verdict, attempts_so_far, dead_copy, parse_retry_after,
+    request, retry_copy, verdict,
+};
+use crate::amqp::{Delivery, OutgoingMessage, Producer, QueueOptions};
+use crate::error::{ErrorKind, Result};
+use crate::worker::Callbacks;
+
+/// The most of an answer's body kept (the RPC reply).
+const REPLY_LIMIT: usize = 4 * 1024 * 1024;
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// A second's pause (or less, at shutdown) before a message goes back to the queue because its
+/// copy could not be published: the broker would hand it back at once, and the endpoint would
+/// be called in a tight loop.
+async fn pause(shutdown: &mut watch::Receiver<bool>) {
+    let stopping = async {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        () = stopping => {}
+    }
+}
+
+/// What a subscription's consumer reports to (the gateway's metrics).
+pub trait SubscriptionObserver: Send + Sync {
+    /// A message was delivered (2xx) on attempt `attempt`, `took` after it was taken.
+    fn delivered(&self, _subscription: &str, _attempt: u32, _took: Duration) {}
+    /// An attempt failed; the message will be tried again.
+    fn failed(&self, _subscription: &str, _status: Option<u16>, _error: &str) {}
+    /// A message was given up to the dead-letter queue.
+    fn dead(&self, _subscription: &str, _status: Option<u16>, _error: &str) {}
+}
+
+/// Reports nothing.
+pub struct Unobserved;
+
+impl SubscriptionObserver for Unobserved {}
+
+/// One subscription's consumer.
+#[derive(Clone)]
+pub struct SubscriptionWorker {
+    subscription: Arc<Subscription>,
+    producer: Producer,
+    callbacks: Arc<Callbacks>,
+    prefix: String,
+    observer: Arc<dyn SubscriptionObserver>,
+}
+
+impl SubscriptionWorker {
+    /// The consumer of `subscription` (checked), over `producer`'s connection, calling through
+    /// `callbacks`; dead letters go to `<prefix>.dead.<name>`.
+    pub fn new(
+        subscription: Subscription,
+        producer: Producer,
+        callbacks: Arc<Callbacks>,
+        prefix: &str,
+        observer: Arc<dyn SubscriptionObserver>,
+    ) -> Result<SubscriptionWorker> {
+        subscription.validate()?;
+        Ok(SubscriptionWorker {
+            subscription: Arc::new(subscription),
+            producer,
+            callbacks,
+            prefix: prefix.to_string(),
+            observer,
+        })
+    }
+
+    pub fn subscription(&self) -> &Subscription {
+        &self.subscription
+    }
+
+    /// Declares the queue (durable) unless it exists, its bindings, and the dead-letter queue.
+    pub async fn declare(&self) -> Result<()> {
+        let sub = &self.subscription;
+        let passive = QueueOptions {
+            passive: true,
+            ..QueueOptions::default()
+        };
+        match self.producer.declare_queue(&sub.queue, &passive).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.producer
+                    .declare_queue(&sub.queue, &QueueOptions::default())
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        for (exchange, routing_key) in sub.bindings() {
+            self.producer
+                .bind_queue(&sub.queue, exchange, routing_key, &serde_json::Map::new())
+                .await?;
+        }
+        self.producer
+            .declare_queue(&sub.dead_queue(&self.prefix), &QueueOptions::default())
+            .await?;
+        Ok(())
+    }
+
+    /// Consumes until `shutdown` turns true; deliveries under way then get `grace` to finish.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        let sub = self.subscription.clone();
+        let consumer = self.producer.consumer(&sub.queue, sub.prefetch());
+        let slots = Arc::new(Semaphore::new(sub.concurrency() as usize));
+        let mut deliveries = JoinSet::new();
+        let mut declared = false;
+        let mut backoff = BACKOFF_FIRST;
+        let mut last_error: Option<String> = None;
+        tracing::info!(
+            subscription = %sub.name, queue = %sub.queue, callback = %sub.callback,
+            concurrency = sub.concurrency(), prefetch = sub.prefetch(),
+            "subscription consuming"
+        );
+        while !*shutdown.borrow() {
+            while deliveries.try_join_next().is_some() {}
+            let trouble = if declared {
+                None
+            } else {
+                self.declare().await.err()
+            };
+            declared = trouble.is_none();
+            let taken = match trouble {
+                Some(e) => Err(e),
+                None => {
+                    let slot = tokio::select! {
+                        slot = slots.clone().acquire_owned() => slot,
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    };
+                    let Ok(slot) = slot else { break };
+                    let next = tokio::select! {
+                        next = consumer.next(Duration::from_secs(1)) => next,
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    };
+                    next.map(|delivery| delivery.map(|d| (d, slot)))
+                }
+            };
+            match taken {
+                Ok(Some((delivery, slot))) => {
+                    backoff = BACKOFF_FIRST;
+                    if last_error.take().is_some() {
+                        tracing::info!(subscription = %sub.name, "subscription consuming again");
+                    }
+                    let worker = self.clone();
+                    let stop = shutdown.clone();
+                    deliveries.spawn(async move {
+                        worker.deliver(delivery, stop).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    declared = false;
+                    let message = e.to_string();
+                    if last_error.as_deref() != Some(message.as_str()) {
+                        tracing::warn!(subscription = %sub.name, error = %message, "subscription cannot consume; retrying");
+                        last_error = Some(message);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        // Deliveries under way finish within the grace; the others' messages go back to the
+        // queue when the channel closes.
+        let finished = tokio::time::timeout(grace, async {
+            while deliveries.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            deliveries.abort_all();
+        }
+        consumer.close().await;
+    }
+
+    /// Delivers one message until it is done, copied for a retry later, or dead.
+    async fn deliver(&self, delivery: Delivery, mut shutdown: watch::Receiver<bool>) {
+        let sub = &self.subscription;
+        let taken = Instant::now();
+        let mut attempt = attempts_so_far(delivery.raw_properties()) + 1;
+        loop {
+            let delivered = Delivered {
+                body: delivery.body(),
+                properties: delivery.raw_properties(),
+                exchange: delivery.exchange(),
+                routing_key: delivery.routing_key(),
+                redelivered: delivery.redelivered(),
+            };
+            let (answer, reply) = self.attempt(&delivered, attempt).await;
+            let settled = match verdict(sub, attempt, &answer) {
+                Verdict::Done => {
+                    if delivered.properties.reply_to().is_some()
+                        && let Some(reply) = reply
+                        && let Err(e) = delivery.reply(reply).await
+                    {
+                        tracing::warn!(subscription = %sub.name, error = %e, "the RPC reply could not be sent");
+                    }
+                    self.observer.delivered(&sub.name, attempt, taken.elapsed());
+                    delivery.ack().await
+                }
+                Verdict::Retry {
+                    after,
+                    status,
+                    error,
+                } => {
+                    self.observer.failed(&sub.name, status, &error);
+                    tracing::debug!(subscription = %sub.name, attempt, error = %error, retry_in_s = after.as_secs_f64(), "delivery failed");
+                    if sub.concurrency() == 1 {
+                        // In place, so that the next message waits: order is kept.
+                        let stopping = async {
+                            let _ = shutdown.wait_for(|stop| *stop).await;
+                        };
+                        let stopped = tokio::select! {
+                            () = tokio::time::sleep(after) => false,
+                            () = stopping => true,
+                        };
+                        if stopped {
+                            let _ = delivery.nack(true).await;
+                            return;
+                        }
+                        attempt += 1;
+                        continue;
+                    }
+                    let copy = retry_copy(&delivered, attempt);
+                    match self
+                        .producer
+                        .publish_delayed("", &sub.queue, &copy, after)
+                        .await
+                    {
+                        Ok(()) => delivery.ack().await,
+                        Err(e) => {
+                            tracing::warn!(subscription = %sub.name, error = %e, "the retry copy could not be published; the message goes back to the queue");
+                            pause(&mut shutdown).await;
+                            delivery.nack(true).await
+                        }
+                    }
+                }
+                Verdict::Dead { status, error } => {
+                    let copy = dead_copy(&delivered, attempt, status, &error);
+                    match self
+                        .producer
+                        .publish("", &sub.dead_queue(&self.prefix), &copy)
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::warn!(subscription = %sub.name, attempt, error = %error, "message given up to the dead-letter queue");
+                            self.observer.dead(&sub.name, status, &error);
+                            delivery.ack().await
+                        }
+                        Err(e) => {
+                            tracing::warn!(subscription = %sub.name, error = %e, "the dead letter could not be published; the message goes back to the queue");
+                            pause(&mut shutdown).await;
+                            delivery.nack(true).await
+                        }
+                    }
+                }
+            };
+            if let Err(e) = settled {
+                // The channel broke: the broker puts the message back itself.
+                tracing::debug!(subscription = %sub.name, error = %e, "delivery not settled");
+            }
+            return;
+        }
+    }
+
+    /// One call of the callback: how it ended, and the reply to send when it succeeded.
+    async fn attempt(
+        &self,
+        delivered: &Delivered<'_>,
+        attempt: u32,
+    ) -> (Answer, Option<OutgoingMessage>) {
+        let sub = &self.subscription;
+        let request = match request(sub, delivered, attempt) {
+            Ok(request) => request,
+            Err(e) => return (Answer::Failed(e.to_string()), None),
+        };
+        let timeout = Duration::from_millis(sub.timeout_ms);
+        match tokio::time::timeout(timeout, self.callbacks.call(request, REPLY_LIMIT)).await {
+            Err(_) => (
+                Answer::Failed(format!("no answer within {} ms", sub.timeout_ms)),
+                None,
+            ),
+            Ok(Err(error)) => (Answer::Failed(error), None),
+            Ok(Ok(answered)) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let answer = Answer::Status {
+                    code: answered.status.as_u16(),
+                    retry_after: answered
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, now)),
+                };
+                let mut properties = serde_json::Map::new();
+                if let Some(content_type) = answered.content_type {
+                    properties.insert("content_type".into(), content_type.into());
+                }
+                let reply = OutgoingMessage::new(answered.body.to_vec(), &properties).ok();
+                (answer, reply)
+            }
+        }
+    }
+}
