@@ -9,6 +9,7 @@ use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::mysql::MysqlUrl;
 use dq_core::outbox::RelayConfig;
+use dq_core::subscription::Subscription;
 use dq_core::xa::{Databases, check_name, older_than};
 use dq_core::{QueueConfig, RedisServer, Topic, Tz, WorkerConfig};
 use serde::Deserialize;
@@ -48,6 +49,8 @@ pub struct GatewayConfig {
     /// The log filter (`info`, `dq_gateway=debug,info`); `DQ_LOG` overrides it.
     pub log: String,
     pub topics: Vec<Topic>,
+    /// `[[subscription]]`: queues the workers consume and push to HTTP endpoints.
+    pub subscriptions: Vec<Subscription>,
 }
 
 /// `[outbox]`: the outbox relay.
@@ -92,6 +95,8 @@ struct File {
     http: HttpFile,
     #[serde(default)]
     topic: Vec<Topic>,
+    #[serde(default)]
+    subscription: Vec<Subscription>,
     databases: Option<BTreeMap<String, String>>,
     #[serde(default)]
     outbox: OutboxFile,
@@ -291,11 +296,26 @@ impl GatewayConfig {
                 None => "info".to_string(),
             },
             topics: file.topic,
+            subscriptions: file.subscription,
         };
         for topic in &config.topics {
             topic
                 .validate()
                 .map_err(|e| format!("{source}: [[topic]] {}: {e}", topic.name))?;
+        }
+        for (n, subscription) in config.subscriptions.iter().enumerate() {
+            subscription
+                .validate()
+                .map_err(|e| format!("{source}: [[subscription]] {}: {e}", subscription.name))?;
+            if config.subscriptions[..n]
+                .iter()
+                .any(|s| s.name == subscription.name)
+            {
+                return Err(format!(
+                    "{source}: [[subscription]] {}: the name is used twice",
+                    subscription.name
+                ));
+            }
         }
         Ok(config)
     }
@@ -640,6 +660,42 @@ mod tests {
                 timeout: defaults.queue.timeout,
                 ..RelayConfig::default()
             }
+        );
+    }
+
+    #[test]
+    fn subscriptions() {
+        let c = GatewayConfig::from_toml(
+            r#"
+            [[subscription]]
+            name = "credits"
+            queue = "transfer.credit"
+            exchange = "transfers"
+            routing_keys = ["credit.*"]
+            callback = "http://127.0.0.1:9000/credit"
+            concurrency = 1
+            "#,
+            "f.toml",
+        )
+        .unwrap();
+        assert_eq!(c.subscriptions.len(), 1);
+        assert_eq!(c.subscriptions[0].bindings(), [("transfers", "credit.*")]);
+        assert_eq!(c.subscriptions[0].prefetch(), 2);
+        let refused = |text: &str, needles: &[&str]| {
+            let e = GatewayConfig::from_toml(text, "f.toml").unwrap_err();
+            for needle in needles {
+                assert!(e.contains(needle), "{needle} in {e}");
+            }
+        };
+        let one = "[[subscription]]\nname = \"a\"\nqueue = \"q\"\ncallback = \"http://h/x\"\n";
+        refused(&format!("{one}{one}"), &["[[subscription]] a", "twice"]);
+        refused(
+            "[[subscription]]\nname = \"a\"\nqueue = \"q\"\ncallback = \"ftp://h\"\n",
+            &["[[subscription]] a", "ftp://h"],
+        );
+        refused(
+            "[[subscription]]\nname = \"a\"\nqueue = \"q\"\ncallback = \"http://h\"\nprefech = 3\n",
+            &["prefech"],
         );
     }
 

@@ -133,6 +133,54 @@ impl AppState {
         }
     }
 
+    /// Starts a consumer per active subscription of `config` (`[[subscription]]`), over a
+    /// RabbitMQ connection of their own; each runs until `shutdown` turns true, then gives
+    /// deliveries under way the shutdown grace. A subscription that cannot be started (its HTTP
+    /// client) is logged and skipped.
+    pub fn start_subscriptions(
+        &self,
+        config: &GatewayConfig,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        use dq_core::subscription::SubscriptionWorker;
+        let active: Vec<_> = config
+            .subscriptions
+            .iter()
+            .filter(|s| s.status == dq_core::Status::Active)
+            .collect();
+        if active.is_empty() {
+            return Vec::new();
+        }
+        self.using_amqp();
+        let producer = Producer::new(config.amqp.clone(), true);
+        let slots: u32 = active.iter().map(|s| s.concurrency()).sum();
+        let callbacks = match dq_core::Callbacks::new(slots as usize) {
+            Ok(callbacks) => Arc::new(callbacks),
+            Err(e) => {
+                tracing::error!(error = %e, "subscriptions cannot call their endpoints");
+                return Vec::new();
+            }
+        };
+        let observer: Arc<dyn dq_core::subscription::SubscriptionObserver> = self.metrics.clone();
+        active
+            .into_iter()
+            .filter_map(|subscription| {
+                let worker = SubscriptionWorker::new(
+                    subscription.clone(),
+                    producer.clone(),
+                    callbacks.clone(),
+                    &config.queue.prefix,
+                    observer.clone(),
+                )
+                .map_err(|e| tracing::error!(subscription = %subscription.name, error = %e, "subscription not started"))
+                .ok()?;
+                Some(tokio::spawn(
+                    worker.run(shutdown.clone(), config.shutdown_timeout),
+                ))
+            })
+            .collect()
+    }
+
     /// Logs one INFO line per `every` of what happened (adds, deliveries, failures, ...), when
     /// anything did; per-message lines are at DEBUG. Runs until dropped.
     pub fn log_activity(&self, every: Duration) -> impl Future<Output = ()> + Send + 'static {

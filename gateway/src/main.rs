@@ -39,7 +39,8 @@ struct Args {
     /// Print the built-in default configuration (a commented TOML file) and exit.
     #[arg(long)]
     print_config: bool,
-    /// Serve HTTP only; deliveries, XA recovery and outbox relays are left to other gateways.
+    /// Serve HTTP only; deliveries, XA recovery, outbox relays and subscriptions are left to
+    /// other gateways.
     #[arg(long, conflicts_with = "workers_only")]
     no_workers: bool,
     /// Run the workers only, without the HTTP listener.
@@ -219,7 +220,9 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     let relays = if args.no_workers {
         Vec::new()
     } else {
-        state.start_outbox_relays(stopped.clone())
+        let mut started = state.start_outbox_relays(stopped.clone());
+        started.extend(state.start_subscriptions(&config, stopped.clone()));
+        started
     };
     // SIGTERM and ctrl-c stop both the HTTP listener and the workers; SIGHUP reloads.
     let set_workers = workers

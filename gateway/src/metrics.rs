@@ -77,6 +77,68 @@ pub struct RelayedLabels {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscriptionLabels {
+    pub subscription: String,
+}
+
+/// What the subscriptions' consumers did, per subscription.
+pub struct SubscriptionMetrics {
+    pub delivered: Family<SubscriptionLabels, Counter>,
+    pub failed: Family<SubscriptionLabels, Counter>,
+    pub dead: Family<SubscriptionLabels, Counter>,
+}
+
+impl SubscriptionMetrics {
+    fn register(registry: &mut Registry) -> SubscriptionMetrics {
+        let metrics = SubscriptionMetrics {
+            delivered: Family::default(),
+            failed: Family::default(),
+            dead: Family::default(),
+        };
+        registry.register(
+            "subscription_delivered",
+            "Messages of a subscription its endpoint took (2xx)",
+            metrics.delivered.clone(),
+        );
+        registry.register(
+            "subscription_failed",
+            "Failed attempts at delivering a subscription's messages (each is tried again)",
+            metrics.failed.clone(),
+        );
+        registry.register(
+            "subscription_dead",
+            "Messages of a subscription given up to its dead-letter queue",
+            metrics.dead.clone(),
+        );
+        metrics
+    }
+}
+
+impl SubscriptionMetrics {
+    fn count(family: &Family<SubscriptionLabels, Counter>, subscription: &str) {
+        family
+            .get_or_create(&SubscriptionLabels {
+                subscription: subscription.to_string(),
+            })
+            .inc();
+    }
+}
+
+impl dq_core::subscription::SubscriptionObserver for Metrics {
+    fn delivered(&self, subscription: &str, _attempt: u32, _took: Duration) {
+        SubscriptionMetrics::count(&self.subscriptions.delivered, subscription);
+    }
+
+    fn failed(&self, subscription: &str, _status: Option<u16>, _error: &str) {
+        SubscriptionMetrics::count(&self.subscriptions.failed, subscription);
+    }
+
+    fn dead(&self, subscription: &str, _status: Option<u16>, _error: &str) {
+        SubscriptionMetrics::count(&self.subscriptions.dead, subscription);
+    }
+}
+
 /// The outbox relay's metrics, per database of `[outbox] databases`.
 pub struct OutboxMetrics {
     pub relayed: Family<RelayedLabels, Counter>,
@@ -173,6 +235,7 @@ pub struct Metrics {
     pub xa_in_doubt: Gauge,
     pub xa_recovery_errors: Counter,
     pub outbox: OutboxMetrics,
+    pub subscriptions: SubscriptionMetrics,
     pub activity: Arc<Activity>,
 }
 
@@ -299,6 +362,7 @@ impl Default for Metrics {
             xa_recovery_errors.clone(),
         );
         let outbox = OutboxMetrics::register(&mut registry);
+        let subscriptions = SubscriptionMetrics::register(&mut registry);
         Metrics {
             registry,
             http_requests,
@@ -322,6 +386,7 @@ impl Default for Metrics {
             xa_in_doubt,
             xa_recovery_errors,
             outbox,
+            subscriptions,
             activity: Arc::new(Activity::default()),
         }
     }

@@ -15,5 +15,6 @@ mod outbox;
 mod process;
 mod schemathesis;
 mod server;
+mod subscriptions;
 mod workers;
 mod xa;
