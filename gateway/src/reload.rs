@@ -118,6 +118,11 @@ fn needs_restart(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static s
             running.xa_interval != new.xa_interval,
         ),
         ("workers.xa_timeout", running.xa_timeout != new.xa_timeout),
+        ("[outbox]", running.outbox != new.outbox),
+        (
+            "[[subscription]]",
+            running.subscriptions != new.subscriptions,
+        ),
         ("request_limit", running.request_limit != new.request_limit),
         (
             "shutdown_timeout",
@@ -136,4 +141,27 @@ fn needs_restart(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static s
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_and_subscriptions_need_a_restart() {
+        let base = "[databases]\norder = \"mysql://root@h/o\"\n";
+        let running = GatewayConfig::from_toml(base, "a.toml").unwrap();
+        let new = GatewayConfig::from_toml(
+            &format!(
+                "{base}[outbox]\ndatabases = [\"order\"]\n[[subscription]]\nname = \"s\"\nqueue = \"q\"\ncallback = \"http://h/x\"\n"
+            ),
+            "b.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            needs_restart(&running, &new),
+            ["[outbox]", "[[subscription]]"]
+        );
+        assert!(needs_restart(&running, &running).is_empty());
+    }
 }
