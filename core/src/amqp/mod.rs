@@ -146,42 +146,21 @@ impl Producer {
         messages: &[(String, OutgoingMessage)],
     ) -> Result<usize> {
         self.bounded(async {
-            let exchange_name = short("exchange", exchange)?;
-            let keys = messages
+            let list: Vec<(&str, &str, &OutgoingMessage)> = messages
                 .iter()
-                .map(|(routing_key, _)| short("routing key", routing_key))
-                .collect::<Result<Vec<_>>>()?;
-            let channel = self.link.publisher(self.publisher()).await?;
-            // All handed to the connection at once: one wake of its I/O thread per batch
-            // rather than a round trip per message.
-            let sends = messages
-                .iter()
-                .zip(keys)
-                .map(|((_, message), routing_key)| {
-                    channel.basic_publish(
-                        exchange_name.clone(),
-                        routing_key,
-                        options(message),
-                        &message.body,
-                        message.properties.clone(),
-                    )
-                });
-            let confirms = join_in_order(sends.collect())
-                .await
+                .map(|(routing_key, message)| (exchange, routing_key.as_str(), message))
+                .collect();
+            let confirms = self
+                .hand_over(&list)
+                .await?
                 .into_iter()
                 .collect::<lapin::Result<Vec<_>>>()
                 .map_err(|e| self.error(e))?;
-            let outcomes = futures_util::future::join_all(confirms).await;
             tally(
-                outcomes
-                    .into_iter()
-                    .zip(messages)
-                    .map(|(outcome, (routing_key, _))| {
-                        outcome
-                            .map_err(|e| self.error(e))
-                            .and_then(|c| settle(c, exchange, routing_key))
-                    })
-                    .collect(),
+                self.settle_each(confirms.into_iter().zip(&list).map(
+                    |(confirm, (exchange, routing_key, _))| (Ok(confirm), *exchange, *routing_key),
+                ))
+                .await,
             )
         })
         .await
@@ -192,34 +171,7 @@ impl Producer {
     /// later call go out after these (the same channel), so a caller that sends batch after
     /// batch keeps their order while it awaits the confirms of one batch and sends the next.
     pub async fn send_each(&self, messages: &[(&str, &str, &OutgoingMessage)]) -> Result<InFlight> {
-        let confirms = self
-            .bounded(async {
-                let names = messages
-                    .iter()
-                    .map(|(exchange, routing_key, _)| {
-                        Ok((
-                            short("exchange", exchange)?,
-                            short("routing key", routing_key)?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let channel = self.link.publisher(self.publisher()).await?;
-                let sends =
-                    messages
-                        .iter()
-                        .zip(names)
-                        .map(|((_, _, message), (exchange, routing_key))| {
-                            channel.basic_publish(
-                                exchange,
-                                routing_key,
-                                options(message),
-                                &message.body,
-                                message.properties.clone(),
-                            )
-                        });
-                Ok(join_in_order(sends.collect()).await)
-            })
-            .await?;
+        let confirms = self.bounded(self.hand_over(messages)).await?;
         Ok(InFlight {
             producer: self.clone(),
             confirms: confirms
@@ -230,6 +182,57 @@ impl Producer {
                 })
                 .collect(),
         })
+    }
+
+    /// Hands messages to the broker in order on one channel, all at once (one wake of the
+    /// connection's I/O thread per batch rather than a round trip per message): each one's
+    /// confirm to come, or why it could not be sent. Names are checked before anything goes.
+    async fn hand_over(
+        &self,
+        messages: &[(&str, &str, &OutgoingMessage)],
+    ) -> Result<Vec<lapin::Result<lapin::PublisherConfirm>>> {
+        let names = messages
+            .iter()
+            .map(|(exchange, routing_key, _)| {
+                Ok((
+                    short("exchange", exchange)?,
+                    short("routing key", routing_key)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let channel = self.link.publisher(self.publisher()).await?;
+        let sends = messages
+            .iter()
+            .zip(names)
+            .map(|((_, _, message), (exchange, routing_key))| {
+                channel.basic_publish(
+                    exchange,
+                    routing_key,
+                    options(message),
+                    &message.body,
+                    message.properties.clone(),
+                )
+            });
+        Ok(join_in_order(sends.collect()).await)
+    }
+
+    /// Awaits the confirms of messages handed over, all together: what each one's means.
+    async fn settle_each<S: AsRef<str>>(
+        &self,
+        confirms: impl IntoIterator<Item = (lapin::Result<lapin::PublisherConfirm>, S, S)>,
+    ) -> Vec<Result<()>> {
+        let waits = confirms
+            .into_iter()
+            .map(|(sent, exchange, routing_key)| async move {
+                match sent {
+                    Ok(confirm) => confirm
+                        .await
+                        .map_err(|e| self.error(e))
+                        .and_then(|c| settle(c, exchange.as_ref(), routing_key.as_ref())),
+                    Err(e) => Err(self.error(e)),
+                }
+            });
+        futures_util::future::join_all(waits).await
     }
 
     /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through    /// Publishes a message that reaches `exchange` with `routing_key` after `delay`: through
@@ -403,22 +406,8 @@ impl InFlight {
     /// is no answer within the timeout.
     pub async fn confirmed(self) -> Result<Vec<Result<()>>> {
         let producer = &self.producer;
-        let confirms = self.confirms;
         let outcomes = producer
-            .bounded(async {
-                let waits = confirms
-                    .into_iter()
-                    .map(|(sent, exchange, routing_key)| async move {
-                        match sent {
-                            Ok(confirm) => confirm
-                                .await
-                                .map_err(|e| producer.error(e))
-                                .and_then(|c| settle(c, &exchange, &routing_key)),
-                            Err(e) => Err(producer.error(e)),
-                        }
-                    });
-                Ok(futures_util::future::join_all(waits).await)
-            })
+            .bounded(async { Ok(producer.settle_each(self.confirms).await) })
             .await?;
         if outcomes
             .iter()
