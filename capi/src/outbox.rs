@@ -12,14 +12,12 @@
 //! crosses as it is.
 
 use std::ffi::c_char;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dq_core::amqp::OutgoingMessage;
-use dq_core::config::DEFAULT_BODY_LIMIT;
 use dq_core::input::parse_time_zone;
 use dq_core::mysql::SqlValue;
 use dq_core::outbox::{self, CLAIM, Entry, INSERT};
-use dq_core::{Error, InputRules, NewMessage, Tz};
+use dq_core::{Error, NewMessage, Tz};
 use serde_json::{Value, json};
 
 use crate::boundary::{
@@ -105,12 +103,8 @@ pub unsafe extern "C" fn dq_outbox_add_row(
             (Some(Value::String(_)), None) => dq_core::input::system_time_zone(),
             _ => Tz::UTC,
         };
-        let rules = InputRules {
-            now_ms: now_ms(),
-            time_zone,
-            body_limit: DEFAULT_BODY_LIMIT,
-        };
-        let message = NewMessage::from_json(&data, &rules).map_err(|e| e.context("data_json"))?;
+        let message = NewMessage::from_json(&data, &Entry::add_rules(time_zone))
+            .map_err(|e| e.context("data_json"))?;
         let entry = Entry::add(topic, &message)?;
         let json = row(INSERT, &entry.params(), &entry.message_id)?;
         // SAFETY: checked not NULL above.
@@ -193,13 +187,6 @@ pub unsafe extern "C" fn dq_outbox_missing_table(
     })
 }
 
-/// Now, in unix milliseconds, as `Dq\Outbox::add` counts a delay from it.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// A statement and its parameters as the JSON the functions above give.
 fn row(sql: &str, params: &[SqlValue], message_id: &str) -> Result<*mut c_char, Error> {
     let params: Vec<Value> = params.iter().map(SqlValue::to_json).collect();
@@ -212,6 +199,10 @@ mod tests {
 
     use super::*;
     use crate::boundary::last_error;
+
+    fn now_ms() -> i64 {
+        Entry::add_rules(Tz::UTC).now_ms
+    }
 
     fn taken(ptr: *mut c_char) -> Value {
         let text = unsafe { CStr::from_ptr(ptr) }.to_str().unwrap().to_string();

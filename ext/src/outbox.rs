@@ -6,12 +6,9 @@
 // Parameter names are PHP's (named arguments): camelCase, as the contract spells them.
 #![allow(non_snake_case)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use dq_core::config::DEFAULT_BODY_LIMIT;
 use dq_core::mysql::SqlValue;
 use dq_core::outbox::{self, CLAIM, Entry, INSERT};
-use dq_core::{Error, ErrorKind, InputRules, Tz};
+use dq_core::{Error, ErrorKind, Tz};
 use ext_php_rs::binary::Binary;
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::convert::IntoZval;
@@ -62,14 +59,7 @@ impl Outbox {
     /// now). Returns the id. Whether the topic is registered is checked when the relay adds it.
     pub fn add(pdo: &Zval, topic: &str, data: &ZendHashTable) -> PhpResult<String> {
         let pdo = Pdo::of(pdo)?;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let mut rules = CallRules::new(InputRules {
-            now_ms,
-            time_zone: Tz::UTC,
-            body_limit: DEFAULT_BODY_LIMIT,
-        });
+        let mut rules = CallRules::new(Entry::add_rules(Tz::UTC));
         let message = parse_message(data, "data", &mut rules)?;
         let entry = Entry::add(topic, &message).map_err(to_php)?;
         pdo.run(INSERT, &entry.params(), "dq_outbox")?;

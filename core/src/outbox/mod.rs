@@ -17,9 +17,11 @@ mod relay;
 
 use serde_json::{Map, Value};
 
+use crate::Tz;
 use crate::amqp::{OutgoingMessage, properties_json, short};
+use crate::config::DEFAULT_BODY_LIMIT;
 use crate::error::{Error, ErrorKind, Result, shown};
-use crate::input::{NewMessage, Schedule, check_topic};
+use crate::input::{InputRules, NewMessage, Schedule, check_topic};
 use crate::mysql::{APPLICATION, SqlValue};
 
 pub use relay::{Relay, RelayConfig, RelayObserver, RelayState};
@@ -137,6 +139,16 @@ impl Entry {
                 Schedule::TopicDefault => None,
             },
         })
+    }
+
+    /// The rules an outbox add is read by: the clock read now (a `delay` counts from the
+    /// call), `fix_time` strings in `time_zone`, the default body limit.
+    pub fn add_rules(time_zone: Tz) -> InputRules {
+        InputRules {
+            now_ms: crate::queue::now_ms(),
+            time_zone,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
     }
 
     /// The parameters of [`INSERT`], in order.
