@@ -28,8 +28,8 @@ pub struct Outboxes {
     databases: Databases,
     amqp: dq_core::amqp::AmqpConfig,
     metrics: Arc<Metrics>,
-    /// Per database: the relay's last report, and whether its backlog alert is firing.
-    states: Mutex<BTreeMap<String, (RelayState, bool)>>,
+    /// Per database: what its relay last reported.
+    states: Mutex<BTreeMap<String, Reported>>,
     running: AtomicBool,
     webhook: Option<Arc<Callbacks>>,
 }
@@ -60,7 +60,7 @@ impl Outboxes {
                     .outbox
                     .databases
                     .iter()
-                    .map(|name| (name.clone(), (RelayState::default(), false)))
+                    .map(|name| (name.clone(), Reported::default()))
                     .collect(),
             ),
             running: AtomicBool::new(false),
@@ -101,12 +101,13 @@ impl Outboxes {
         let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
         let running = self.running.load(Ordering::Relaxed);
         let mut out = serde_json::Map::new();
-        for (name, (state, alerting)) in states.iter() {
+        for (name, reported) in states.iter() {
+            let state = &reported.state;
             if let Some(error) = &state.error {
                 warnings.push(format!("outbox {name}: {error}"));
             }
             let oldest = state.oldest_unsent.map(|d| d.as_secs_f64());
-            if *alerting {
+            if reported.alerting {
                 warnings.push(format!(
                     "outbox {name}: the oldest unsent row is {:.1} s old (alert_after {} s)",
                     oldest.unwrap_or_default(),
@@ -123,7 +124,7 @@ impl Outboxes {
                         t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
                     }),
                     "error": state.error,
-                    "last_refused": state.last_refused,
+                    "last_refused": reported.last_refused,
                 }),
             );
         }
@@ -178,6 +179,16 @@ impl Outboxes {
     }
 }
 
+/// What a database's relay last reported.
+#[derive(Default)]
+struct Reported {
+    state: RelayState,
+    /// Its backlog alert is firing.
+    alerting: bool,
+    /// The last row the broker refused, and why.
+    last_refused: Option<String>,
+}
+
 /// What the relays report to.
 struct Reports(Arc<Outboxes>);
 
@@ -209,8 +220,8 @@ impl RelayObserver for Reports {
             })
             .inc();
         let mut states = self.0.states.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((state, _)) = states.get_mut(database) {
-            state.last_refused = Some(format!("row {id} (message_id {message_id}): {error}"));
+        if let Some(reported) = states.get_mut(database) {
+            reported.last_refused = Some(format!("row {id} (message_id {message_id}): {error}"));
         }
     }
 
@@ -234,14 +245,8 @@ impl RelayObserver for Reports {
             .get_or_create(&labels)
             .set(i64::from(state.error.is_some()));
         let mut states = self.0.states.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = states
-            .entry(database.to_string())
-            .or_insert_with(|| (RelayState::default(), false));
-        let last_refused = entry.0.last_refused.take();
-        entry.0 = state.clone();
-        entry.0.last_refused = state.last_refused.clone().or(last_refused);
-        let mut alerting = entry.1;
-        self.0.check_alert(database, &entry.0, &mut alerting);
-        entry.1 = alerting;
+        let reported = states.entry(database.to_string()).or_default();
+        reported.state = state.clone();
+        self.0.check_alert(database, state, &mut reported.alerting);
     }
 }

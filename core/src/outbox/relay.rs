@@ -100,8 +100,6 @@ pub struct RelayState {
     pub checked_at: Option<SystemTime>,
     /// Why the relay is backing off now (`None`: it is not).
     pub error: Option<String>,
-    /// The last row refused, and why.
-    pub last_refused: Option<String>,
 }
 
 /// What a relay reports to (the gateway's metrics and health).
