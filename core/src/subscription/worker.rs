@@ -16,7 +16,7 @@
 //! new message is taken, deliveries under way get `grace` to finish, and the rest go back.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -27,9 +27,9 @@ use super::{
 };
 use crate::amqp::{Delivery, OutgoingMessage, Producer, QueueOptions};
 use crate::error::{ErrorKind, Result};
-use crate::worker::Callbacks;
+use crate::worker::{ANSWER_LIMIT, Callbacks};
 
-/// The most of an answer's body kept (the RPC reply).
+/// The most of an answer's body kept when it is an RPC reply.
 const REPLY_LIMIT: usize = 4 * 1024 * 1024;
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -217,8 +217,7 @@ impl SubscriptionWorker {
             let (answer, reply) = self.attempt(&delivered, attempt).await;
             let settled = match verdict(sub, attempt, &answer) {
                 Verdict::Done => {
-                    if delivered.properties.reply_to().is_some()
-                        && let Some(reply) = reply
+                    if let Some(reply) = reply
                         && let Err(e) = delivery.reply(reply).await
                     {
                         tracing::warn!(subscription = %sub.name, error = %e, "the RPC reply could not be sent");
@@ -291,7 +290,8 @@ impl SubscriptionWorker {
         }
     }
 
-    /// One call of the callback: how it ended, and the reply to send when it succeeded.
+    /// One call of the callback: how it ended, and the reply to send when it succeeded and the
+    /// message has `reply_to` (only then is more than the start of the answer's body read).
     async fn attempt(
         &self,
         delivered: &Delivered<'_>,
@@ -302,30 +302,36 @@ impl SubscriptionWorker {
             Ok(request) => request,
             Err(e) => return (Answer::Failed(e.to_string()), None),
         };
+        let wants_reply = delivered.properties.reply_to().is_some();
+        let limit = if wants_reply {
+            REPLY_LIMIT
+        } else {
+            ANSWER_LIMIT
+        };
         let timeout = Duration::from_millis(sub.timeout_ms);
-        match tokio::time::timeout(timeout, self.callbacks.call(request, REPLY_LIMIT)).await {
+        match tokio::time::timeout(timeout, self.callbacks.call(request, limit)).await {
             Err(_) => (
                 Answer::Failed(format!("no answer within {} ms", sub.timeout_ms)),
                 None,
             ),
             Ok(Err(error)) => (Answer::Failed(error), None),
             Ok(Ok(answered)) => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let now_s = crate::queue::now_ms() / 1000;
                 let answer = Answer::Status {
                     code: answered.status.as_u16(),
                     retry_after: answered
                         .retry_after
                         .as_deref()
-                        .and_then(|v| parse_retry_after(v, now)),
+                        .and_then(|v| parse_retry_after(v, now_s)),
                 };
-                let mut properties = serde_json::Map::new();
-                if let Some(content_type) = answered.content_type {
-                    properties.insert("content_type".into(), content_type.into());
-                }
-                let reply = OutgoingMessage::new(answered.body.to_vec(), &properties).ok();
-                (answer, reply)
+                let reply = (wants_reply && answered.status.is_success()).then(|| {
+                    let mut properties = serde_json::Map::new();
+                    if let Some(content_type) = answered.content_type {
+                        properties.insert("content_type".into(), content_type.into());
+                    }
+                    OutgoingMessage::new(answered.body.to_vec(), &properties).ok()
+                });
+                (answer, reply.flatten())
             }
         }
     }

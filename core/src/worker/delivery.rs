@@ -23,7 +23,7 @@ use crate::registry::{Method, Topic};
 
 /// At most this much of a callback's answer is read (and thrown away) so the connection can be
 /// reused; a longer answer is cut off, which is still a success if the status was 2xx.
-const ANSWER_LIMIT: usize = 64 * 1024;
+pub(crate) const ANSWER_LIMIT: usize = 64 * 1024;
 const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A message handed to a worker for delivery.

@@ -34,8 +34,8 @@ use crate::registry::Registry;
 use delivery::Leased;
 use slots::Slots;
 
+pub(crate) use delivery::{ANSWER_LIMIT, header_value, user_agent, with_query};
 pub use delivery::{Callbacks, sign};
-pub(crate) use delivery::{header_value, user_agent, with_query};
 
 /// How the workers run.
 #[derive(Debug, Clone)]
