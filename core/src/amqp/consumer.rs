@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 
 use super::link::{Link, Publisher};
 use super::message::{OutgoingMessage, properties_json};
-use super::{amqp_error, settle, short};
+use super::{amqp_error, settle, short, timed_out};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::process;
 
@@ -66,16 +66,7 @@ impl Consumer {
             let timeout = self.link.config().timeout;
             let started = tokio::time::timeout(timeout, self.start())
                 .await
-                .unwrap_or_else(|_| {
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "RabbitMQ at {} did not answer within {:.3}s",
-                            self.link.config().display,
-                            timeout.as_secs_f64()
-                        ),
-                    ))
-                });
+                .unwrap_or_else(|_| Err(timed_out(&self.link.config().display, timeout)));
             match started {
                 Ok(started) => *live = Some(started),
                 Err(e) => {

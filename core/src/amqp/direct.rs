@@ -24,7 +24,9 @@ use lapin::protocol::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::{AMQPScheme, AMQPUri};
 
-use super::{AmqpConfig, OutgoingMessage, amqp_error, connect_error, nacked, unroutable};
+use super::{
+    AmqpConfig, OutgoingMessage, amqp_error, connect_error, nacked, timed_out, unroutable,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::process;
 
@@ -209,7 +211,7 @@ impl Direct {
                 *conn = None;
             }
         }
-        let timed_out = |e: Error| match e.kind() {
+        let late = |e: Error| match e.kind() {
             ErrorKind::Timeout => timed_out(display, config.timeout),
             _ => e,
         };
@@ -219,7 +221,7 @@ impl Direct {
                 let uri = uri
                     .as_ref()
                     .ok_or_else(|| Error::internal("TLS connections are lapin's"))?;
-                conn.insert(Conn::connect(uri, deadline, display).map_err(timed_out)?)
+                conn.insert(Conn::connect(uri, deadline, display).map_err(late)?)
             }
         };
         let outcome = work(open, display);
@@ -233,7 +235,7 @@ impl Direct {
         if open.broken {
             *conn = None;
         }
-        outcome.map_err(timed_out)
+        outcome.map_err(late)
     }
 }
 
@@ -805,17 +807,6 @@ fn remaining(deadline: Instant) -> Option<Duration> {
     deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
-}
-
-/// As lapin's path says it.
-fn timed_out(display: &str, timeout: Duration) -> Error {
-    Error::new(
-        ErrorKind::Timeout,
-        format!(
-            "RabbitMQ at {display} did not answer within {:.3}s",
-            timeout.as_secs_f64()
-        ),
-    )
 }
 
 fn client_properties() -> FieldTable {

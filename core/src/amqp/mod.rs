@@ -4,8 +4,10 @@
 //! - `message`: messages and properties, checked once for every facade;
 //! - [`Producer`]: publish, publish many, publish delayed, call (RPC), declare and bind;
 //! - `consumer`: [`Consumer`] and [`Delivery`] (ack, nack, reply);
+//! - `browse`: [`Browser`], a queue's messages read one by one and acked or put back;
 //! - `rpc`: direct reply-to.
 
+mod browse;
 mod consumer;
 mod direct;
 mod link;
@@ -25,6 +27,7 @@ use crate::config::{check_prefix, mask_password};
 use crate::error::{Error, ErrorKind, Result, shown};
 use link::{Link, Publisher};
 
+pub use browse::{Browsed, Browser};
 pub use consumer::{Consumer, Delivery};
 pub(crate) use direct::{Direct, Sent};
 pub(crate) use message::table_json;
@@ -312,6 +315,11 @@ impl Producer {
         Consumer::new(self.link.clone(), queue, prefetch)
     }
 
+    /// Browses `queue` on a channel of its own (see [`Browser`]).
+    pub async fn browse(&self, queue: &str) -> Result<Browser> {
+        Browser::open(self.link.clone(), queue).await
+    }
+
     /// Closes the connection.
     pub async fn close(&self) {
         self.link.close().await;
@@ -376,14 +384,7 @@ impl Producer {
     ) -> Result<T> {
         let outcome = match tokio::time::timeout(timeout, work).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "RabbitMQ at {} did not answer within {:.3}s",
-                    self.link.config().display,
-                    timeout.as_secs_f64()
-                ),
-            )),
+            Err(_) => Err(timed_out(&self.link.config().display, timeout)),
         };
         if outcome.is_err() {
             self.link.heal().await;
@@ -506,6 +507,17 @@ pub(crate) fn connect_error(display: &str, error: lapin::Error) -> Error {
 
 /// A lapin error as a dq error: the broker's refusals by what they mean, broken connections
 /// as connection errors.
+/// No answer from the broker at `display` within `timeout`.
+pub(crate) fn timed_out(display: &str, timeout: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "RabbitMQ at {display} did not answer within {:.3}s",
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
 pub(crate) fn amqp_error(display: &str, error: lapin::Error) -> Error {
     let kind = match error.kind() {
         LapinKind::ProtocolError(amqp) => match amqp.kind() {

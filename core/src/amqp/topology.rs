@@ -210,59 +210,78 @@ pub(crate) fn queue_bind(
     })
 }
 
+/// Runs a topology method on a channel of its own, closed after: a refusal (a queue asked for
+/// passively that is missing, other arguments than the existing queue's, a missing exchange)
+/// closes that channel only, never the publishing channel that other tasks share.
+async fn on_own_channel<T, F, Fut>(producer: &Producer, method: F) -> Result<T>
+where
+    F: FnOnce(lapin::Channel) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, lapin::Error>>,
+{
+    let channel = producer.link.channel().await?;
+    let outcome = method(channel.clone()).await.map_err(|e| producer.error(e));
+    if channel.status().connected() {
+        let _ = channel.close(200, "declared".into()).await;
+    }
+    outcome
+}
+
 pub(super) async fn declare_exchange(
     producer: &Producer,
     declare: exchange::Declare,
 ) -> Result<()> {
-    let channel = producer.link.publisher(producer.publisher()).await?;
-    channel
-        .exchange_declare(
-            declare.exchange,
-            ExchangeKind::Custom(declare.kind.to_string()),
-            ExchangeDeclareOptions {
-                passive: declare.passive,
-                durable: declare.durable,
-                auto_delete: declare.auto_delete,
-                internal: declare.internal,
-                nowait: false,
-            },
-            declare.arguments,
-        )
-        .await
-        .map_err(|e| producer.error(e))
+    on_own_channel(producer, |channel| async move {
+        channel
+            .exchange_declare(
+                declare.exchange,
+                ExchangeKind::Custom(declare.kind.to_string()),
+                ExchangeDeclareOptions {
+                    passive: declare.passive,
+                    durable: declare.durable,
+                    auto_delete: declare.auto_delete,
+                    internal: declare.internal,
+                    nowait: false,
+                },
+                declare.arguments,
+            )
+            .await
+    })
+    .await
 }
 
 pub(super) async fn declare_queue(producer: &Producer, declare: queue::Declare) -> Result<String> {
-    let channel = producer.link.publisher(producer.publisher()).await?;
-    let queue = channel
-        .queue_declare(
-            declare.queue,
-            QueueDeclareOptions {
-                passive: declare.passive,
-                durable: declare.durable,
-                exclusive: declare.exclusive,
-                auto_delete: declare.auto_delete,
-                nowait: false,
-            },
-            declare.arguments,
-        )
-        .await
-        .map_err(|e| producer.error(e))?;
+    let queue = on_own_channel(producer, |channel| async move {
+        channel
+            .queue_declare(
+                declare.queue,
+                QueueDeclareOptions {
+                    passive: declare.passive,
+                    durable: declare.durable,
+                    exclusive: declare.exclusive,
+                    auto_delete: declare.auto_delete,
+                    nowait: false,
+                },
+                declare.arguments,
+            )
+            .await
+    })
+    .await?;
     Ok(queue.name().as_str().to_string())
 }
 
 pub(super) async fn bind_queue(producer: &Producer, bind: queue::Bind) -> Result<()> {
-    let channel = producer.link.publisher(producer.publisher()).await?;
-    channel
-        .queue_bind(
-            bind.queue,
-            bind.exchange,
-            bind.routing_key,
-            QueueBindOptions::default(),
-            bind.arguments,
-        )
-        .await
-        .map_err(|e| producer.error(e))
+    on_own_channel(producer, |channel| async move {
+        channel
+            .queue_bind(
+                bind.queue,
+                bind.exchange,
+                bind.routing_key,
+                QueueBindOptions::default(),
+                bind.arguments,
+            )
+            .await
+    })
+    .await
 }
 
 pub(super) async fn publish_delayed(
@@ -292,17 +311,23 @@ pub(super) async fn publish_delayed(
             .delay_queue_due(&binding, Duration::MAX)
             .await?
         {
-            let channel = producer.link.publisher(producer.publisher()).await?;
-            channel
-                .exchange_bind(
-                    short("exchange", exchange)?,
-                    short("exchange", &delayed)?,
-                    short("routing key", routing_key)?,
-                    ExchangeBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(|e| producer.error(e))?;
+            let (destination, source, key) = (
+                short("exchange", exchange)?,
+                short("exchange", &delayed)?,
+                short("routing key", routing_key)?,
+            );
+            on_own_channel(producer, |channel| async move {
+                channel
+                    .exchange_bind(
+                        destination,
+                        source,
+                        key,
+                        ExchangeBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+            })
+            .await?;
             producer.link.delay_queue_declared(&binding).await;
         }
         let mut headers = message.properties.headers().clone().unwrap_or_default();
@@ -344,18 +369,20 @@ pub(super) async fn publish_delayed(
             "x-expires".into(),
             AMQPValue::LongLongInt(expires.as_millis() as i64),
         );
-        let channel = producer.link.publisher(producer.publisher()).await?;
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                arguments,
-            )
-            .await
-            .map_err(|e| producer.error(e))?;
+        let name = queue.as_str().into();
+        on_own_channel(producer, |channel| async move {
+            channel
+                .queue_declare(
+                    name,
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    arguments,
+                )
+                .await
+        })
+        .await?;
         producer.link.delay_queue_declared(&queue).await;
     }
     producer.publish("", &queue, message).await
@@ -372,19 +399,21 @@ async fn check_delay_target(producer: &Producer, exchange: &str, routing_key: &s
     if exchange.starts_with("amq.") {
         return Ok(());
     }
-    let channel = producer.link.publisher(producer.publisher()).await?;
-    channel
-        .exchange_declare(
-            short("exchange", exchange)?,
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| producer.error(e))
+    let name = short("exchange", exchange)?;
+    on_own_channel(producer, |channel| async move {
+        channel
+            .exchange_declare(
+                name,
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+    })
+    .await
 }
 
 /// That the queue a delayed message to the default exchange goes to exists: a passive declare,

@@ -451,3 +451,37 @@ async fn delayed_to_a_missing_queue_fails_now_and_delivers_once_it_exists() {
     other.close().await;
     p.close().await;
 }
+
+/// A declare the broker refuses (a missing queue asked passively, a missing exchange to bind
+/// to) closes the channel it went on: it must not be the publishing channel that other tasks'
+/// publishes are waiting for confirms on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_declare_does_not_break_publishes_under_way() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.q")).await;
+    let passive = QueueOptions {
+        passive: true,
+        ..QueueOptions::default()
+    };
+    for round in 0..5 {
+        let publishes: Vec<_> = (0..200)
+            .map(|i| {
+                let (p, q) = (p.clone(), q.clone());
+                tokio::spawn(async move {
+                    p.publish("", &q, &message(&format!("{round}-{i}"), json!({})))
+                        .await
+                })
+            })
+            .collect();
+        let missing = p.declare_queue(&format!("{name}.missing"), &passive).await;
+        assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
+        let unbound = p
+            .bind_queue(&q, &format!("{name}.no-exchange"), "k", &Default::default())
+            .await;
+        assert_eq!(unbound.unwrap_err().kind(), ErrorKind::NotFound);
+        for (i, publish) in publishes.into_iter().enumerate() {
+            let outcome = publish.await.unwrap();
+            assert!(outcome.is_ok(), "round {round} publish {i}: {outcome:?}");
+        }
+    }
+}
