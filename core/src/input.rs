@@ -445,6 +445,22 @@ fn value_shown(v: &Value) -> String {
     }
 }
 
+/// A random id (a message published without one, a dead letter): 32 random hex digits, as a
+/// UUID (version 4) is written.
+pub(crate) fn new_uuid() -> String {
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use crate::Tz;
 use crate::amqp::{OutgoingMessage, properties_json, short};
 use crate::config::DEFAULT_BODY_LIMIT;
 use crate::error::{Error, ErrorKind, Result, shown};
-use crate::input::{InputRules, NewMessage, Schedule, check_topic};
+use crate::input::{InputRules, NewMessage, Schedule, check_topic, new_uuid};
 use crate::mysql::{APPLICATION, SqlValue};
 
 pub use relay::{Relay, RelayConfig, RelayObserver, RelayState};
@@ -105,7 +105,7 @@ impl Entry {
         let message_id = match properties.get("message_id") {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
             _ => {
-                let id = generated_id();
+                let id = new_uuid();
                 properties.insert("message_id".into(), Value::String(id.clone()));
                 id
             }
@@ -165,22 +165,6 @@ impl Entry {
             self.due_at_ms.map_or(SqlValue::Null, SqlValue::Int),
         ]
     }
-}
-
-/// A message id for a message published without one: 32 random hex digits, as a UUID
-/// (version 4) is written.
-fn generated_id() -> String {
-    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
-    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
-    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
 }
 
 /// Checks an inbox claim: a consumer name and a message id of 1 to 255 bytes each.
@@ -260,7 +244,7 @@ mod tests {
         let given = json!({"message_id": "t-1"});
         let message = OutgoingMessage::new(vec![], given.as_object().unwrap()).unwrap();
         assert_eq!(Entry::publish("x", "", &message).unwrap().message_id, "t-1");
-        assert_ne!(generated_id(), generated_id());
+        assert_ne!(new_uuid(), new_uuid());
     }
 
     #[test]

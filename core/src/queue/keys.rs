@@ -59,7 +59,12 @@ impl Keys {
 
     /// HASH topic name -> topic JSON (or a tombstone): the registry as the gateway publishes it.
     pub fn topics(&self) -> String {
-        format!("{}:topics", self.prefix)
+        self.registry(<crate::registry::Topic as crate::registry::Definition>::HASH)
+    }
+
+    /// HASH name -> definition JSON (or a tombstone) of the registry kept in `prefix:<hash>`.
+    pub fn registry(&self, hash: &str) -> String {
+        format!("{}:{hash}", self.prefix)
     }
 
     /// ZSET topic -> earliest delayed due time, on each shard.

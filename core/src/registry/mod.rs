@@ -1,10 +1,12 @@
-//! The topic registry as the gateway keeps it: topics declared in its config file or through the
-//! HTTP API, published into a hash on every Redis shard so that the extension can check a topic
-//! without asking the gateway.
+//! The registries as the gateway keeps them: topics and subscriptions declared in its config
+//! file or through the HTTP API, published into a hash per kind on every Redis shard, so that
+//! the extension can check a topic without asking the gateway and every gateway runs the same
+//! subscriptions.
 //!
 //! Each entry carries `updated_at`; a write only lands on a shard if it is newer than what the
 //! shard holds, and deletions leave a tombstone, so several gateways and a shard that missed a
-//! write converge on the newest definition (`sync`).
+//! write converge on the newest definition (`sync`). [`Registry`] is generic over what it keeps
+//! ([`Definition`]: [`Topic`], [`Subscription`](crate::subscription::Subscription)).
 //!
 //! - `topic`: [`Topic`], its fields and checks.
 //! - `watch`: per shard, listens on the wake channel: a change another gateway made, a request
@@ -37,10 +39,65 @@ pub(crate) const REPUBLISH: &str = "p";
 /// Wake-channel messages `c:<registry id>`: that registry changed an entry.
 const CHANGED: &str = "c:";
 
-/// A registry entry as stored in Redis: a topic, or the tombstone of a deleted one.
+/// What a registry keeps: a named definition, stamped with when it was written.
+pub trait Definition:
+    Clone
+    + PartialEq
+    + std::fmt::Debug
+    + Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// What it is called in messages and in the config file (`[[topic]]`): `topic`.
+    const KIND: &'static str;
+    /// Whether this registry's watch reports Redis restarts (one registry per gateway does).
+    const REPORTS_RESTARTS: bool = false;
+
+    fn name(&self) -> &str;
+    fn updated_at(&self) -> i64;
+    fn set_updated_at(&mut self, at: i64);
+    /// Checks every field; the error names the field and the value.
+    fn validate(&self) -> Result<()>;
+    /// Checks a name given alone (a path, a delete).
+    fn check_name(name: &str) -> Result<()>;
+    /// The hash on every shard that holds the entries, after the prefix: `prefix:<HASH>`.
+    const HASH: &'static str;
+    /// Called after an entry of `name` changed, with the queue the registry publishes to.
+    fn changed(_queue: &DelayQueue, _name: &str) {}
+}
+
+impl Definition for Topic {
+    const KIND: &'static str = "topic";
+    const REPORTS_RESTARTS: bool = true;
+    const HASH: &'static str = "topics";
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+    fn set_updated_at(&mut self, at: i64) {
+        self.updated_at = at;
+    }
+    fn validate(&self) -> Result<()> {
+        Topic::validate(self)
+    }
+    fn check_name(name: &str) -> Result<()> {
+        check_topic(name)
+    }
+    /// The queue's cache of topic lookups must not answer with the old definition.
+    fn changed(queue: &DelayQueue, name: &str) {
+        queue.forget_topic(name);
+    }
+}
+
+/// A registry entry as stored in Redis: a definition, or the tombstone of a deleted one.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Entry {
-    Live(Topic),
+pub(crate) enum Entry<T = Topic> {
+    Live(T),
     Deleted { name: String, updated_at: i64 },
 }
 
@@ -51,8 +108,8 @@ struct Tombstone {
     updated_at: i64,
 }
 
-impl Entry {
-    pub fn decode(raw: &str) -> Result<Entry> {
+impl<T: Definition> Entry<T> {
+    pub fn decode(raw: &str) -> Result<Entry<T>> {
         let value: serde_json::Value = serde_json::from_str(raw)
             .map_err(|e| Error::internal(format!("registry entry is not JSON: {e}")))?;
         if value.get("deleted").and_then(|d| d.as_bool()) == Some(true) {
@@ -70,7 +127,7 @@ impl Entry {
 
     fn encode(&self) -> Result<String> {
         let encoded = match self {
-            Entry::Live(topic) => serde_json::to_string(topic),
+            Entry::Live(definition) => serde_json::to_string(definition),
             Entry::Deleted { name, updated_at } => serde_json::to_string(&Tombstone {
                 name: name.clone(),
                 deleted: true,
@@ -82,45 +139,38 @@ impl Entry {
 
     fn name(&self) -> &str {
         match self {
-            Entry::Live(t) => &t.name,
+            Entry::Live(t) => t.name(),
             Entry::Deleted { name, .. } => name,
         }
     }
 
     fn updated_at(&self) -> i64 {
         match self {
-            Entry::Live(t) => t.updated_at,
+            Entry::Live(t) => t.updated_at(),
             Entry::Deleted { updated_at, .. } => *updated_at,
         }
     }
 }
 
-/// The gateway's view of the registry, kept in memory and published to every shard.
-pub struct Registry {
+/// The gateway's view of a registry (of topics by default), kept in memory and published to
+/// every shard.
+pub struct Registry<T: Definition = Topic> {
     queue: Arc<DelayQueue>,
-    entries: RwLock<BTreeMap<String, Entry>>,
+    entries: RwLock<BTreeMap<String, Entry<T>>>,
     /// Bumped whenever an entry changes, so workers can react (a paused topic resumed).
     changes: tokio::sync::watch::Sender<u64>,
     /// Names this registry in its change notices, so it ignores its own.
     id: String,
     /// Somebody wants a sync now (a change elsewhere, a reconnect, a missing registry).
     sync_wanted: tokio::sync::Notify,
-    /// The topics the config file declared last, as declared (for reloads).
-    from_file: Mutex<BTreeMap<String, Topic>>,
+    /// The definitions the config file declared last, as declared (for reloads).
+    from_file: Mutex<BTreeMap<String, T>>,
 }
 
-impl Registry {
-    /// A registry over `queue`'s shards. Call `sync` to load what the shards hold and
-    /// `declare` for the topics of a config file.
+impl Registry<Topic> {
+    /// The topic registry over `queue`'s shards (see [`Registry::of`]).
     pub fn new(queue: Arc<DelayQueue>) -> Registry {
-        Registry {
-            queue,
-            entries: RwLock::new(BTreeMap::new()),
-            changes: tokio::sync::watch::Sender::new(0),
-            id: format!("{:08x}", fastrand::u32(..)),
-            sync_wanted: tokio::sync::Notify::new(),
-            from_file: Mutex::new(BTreeMap::new()),
-        }
+        Registry::of(queue)
     }
 
     /// A registry over `queue` that also answers `queue`'s topic lookups, so adds through
@@ -131,25 +181,42 @@ impl Registry {
         queue.set_topic_source(weak);
         registry
     }
+}
 
-    /// Topics from a config file. Each is taken into this registry at once (so it is published
+impl<T: Definition> Registry<T> {
+    /// A registry of `T` over `queue`'s shards. Call `sync` to load what the shards hold and
+    /// `declare` for the definitions of a config file.
+    pub fn of(queue: Arc<DelayQueue>) -> Registry<T> {
+        Registry {
+            queue,
+            entries: RwLock::new(BTreeMap::new()),
+            changes: tokio::sync::watch::Sender::new(0),
+            id: format!("{:08x}", fastrand::u32(..)),
+            sync_wanted: tokio::sync::Notify::new(),
+            from_file: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Definitions from a config file. Each is taken into this registry at once (so it is published
     /// even if Redis is down now and comes up later) and then published by `sync`. A definition
     /// the registry already holds unchanged keeps its stamp, so restarts do not churn it.
     ///
-    /// Called again with a reloaded file, topics the previous file declared and this one does
-    /// not are removed, unless they were changed through the API since (then they are kept,
-    /// and the returned list names them).
-    pub async fn declare(&self, topics: Vec<Topic>) -> Result<Vec<String>> {
-        for topic in &topics {
-            topic
+    /// Called again with a reloaded file, definitions the previous file declared and this one
+    /// does not are removed, unless they were changed through the API since (then they are
+    /// kept, and the returned list names them).
+    pub async fn declare(&self, definitions: Vec<T>) -> Result<Vec<String>> {
+        for definition in &definitions {
+            definition
                 .validate()
-                .map_err(|e| e.context(format!("[[topic]] {}", topic.name)))?;
+                .map_err(|e| e.context(format!("[[{}]] {}", T::KIND, definition.name())))?;
         }
         if let Err(e) = self.sync().await {
-            tracing::warn!(error = %e, "could not read the registry before declaring topics");
+            tracing::warn!(error = %e, kind = T::KIND, "could not read the registry before declaring");
         }
-        let declared: BTreeMap<String, Topic> =
-            topics.iter().map(|t| (t.name.clone(), t.clone())).collect();
+        let declared: BTreeMap<String, T> = definitions
+            .iter()
+            .map(|t| (t.name().to_string(), t.clone()))
+            .collect();
         let previous = self
             .from_file
             .lock()
@@ -165,14 +232,14 @@ impl Registry {
                 None => {}
             }
         }
-        for mut topic in topics {
+        for mut definition in definitions {
             let unchanged = self
-                .get(&topic.name)
-                .is_some_and(|held| same_definition(&held, &topic));
+                .get(definition.name())
+                .is_some_and(|held| same_definition(&held, &definition));
             if !unchanged {
-                topic.updated_at = self.next_stamp(&topic.name);
+                definition.set_updated_at(self.next_stamp(definition.name()));
                 if let Ok(mut entries) = self.entries.write() {
-                    keep_newer(&mut entries, Entry::Live(topic));
+                    keep_newer(&mut entries, Entry::Live(definition));
                 }
                 self.changes.send_modify(|n| *n += 1);
             }
@@ -181,19 +248,19 @@ impl Registry {
         Ok(kept)
     }
 
-    /// Changes whenever a topic is registered, changed or removed.
+    /// Changes whenever a definition is registered, changed or removed.
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
-    pub fn get(&self, name: &str) -> Option<Topic> {
+    pub fn get(&self, name: &str) -> Option<T> {
         match self.read().get(name) {
             Some(Entry::Live(t)) => Some(t.clone()),
             _ => None,
         }
     }
 
-    pub fn list(&self) -> Vec<Topic> {
+    pub fn list(&self) -> Vec<T> {
         self.read()
             .values()
             .filter_map(|e| match e {
@@ -203,19 +270,20 @@ impl Registry {
             .collect()
     }
 
-    /// Registers or replaces a topic on every shard. Succeeds when at least one shard took it;
-    /// `sync` brings the others up to date when they are back.
-    pub async fn put(&self, mut topic: Topic) -> Result<Topic> {
-        topic.validate()?;
-        topic.updated_at = self.next_stamp(&topic.name);
-        self.write(Entry::Live(topic.clone())).await?;
-        Ok(topic)
+    /// Registers or replaces a definition on every shard. Succeeds when at least one shard took
+    /// it; `sync` brings the others up to date when they are back.
+    pub async fn put(&self, mut definition: T) -> Result<T> {
+        definition.validate()?;
+        definition.set_updated_at(self.next_stamp(definition.name()));
+        self.write(Entry::Live(definition.clone())).await?;
+        Ok(definition)
     }
 
-    /// Removes a topic. Its pending messages stay (`get`, `del` and stats still see them) and
-    /// are delivered if the topic is registered again. `false` if there was none.
+    /// Removes a definition. A topic's pending messages stay (`get`, `del` and stats still see
+    /// them) and are delivered if the topic is registered again; a subscription's queue stays.
+    /// `false` if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool> {
-        check_topic(name)?;
+        T::check_name(name)?;
         if self.get(name).is_none() {
             return Ok(false);
         }
@@ -227,11 +295,11 @@ impl Registry {
         Ok(true)
     }
 
-    /// Reads every shard's registry, keeps the newest entry of each topic, and writes it back
+    /// Reads every shard's registry, keeps the newest entry of each name, and writes it back
     /// to the shards that lack it (a restarted Redis, a write that missed a shard). Returns the
     /// first shard error, after doing what the other shards allowed.
     pub async fn sync(&self) -> Result<()> {
-        let key = self.queue.keys().topics();
+        let key = self.queue.keys().registry(T::HASH);
         let wake = self.queue.keys().wake();
         let notice = self.notice();
         let reads = self
@@ -271,7 +339,7 @@ impl Registry {
             }
         }
         for name in merged.keys() {
-            self.queue.forget_topic(name);
+            T::changed(&self.queue, name);
         }
         if let Ok(mut entries) = self.entries.write()
             && *entries != merged
@@ -282,8 +350,8 @@ impl Registry {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn write(&self, entry: Entry) -> Result<()> {
-        let key = self.queue.keys().topics();
+    async fn write(&self, entry: Entry<T>) -> Result<()> {
+        let key = self.queue.keys().registry(T::HASH);
         let wake = self.queue.keys().wake();
         let notice = self.notice();
         let keys = [key.as_str(), wake.as_str()];
@@ -299,9 +367,9 @@ impl Registry {
                 .into_iter()
                 .find_map(|r| r.err())
                 .unwrap_or_else(|| Error::internal("no shard"));
-            return Err(err.context(format!("registering topic \"{}\"", entry.name())));
+            return Err(err.context(format!("registering {} \"{}\"", T::KIND, entry.name())));
         }
-        self.queue.forget_topic(entry.name());
+        T::changed(&self.queue, entry.name());
         if let Ok(mut entries) = self.entries.write() {
             keep_newer(&mut entries, entry);
         }
@@ -355,7 +423,7 @@ impl Registry {
         now_ms().max(held + 1)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry<T>>> {
         self.entries
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -368,18 +436,15 @@ impl TopicSource for Registry {
     }
 }
 
-/// Two definitions of a topic are the same whatever their stamps.
-fn same_definition(a: &Topic, b: &Topic) -> bool {
-    Topic {
-        updated_at: 0,
-        ..a.clone()
-    } == Topic {
-        updated_at: 0,
-        ..b.clone()
-    }
+/// Two definitions are the same whatever their stamps.
+pub fn same_definition<T: Definition>(a: &T, b: &T) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    a.set_updated_at(0);
+    b.set_updated_at(0);
+    a == b
 }
 
-fn keep_newer(entries: &mut BTreeMap<String, Entry>, entry: Entry) {
+fn keep_newer<T: Definition>(entries: &mut BTreeMap<String, Entry<T>>, entry: Entry<T>) {
     let newer = entries
         .get(entry.name())
         .is_none_or(|held| held.updated_at() < entry.updated_at());
@@ -388,7 +453,7 @@ fn keep_newer(entries: &mut BTreeMap<String, Entry>, entry: Entry) {
     }
 }
 
-async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
+async fn read_all<T: Definition>(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry<T>>> {
     let raw: Vec<(String, String)> = shard
         .query(Request::Cmd(&redis::cmd("HGETALL").arg(key).to_owned()))
         .await?;
@@ -399,7 +464,7 @@ async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
                 entries.insert(name, entry);
             }
             Err(e) => {
-                tracing::warn!(topic = %name, error = %e, "skipping unreadable registry entry")
+                tracing::warn!(kind = T::KIND, name = %name, error = %e, "skipping unreadable registry entry")
             }
         }
     }
@@ -408,7 +473,12 @@ async fn read_all(shard: &Shard, key: &str) -> Result<BTreeMap<String, Entry>> {
 
 /// Writes `entry` unless the shard holds a newer one; a write is announced on the shard's wake
 /// channel with `notice`, so other gateways sync at once.
-async fn write_entry(shard: &Shard, keys: &[&str; 2], entry: &Entry, notice: &str) -> Result<()> {
+async fn write_entry<T: Definition>(
+    shard: &Shard,
+    keys: &[&str; 2],
+    entry: &Entry<T>,
+    notice: &str,
+) -> Result<()> {
     let encoded = entry.encode()?;
     let _: i64 = shard
         .eval(
@@ -423,14 +493,14 @@ async fn write_entry(shard: &Shard, keys: &[&str; 2], entry: &Entry, notice: &st
         )
         .await
         .map_err(|e| match e.kind() {
-            ErrorKind::Backend => e.context("writing the topic registry"),
+            ErrorKind::Backend => e.context(format!("writing the {} registry", T::KIND)),
             _ => e,
         })?;
     Ok(())
 }
 
 /// Writes a registry entry unless the shard holds a newer one, and announces the write.
-/// KEYS: topics hash, wake channel. ARGV: name, entry JSON, its updated_at, notice.
+/// KEYS: the registry's hash, wake channel. ARGV: name, entry JSON, its updated_at, notice.
 /// Returns 1 if written.
 static SET_IF_NEWER: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(

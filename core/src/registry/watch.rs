@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{CHANGED, REPUBLISH, Registry};
+use super::{CHANGED, Definition, REPUBLISH, Registry};
 use crate::queue::{Request, ServerFacts, wake};
 
 /// Hears what the registry's upkeep runs into, for metrics. Every method has an empty default.
@@ -22,7 +22,7 @@ pub trait RegistryObserver: Send + Sync + 'static {
     fn server_restarted(&self, _server: &str, _lost_data: bool) {}
 }
 
-impl Registry {
+impl<T: Definition> Registry<T> {
     /// Watches every shard until `stop` turns true.
     pub async fn watch(
         self: Arc<Self>,
@@ -35,8 +35,8 @@ impl Registry {
     }
 }
 
-async fn watch_shard(
-    registry: Arc<Registry>,
+async fn watch_shard<T: Definition>(
+    registry: Arc<Registry<T>>,
     shard: usize,
     observer: Arc<dyn RegistryObserver>,
     stop: watch::Receiver<bool>,
@@ -53,8 +53,8 @@ async fn watch_shard(
 }
 
 /// One shard's watcher: what it learnt of the server so far.
-struct Watcher {
-    registry: Arc<Registry>,
+struct Watcher<T: Definition> {
+    registry: Arc<Registry<T>>,
     shard: usize,
     observer: Arc<dyn RegistryObserver>,
     own_notice: String,
@@ -62,17 +62,19 @@ struct Watcher {
     known_run: Option<String>,
 }
 
-impl wake::Listener for Watcher {
+impl<T: Definition> wake::Listener for Watcher<T> {
     const WHAT: &'static str = "registry watch";
 
     async fn subscribed(&mut self) {
-        arrived(
-            &self.registry,
-            self.shard,
-            &mut self.known_run,
-            self.observer.as_ref(),
-        )
-        .await;
+        if T::REPORTS_RESTARTS {
+            arrived(
+                &self.registry,
+                self.shard,
+                &mut self.known_run,
+                self.observer.as_ref(),
+            )
+            .await;
+        }
         self.registry.want_sync();
     }
 
@@ -87,8 +89,8 @@ impl wake::Listener for Watcher {
 
 /// A (re)connection to the shard: notes a restart, says loudly when it lost dq's data, and
 /// warns once per server run when it keeps nothing on disk.
-async fn arrived(
-    registry: &Registry,
+async fn arrived<T: Definition>(
+    registry: &Registry<T>,
     shard: usize,
     known_run: &mut Option<String>,
     observer: &dyn RegistryObserver,

@@ -4,6 +4,7 @@
 //! answer means for it ([`verdict`]) and the copies made to retry it or keep it dead, and the
 //! consumer that drives them ([`SubscriptionWorker`]), which the gateway will run.
 
+mod dead;
 mod request;
 mod verdict;
 mod worker;
@@ -16,17 +17,18 @@ use crate::amqp::short;
 use crate::error::{Error, Result, shown};
 use crate::input::check_name;
 use crate::registry::{
-    Method, Status, check_ladder, check_secret, check_timeout_ms, check_url, default_retry,
-    default_timeout_ms, ladder_attempts, ladder_wait,
+    Definition, Method, Status, check_ladder, check_secret, check_timeout_ms, check_url,
+    default_retry, default_timeout_ms, ladder_attempts, ladder_wait,
 };
 
+pub use dead::{DeadLetter, DeadLetters, DeadPage, SCAN_LIMIT};
 pub use request::{Delivered, request};
 pub use verdict::{
-    ATTEMPTS, Answer, LAST_ERROR, LAST_STATUS, MAX_RETRY_AFTER, ORIGIN_EXCHANGE,
-    ORIGIN_ROUTING_KEY, Verdict, attempts_so_far, dead_copy, origin, parse_retry_after, retry_copy,
-    verdict,
+    ATTEMPTS, Answer, DEAD_ID, DIED_AT, LAST_ERROR, LAST_STATUS, MAX_RETRY_AFTER, ORIGIN_EXCHANGE,
+    ORIGIN_ROUTING_KEY, Verdict, attempts_so_far, dead_copy, header_number, header_text, origin,
+    parse_retry_after, requeue_copy, retry_copy, verdict,
 };
-pub use worker::{SubscriptionObserver, SubscriptionWorker, Unobserved};
+pub use worker::{SubscriptionObserver, SubscriptionWorker, Unobserved, published_at_ms};
 
 /// Deliveries in flight at once per gateway when a subscription does not say.
 pub const DEFAULT_CONCURRENCY: u32 = 10;
@@ -206,6 +208,27 @@ impl Subscription {
     /// The queue given-up messages go to: `<prefix>.dead.<name>`.
     pub fn dead_queue(&self, prefix: &str) -> String {
         format!("{prefix}.dead.{}", self.name)
+    }
+}
+
+impl Definition for Subscription {
+    const KIND: &'static str = "subscription";
+    const HASH: &'static str = "subscriptions";
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+    fn set_updated_at(&mut self, at: i64) {
+        self.updated_at = at;
+    }
+    fn validate(&self) -> Result<()> {
+        Subscription::validate(self)
+    }
+    fn check_name(name: &str) -> Result<()> {
+        check_name("subscription", name, 128)
     }
 }
 

@@ -22,15 +22,23 @@ pub const LAST_ERROR: &str = "x-dq-last-error";
 /// default exchange).
 pub const ORIGIN_EXCHANGE: &str = "x-dq-exchange";
 pub const ORIGIN_ROUTING_KEY: &str = "x-dq-routing-key";
+/// A dead letter's id, by which the API requeues or removes it.
+pub const DEAD_ID: &str = "x-dq-dead-id";
+/// When the message was given up (unix ms).
+pub const DIED_AT: &str = "x-dq-died-at";
 
 /// The headers dq keeps for itself: not shown to the callback as `X-Dq-Header-*`.
-pub(crate) const OWN_HEADERS: [&str; 5] = [
+pub(crate) const OWN_HEADERS: [&str; 7] = [
     ATTEMPTS,
     LAST_STATUS,
     LAST_ERROR,
     ORIGIN_EXCHANGE,
     ORIGIN_ROUTING_KEY,
+    DEAD_ID,
+    DIED_AT,
 ];
+/// The headers of a dead letter that go when it is requeued: its attempts start again.
+const DEAD_HEADERS: [&str; 5] = [ATTEMPTS, LAST_STATUS, LAST_ERROR, DEAD_ID, DIED_AT];
 
 /// The longest `Retry-After` honoured; a longer one waits this long.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -45,6 +53,15 @@ pub enum Answer {
     },
     /// No answer: refused, reset, timed out; the reason.
     Failed(String),
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Status { code, .. } => write!(f, "HTTP {code}"),
+            Answer::Failed(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// What to do with the message after an attempt.
@@ -107,31 +124,14 @@ pub fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
 
 /// Attempts made so far: the count a copy carries, none on a message as first published.
 pub fn attempts_so_far(properties: &BasicProperties) -> u32 {
-    let Some(value) = properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(ATTEMPTS))
-    else {
-        return 0;
-    };
-    match value {
-        AMQPValue::LongLongInt(n) => u32::try_from(*n).unwrap_or(0),
-        AMQPValue::LongInt(n) => u32::try_from(*n).unwrap_or(0),
-        AMQPValue::LongUInt(n) => *n,
-        AMQPValue::ShortInt(n) => u32::try_from(*n).unwrap_or(0),
-        AMQPValue::ShortUInt(n) => u32::from(*n),
-        _ => 0,
-    }
+    header_number(properties, ATTEMPTS)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
 }
 
 /// The exchange and routing key the message first came with: its own, or those a copy carries.
 pub fn origin<'a>(message: &Delivered<'a>) -> (String, String) {
-    let headers = message.properties.headers().as_ref();
-    let text = |name: &str| match headers.and_then(|h| h.inner().get(name)) {
-        Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        Some(AMQPValue::ShortString(s)) => Some(s.as_str().to_string()),
-        _ => None,
-    };
+    let text = |name: &str| header_text(message.properties, name);
     match (text(ORIGIN_EXCHANGE), text(ORIGIN_ROUTING_KEY)) {
         (Some(exchange), Some(routing_key)) => (exchange, routing_key),
         _ => (
@@ -162,6 +162,47 @@ pub fn dead_copy(
     copy(message, attempts, Some((status, error)))
 }
 
+/// A dead letter sent back to its subscription's queue: the same body and properties, where it
+/// first came from, and no attempts (they count from zero again).
+pub fn requeue_copy(body: &[u8], properties: &BasicProperties) -> OutgoingMessage {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    let kept: std::collections::BTreeMap<ShortString, AMQPValue> = headers
+        .inner()
+        .iter()
+        .filter(|(name, _)| !DEAD_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    headers = kept.into();
+    OutgoingMessage {
+        body: body.to_vec(),
+        properties: properties.clone().with_headers(headers),
+        mandatory: true,
+    }
+}
+
+/// A header of `properties` as text (`None` when absent or not text).
+pub fn header_text(properties: &BasicProperties, name: &str) -> Option<String> {
+    match properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// A header of `properties` as a whole number (`None` when absent or not one).
+pub fn header_number(properties: &BasicProperties, name: &str) -> Option<i64> {
+    match properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongLongInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => Some(i64::from(*n)),
+        AMQPValue::LongUInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortUInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortShortInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortShortUInt(n) => Some(i64::from(*n)),
+        _ => None,
+    }
+}
+
 fn copy(
     message: &Delivered<'_>,
     attempts: u32,
@@ -185,6 +226,11 @@ fn copy(
         }
         let error: String = error.chars().take(1024).collect();
         headers.insert(ShortString::from(LAST_ERROR), long(&error));
+        headers.insert(ShortString::from(DEAD_ID), long(&crate::input::new_uuid()));
+        headers.insert(
+            ShortString::from(DIED_AT),
+            AMQPValue::LongLongInt(crate::queue::now_ms()),
+        );
     }
     OutgoingMessage {
         body: message.body.to_vec(),
@@ -316,12 +362,25 @@ mod tests {
         };
         assert_eq!(origin(&again), ("corp".to_string(), "credit".to_string()));
         let dead = dead_copy(&again, 3, Some(500), "HTTP 500");
-        let shown = properties_json(&dead.properties);
+        let mut shown = properties_json(&dead.properties);
         assert_eq!(shown["message_id"], "m");
+        let headers = shown["headers"].as_object_mut().unwrap();
+        let id = headers.remove(DEAD_ID).unwrap();
+        assert_eq!(id.as_str().unwrap().len(), 36, "a UUID: {id}");
+        let died = headers.remove(DIED_AT).unwrap().as_i64().unwrap();
+        assert!((crate::queue::now_ms() - died).abs() < 60_000);
         assert_eq!(
             shown["headers"],
             json!({"x-a": 1, "x-dq-attempts": 3, "x-dq-exchange": "corp",
                    "x-dq-routing-key": "credit", "x-dq-last-status": 500, "x-dq-last-error": "HTTP 500"})
         );
+        // Requeued, it starts again: no attempts, no reasons, the origin kept.
+        let back = requeue_copy(&dead.body, &dead.properties);
+        assert_eq!(
+            properties_json(&back.properties)["headers"],
+            json!({"x-a": 1, "x-dq-exchange": "corp", "x-dq-routing-key": "credit"})
+        );
+        assert_eq!(attempts_so_far(&back.properties), 0);
+        assert!(back.mandatory);
     }
 }

@@ -22,8 +22,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{
-    Answer, Delivered, Subscription, Verdict, attempts_so_far, dead_copy, parse_retry_after,
-    request, retry_copy, verdict,
+    Answer, Delivered, Subscription, Verdict, attempts_so_far, dead_copy, header_number,
+    parse_retry_after, request, retry_copy, verdict,
 };
 use crate::amqp::{Delivery, OutgoingMessage, Producer, QueueOptions};
 use crate::error::{ErrorKind, Result};
@@ -47,14 +47,40 @@ async fn pause(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-/// What a subscription's consumer reports to (the gateway's metrics).
+/// What a subscription's consumer reports to (the gateway's metrics and health).
 pub trait SubscriptionObserver: Send + Sync {
-    /// A message was delivered (2xx) on attempt `attempt`, `took` after it was taken.
-    fn delivered(&self, _subscription: &str, _attempt: u32, _took: Duration) {}
+    /// The consumer consumes (`None`), or cannot, and why (it retries with back-off).
+    fn consuming(&self, _subscription: &str, _trouble: Option<&str>) {}
+    /// A message was taken from the queue; it is in flight until `settled`.
+    fn taken(&self, _subscription: &str) {}
+    /// A message taken is settled (acked, or back in the queue).
+    fn settled(&self, _subscription: &str) {}
+    /// A message was delivered (2xx) on attempt `attempt`, `took` after it was taken and
+    /// `since_published` after it was published, when the message says when
+    /// ([`published_at_ms`]).
+    fn delivered(
+        &self,
+        _subscription: &str,
+        _attempt: u32,
+        _took: Duration,
+        _since_published: Option<Duration>,
+    ) {
+    }
     /// An attempt failed; the message will be tried again.
     fn failed(&self, _subscription: &str, _status: Option<u16>, _error: &str) {}
     /// A message was given up to the dead-letter queue.
     fn dead(&self, _subscription: &str, _status: Option<u16>, _error: &str) {}
+}
+
+/// When a message was published, as precisely as it says: RabbitMQ's `timestamp_in_ms` header
+/// (the message-timestamp plugin), else its `timestamp` property (whole seconds).
+pub fn published_at_ms(properties: &lapin::BasicProperties) -> Option<i64> {
+    header_number(properties, "timestamp_in_ms").or_else(|| {
+        properties
+            .timestamp()
+            .and_then(|s| i64::try_from(s).ok())
+            .map(|s| s.saturating_mul(1000))
+    })
 }
 
 /// Reports nothing.
@@ -161,24 +187,29 @@ impl SubscriptionWorker {
                 }
             };
             match taken {
-                Ok(Some((delivery, slot))) => {
+                Ok(taken) => {
                     backoff = BACKOFF_FIRST;
                     if last_error.take().is_some() {
                         tracing::info!(subscription = %sub.name, "subscription consuming again");
+                        self.observer.consuming(&sub.name, None);
                     }
-                    let worker = self.clone();
-                    let stop = shutdown.clone();
-                    deliveries.spawn(async move {
-                        worker.deliver(delivery, stop).await;
-                        drop(slot);
-                    });
+                    if let Some((delivery, slot)) = taken {
+                        self.observer.taken(&sub.name);
+                        let worker = self.clone();
+                        let stop = shutdown.clone();
+                        deliveries.spawn(async move {
+                            worker.deliver(delivery, stop).await;
+                            worker.observer.settled(&worker.subscription.name);
+                            drop(slot);
+                        });
+                    }
                 }
-                Ok(None) => {}
                 Err(e) => {
                     declared = false;
                     let message = e.to_string();
                     if last_error.as_deref() != Some(message.as_str()) {
                         tracing::warn!(subscription = %sub.name, error = %message, "subscription cannot consume; retrying");
+                        self.observer.consuming(&sub.name, Some(&message));
                         last_error = Some(message);
                     }
                     tokio::select! {
@@ -196,7 +227,13 @@ impl SubscriptionWorker {
         })
         .await;
         if finished.is_err() {
+            let cut = deliveries.len();
             deliveries.abort_all();
+            for _ in 0..cut {
+                self.observer.settled(&sub.name);
+            }
+            tracing::warn!(subscription = %sub.name, deliveries = cut,
+                "deliveries still under way after the shutdown grace were cut short; their messages go back to the queue");
         }
         consumer.close().await;
     }
@@ -214,7 +251,14 @@ impl SubscriptionWorker {
                 routing_key: delivery.routing_key(),
                 redelivered: delivery.redelivered(),
             };
+            let called = Instant::now();
             let (answer, reply) = self.attempt(&delivered, attempt).await;
+            tracing::debug!(
+                subscription = %sub.name, attempt, answer = %answer,
+                took_ms = called.elapsed().as_millis() as u64,
+                message_id = delivered.properties.message_id().as_ref().map(|id| id.as_str()),
+                "subscription delivery attempt"
+            );
             let settled = match verdict(sub, attempt, &answer) {
                 Verdict::Done => {
                     if let Some(reply) = reply
@@ -222,7 +266,12 @@ impl SubscriptionWorker {
                     {
                         tracing::warn!(subscription = %sub.name, error = %e, "the RPC reply could not be sent");
                     }
-                    self.observer.delivered(&sub.name, attempt, taken.elapsed());
+                    let since_published = published_at_ms(delivered.properties).and_then(|at| {
+                        let ms = crate::queue::now_ms().checked_sub(at)?;
+                        Some(Duration::from_millis(u64::try_from(ms).ok()?))
+                    });
+                    self.observer
+                        .delivered(&sub.name, attempt, taken.elapsed(), since_published);
                     delivery.ack().await
                 }
                 Verdict::Retry {
@@ -231,7 +280,7 @@ impl SubscriptionWorker {
                     error,
                 } => {
                     self.observer.failed(&sub.name, status, &error);
-                    tracing::debug!(subscription = %sub.name, attempt, error = %error, retry_in_s = after.as_secs_f64(), "delivery failed");
+                    tracing::debug!(subscription = %sub.name, attempt, error = %error, retry_in_s = after.as_secs_f64(), "subscription delivery failed; retrying");
                     if sub.concurrency() == 1 {
                         // In place, so that the next message waits: order is kept.
                         let stopping = async {
