@@ -22,6 +22,7 @@ mod outbox;
 pub mod reload;
 mod routes;
 pub mod server;
+mod subscriptions;
 mod xa;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ use tokio::net::TcpListener;
 pub use config::GatewayConfig;
 use metrics::Metrics;
 pub use outbox::Outboxes;
+pub use subscriptions::Subscriptions;
 pub use xa::{Coordinator, XaRecovery};
 
 /// What every handler shares.
@@ -56,6 +58,10 @@ pub struct AppState {
     xa: Option<Arc<Coordinator>>,
     /// The outbox relays of `[outbox] databases`, when it names any.
     outbox: Option<Arc<Outboxes>>,
+    /// The subscriptions' registry and this gateway's consumers.
+    pub subscriptions: Arc<Subscriptions>,
+    /// This gateway runs workers (not `--no-workers`).
+    workers: AtomicBool,
 }
 
 impl AppState {
@@ -70,11 +76,13 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         Arc::new(AppState {
             producer: Producer::new(config.amqp.clone(), true),
-            queue,
+            queue: queue.clone(),
             registry,
             live: RwLock::new(Arc::new(Live::from(config))),
             started: Instant::now(),
             outbox: Outboxes::new(config, metrics.clone()).map(Arc::new),
+            subscriptions: Arc::new(Subscriptions::new(queue.clone(), config, metrics.clone())),
+            workers: AtomicBool::new(false),
             metrics,
             amqp_in_use: AtomicBool::new(config.amqp_configured),
             xa: Coordinator::new(config).map(Arc::new),
@@ -95,9 +103,9 @@ impl AppState {
         }
     }
 
-    /// Whether RabbitMQ is configured or was used since start.
+    /// Whether RabbitMQ is configured, was used since start, or has subscriptions consuming.
     pub fn amqp_in_use(&self) -> bool {
-        self.amqp_in_use.load(Ordering::Relaxed)
+        self.amqp_in_use.load(Ordering::Relaxed) || !self.subscriptions.registry.list().is_empty()
     }
 
     /// Notes that RabbitMQ is in use (a publish or a call came in).
@@ -133,52 +141,20 @@ impl AppState {
         }
     }
 
-    /// Starts a consumer per active subscription of `config` (`[[subscription]]`), over a
-    /// RabbitMQ connection of their own; each runs until `shutdown` turns true, then gives
-    /// deliveries under way the shutdown grace. A subscription that cannot be started (its HTTP
-    /// client) is logged and skipped.
+    /// Runs a consumer per active subscription (those of `[[subscription]]` and of the API),
+    /// following the registry, until `shutdown` turns true; then deliveries under way get the
+    /// shutdown grace.
     pub fn start_subscriptions(
         &self,
-        config: &GatewayConfig,
         shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        use dq_core::subscription::SubscriptionWorker;
-        let active: Vec<_> = config
-            .subscriptions
-            .iter()
-            .filter(|s| s.status == dq_core::Status::Active)
-            .collect();
-        if active.is_empty() {
-            return Vec::new();
-        }
-        self.using_amqp();
-        let producer = Producer::new(config.amqp.clone(), true);
-        let slots: u32 = active.iter().map(|s| s.concurrency()).sum();
-        let callbacks = match dq_core::Callbacks::new(slots as usize) {
-            Ok(callbacks) => Arc::new(callbacks),
-            Err(e) => {
-                tracing::error!(error = %e, "subscriptions cannot call their endpoints");
-                return Vec::new();
-            }
-        };
-        let observer: Arc<dyn dq_core::subscription::SubscriptionObserver> = self.metrics.clone();
-        active
-            .into_iter()
-            .filter_map(|subscription| {
-                let worker = SubscriptionWorker::new(
-                    subscription.clone(),
-                    producer.clone(),
-                    callbacks.clone(),
-                    &config.queue.prefix,
-                    observer.clone(),
-                )
-                .map_err(|e| tracing::error!(subscription = %subscription.name, error = %e, "subscription not started"))
-                .ok()?;
-                Some(tokio::spawn(
-                    worker.run(shutdown.clone(), config.shutdown_timeout),
-                ))
-            })
-            .collect()
+    ) -> tokio::task::JoinHandle<()> {
+        self.workers.store(true, Ordering::Relaxed);
+        tokio::spawn(self.subscriptions.clone().run(shutdown))
+    }
+
+    /// Whether this gateway runs workers (subscriptions' consumers among them).
+    pub fn runs_workers(&self) -> bool {
+        self.workers.load(Ordering::Relaxed)
     }
 
     /// Logs one INFO line per `every` of what happened (adds, deliveries, failures, ...), when

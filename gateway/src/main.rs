@@ -154,6 +154,25 @@ impl From<String> for Failure {
     }
 }
 
+/// Keeps `registry` published on every shard: synced every `registry_sync_interval` and at
+/// once when another gateway changes it or a shard comes back.
+fn keep_published<T: dq_core::Definition>(
+    registry: &Arc<Registry<T>>,
+    state: &AppState,
+    config: &GatewayConfig,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) {
+    let published = registry.clone();
+    let observer = state.registry_observer();
+    let interval = config.registry_sync_interval;
+    tokio::spawn(async move { published.keep_published(interval, observer).await });
+    tokio::spawn(
+        registry
+            .clone()
+            .watch(state.registry_observer(), stopped.clone()),
+    );
+}
+
 async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Result<(), Failure> {
     let queue =
         Arc::new(DelayQueue::new(&config.queue).map_err(|e| Failure::Config(e.to_string()))?);
@@ -175,18 +194,13 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     if let Err(e) = registry.declare(config.topics.clone()).await {
         tracing::warn!(error = %e, "could not publish the topic registry yet; retrying in the background");
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    {
-        let registry = registry.clone();
-        let observer = state.registry_observer();
-        let interval = config.registry_sync_interval;
-        tokio::spawn(async move { registry.keep_published(interval, observer).await });
+    let subscriptions = state.subscriptions.registry.clone();
+    if let Err(e) = subscriptions.declare(config.subscriptions.clone()).await {
+        tracing::warn!(error = %e, "could not publish the subscriptions yet; retrying in the background");
     }
-    tokio::spawn(
-        registry
-            .clone()
-            .watch(state.registry_observer(), stopped.clone()),
-    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    keep_published(&registry, &state, &config, &stopped);
+    keep_published(&subscriptions, &state, &config, &stopped);
     tokio::spawn(state.log_activity(config.log_summary_interval));
     let producer = state.producer.clone();
 
@@ -221,7 +235,7 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
         Vec::new()
     } else {
         let mut started = state.start_outbox_relays(stopped.clone());
-        started.extend(state.start_subscriptions(&config, stopped.clone()));
+        started.push(state.start_subscriptions(stopped.clone()));
         started
     };
     // SIGTERM and ctrl-c stop both the HTTP listener and the workers; SIGHUP reloads.

@@ -87,6 +87,11 @@ pub struct SubscriptionMetrics {
     pub delivered: Family<SubscriptionLabels, Counter>,
     pub failed: Family<SubscriptionLabels, Counter>,
     pub dead: Family<SubscriptionLabels, Counter>,
+    pub in_flight: Family<SubscriptionLabels, Gauge>,
+    /// From publish (as the message says) to the endpoint's 2xx.
+    pub lateness: HistogramFamily<SubscriptionLabels>,
+    /// From taken off the queue to the endpoint's 2xx (retries in place included).
+    pub delivery_seconds: HistogramFamily<SubscriptionLabels>,
 }
 
 impl SubscriptionMetrics {
@@ -95,7 +100,27 @@ impl SubscriptionMetrics {
             delivered: Family::default(),
             failed: Family::default(),
             dead: Family::default(),
+            in_flight: Family::default(),
+            lateness: HistogramFamily::new_with_constructor(lag_histogram as fn() -> Histogram),
+            delivery_seconds: HistogramFamily::new_with_constructor(
+                latency_histogram as fn() -> Histogram,
+            ),
         };
+        registry.register(
+            "subscription_in_flight",
+            "Messages of a subscription taken off its queue and not yet settled",
+            metrics.in_flight.clone(),
+        );
+        registry.register(
+            "subscription_lateness_seconds",
+            "From a message's publish to its endpoint's 2xx, for messages that say when they were published (timestamp_in_ms header, else the timestamp property in whole seconds)",
+            metrics.lateness.clone(),
+        );
+        registry.register(
+            "subscription_delivery_seconds",
+            "From a message taken off its queue to its endpoint's 2xx",
+            metrics.delivery_seconds.clone(),
+        );
         registry.register(
             "subscription_delivered",
             "Messages of a subscription its endpoint took (2xx)",
@@ -117,17 +142,48 @@ impl SubscriptionMetrics {
 
 impl SubscriptionMetrics {
     fn count(family: &Family<SubscriptionLabels, Counter>, subscription: &str) {
-        family
-            .get_or_create(&SubscriptionLabels {
-                subscription: subscription.to_string(),
-            })
-            .inc();
+        family.get_or_create(&labels(subscription)).inc();
+    }
+}
+
+fn labels(subscription: &str) -> SubscriptionLabels {
+    SubscriptionLabels {
+        subscription: subscription.to_string(),
     }
 }
 
 impl dq_core::subscription::SubscriptionObserver for Metrics {
-    fn delivered(&self, subscription: &str, _attempt: u32, _took: Duration) {
-        SubscriptionMetrics::count(&self.subscriptions.delivered, subscription);
+    fn taken(&self, subscription: &str) {
+        self.subscriptions
+            .in_flight
+            .get_or_create(&labels(subscription))
+            .inc();
+    }
+
+    fn settled(&self, subscription: &str) {
+        self.subscriptions
+            .in_flight
+            .get_or_create(&labels(subscription))
+            .dec();
+    }
+
+    fn delivered(
+        &self,
+        subscription: &str,
+        _attempt: u32,
+        took: Duration,
+        since_published: Option<Duration>,
+    ) {
+        let s = &self.subscriptions;
+        SubscriptionMetrics::count(&s.delivered, subscription);
+        s.delivery_seconds
+            .get_or_create(&labels(subscription))
+            .observe(took.as_secs_f64());
+        if let Some(late) = since_published {
+            s.lateness
+                .get_or_create(&labels(subscription))
+                .observe(late.as_secs_f64());
+        }
     }
 
     fn failed(&self, subscription: &str, _status: Option<u16>, _error: &str) {

@@ -1,5 +1,5 @@
 //! SIGHUP: the configuration file read again (with the same environment on top) and applied
-//! where it can change while running: topics, `[workers]`, `token`, `timezone`, `log`. The
+//! where it can change while running: topics, subscriptions, `[workers]`, `token`, `timezone`, `log`. The
 //! settings that cannot (listen address, backends, prefix, limits) keep their running values,
 //! and the log line names them.
 
@@ -67,6 +67,7 @@ impl Reloader {
             running.log = new.log.clone();
             running.workers = new.workers.clone();
             running.topics = new.topics.clone();
+            running.subscriptions = new.subscriptions.clone();
             fixed
         };
         if !fixed.is_empty() {
@@ -91,9 +92,22 @@ impl Reloader {
             }
             Err(e) => tracing::error!(error = %e, "SIGHUP: cannot publish the topics of the file"),
         }
+        let subscriptions = &self.state.subscriptions.registry;
+        match subscriptions.declare(new.subscriptions.clone()).await {
+            Ok(kept) => {
+                for name in kept {
+                    tracing::warn!(subscription = %name,
+                        "SIGHUP: subscription no longer in the file but changed through the API since; kept (remove it with DELETE /v1/subscriptions/{name})");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: cannot publish the subscriptions of the file")
+            }
+        }
         tracing::info!(
             file = %path.display(),
             topics = new.topics.len(),
+            subscriptions = new.subscriptions.len(),
             auth = new.token.is_some(),
             log = %new.log,
             "SIGHUP: configuration reloaded"
@@ -119,10 +133,6 @@ fn needs_restart(running: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static s
         ),
         ("workers.xa_timeout", running.xa_timeout != new.xa_timeout),
         ("[outbox]", running.outbox != new.outbox),
-        (
-            "[[subscription]]",
-            running.subscriptions != new.subscriptions,
-        ),
         ("request_limit", running.request_limit != new.request_limit),
         (
             "shutdown_timeout",
@@ -148,7 +158,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn outbox_and_subscriptions_need_a_restart() {
+    fn the_outbox_needs_a_restart_and_subscriptions_do_not() {
         let base = "[databases]\norder = \"mysql://root@h/o\"\n";
         let running = GatewayConfig::from_toml(base, "a.toml").unwrap();
         let new = GatewayConfig::from_toml(
@@ -158,10 +168,7 @@ mod tests {
             "b.toml",
         )
         .unwrap();
-        assert_eq!(
-            needs_restart(&running, &new),
-            ["[outbox]", "[[subscription]]"]
-        );
+        assert_eq!(needs_restart(&running, &new), ["[outbox]"]);
         assert!(needs_restart(&running, &running).is_empty());
     }
 }

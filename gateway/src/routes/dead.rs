@@ -1,16 +1,20 @@
-//! `/v1/topics/{topic}/dead`: list, requeue and remove dead letters.
+//! Dead letters: `/v1/topics/{topic}/dead` (in Redis) and `/v1/subscriptions/{name}/dead` (the
+//! subscription's dead-letter queue in RabbitMQ): list, requeue and remove.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use dq_core::subscription::{DeadLetter, Subscription};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::definitions::held;
 use super::seconds;
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, OptionalJsonObject};
 
 #[derive(Deserialize)]
 pub struct Page {
@@ -24,18 +28,25 @@ fn default_limit() -> usize {
     100
 }
 
+impl Page {
+    fn checked(self) -> Result<Page, ApiError> {
+        if self.limit == 0 || self.limit > 1000 {
+            return Err(ApiError::invalid(format!(
+                "limit {} is out of range: expected 1 to 1000",
+                self.limit
+            )));
+        }
+        Ok(self)
+    }
+}
+
 /// Newest first: `{"dead": [...], "total": n}`; `?offset=&limit=` page through them.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(topic): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    if page.limit == 0 || page.limit > 1000 {
-        return Err(ApiError::invalid(format!(
-            "limit {} is out of range: expected 1 to 1000",
-            page.limit
-        )));
-    }
+    let page = page.checked()?;
     let letters = state
         .queue
         .dead_letters(&topic, page.offset, page.limit)
@@ -89,5 +100,153 @@ pub async fn delete(
 fn not_dead(topic: &str, id: &str) -> ApiError {
     ApiError::not_found(format!(
         "\"{id}\" is not a dead letter of topic \"{topic}\""
+    ))
+}
+
+/// The most dead letters of a subscription a listing reads (each is read from the queue).
+const LISTED: usize = 10_000;
+
+/// A subscription's dead letters, oldest first: `{"dead": [...], "total": n, "offset": o,
+/// "queue": q}`; `?offset=&limit=` page through them. Each letter stays in the queue.
+pub async fn subscription_list(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let page = page.checked()?;
+    if page.offset + page.limit > LISTED {
+        return Err(ApiError::invalid(format!(
+            "offset {} + limit {} is over {LISTED}: a listing reaches the first {LISTED} dead letters; requeue or remove some to see further",
+            page.offset, page.limit
+        )));
+    }
+    let subscription = held::<Subscription>(&state, &name)?;
+    let letters = state.subscriptions.dead_letters(&subscription);
+    let found = letters.list(page.offset, page.limit).await?;
+    let dead: Vec<Value> = found.letters.iter().map(shown).collect();
+    Ok(Json(json!({
+        "dead": dead,
+        "total": found.total,
+        "offset": page.offset,
+        "queue": state.subscriptions.dead_queue(&subscription),
+    })))
+}
+
+/// A subscription's dead letter as the API shows it: the body as text when it is UTF-8, else
+/// as `body_base64`.
+fn shown(letter: &DeadLetter) -> Value {
+    let mut value = json!({
+        "id": letter.id,
+        "properties": letter.properties,
+        "exchange": letter.exchange,
+        "routing_key": letter.routing_key,
+        "attempts": letter.attempts,
+        "last_status": letter.last_status,
+        "last_error": letter.last_error,
+        "died_at": letter.died_at_ms.map(seconds),
+    });
+    match std::str::from_utf8(&letter.body) {
+        Ok(text) => value["body"] = json!(text),
+        Err(_) => value["body_base64"] = json!(dq_core::json::base64(&letter.body)),
+    }
+    value
+}
+
+/// Sends dead letters back to the subscription's queue, attempts counted from zero: those of
+/// `{"ids": [...]}`, or all of them without a body. `{"requeued": n}`; 404 when none of the ids
+/// named is a dead letter.
+pub async fn subscription_requeue_all(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    OptionalJsonObject(fields): OptionalJsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let subscription = held::<Subscription>(&state, &name)?;
+    let ids = requeue_ids(fields)?;
+    let requeued = state
+        .subscriptions
+        .dead_letters(&subscription)
+        .requeue(ids.as_ref())
+        .await?;
+    if let Some(ids) = &ids
+        && requeued == 0
+    {
+        return Err(ApiError::not_found(format!(
+            "none of {} is a dead letter of subscription \"{name}\"",
+            ids.iter().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    tracing::info!(subscription = %name, requeued, "dead letters requeued");
+    Ok(Json(json!({ "requeued": requeued })))
+}
+
+/// The ids of `{"ids": [...]}`; `None` (every letter) for an empty body.
+fn requeue_ids(
+    mut fields: serde_json::Map<String, Value>,
+) -> Result<Option<BTreeSet<String>>, ApiError> {
+    let ids = fields.remove("ids");
+    if let Some(field) = fields.keys().next() {
+        return Err(ApiError::invalid(format!(
+            "unknown field \"{field}\": expected only \"ids\" (or no body, for every dead letter)"
+        )));
+    }
+    match ids {
+        None => Ok(None),
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= 1000 => items
+            .into_iter()
+            .map(|id| match id {
+                Value::String(id) if !id.is_empty() => Ok(id),
+                other => Err(ApiError::invalid(format!(
+                    "ids holds {other}: expected dead-letter ids (strings)"
+                ))),
+            })
+            .collect::<Result<BTreeSet<String>, ApiError>>()
+            .map(Some),
+        Some(other) => Err(ApiError::invalid(format!(
+            "ids is {}: expected an array of 1 to 1000 dead-letter ids",
+            dq_core::json::kind(&other)
+        ))),
+    }
+}
+
+/// Sends one dead letter back to the subscription's queue.
+pub async fn subscription_requeue(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let subscription = held::<Subscription>(&state, &name)?;
+    let ids = BTreeSet::from([id.clone()]);
+    let requeued = state
+        .subscriptions
+        .dead_letters(&subscription)
+        .requeue(Some(&ids))
+        .await?;
+    if requeued == 0 {
+        return Err(not_dead_in(&name, &id));
+    }
+    tracing::info!(subscription = %name, id = %id, "dead letter requeued");
+    Ok(Json(json!({ "requeued": true, "id": id })))
+}
+
+pub async fn subscription_delete(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let subscription = held::<Subscription>(&state, &name)?;
+    if state
+        .subscriptions
+        .dead_letters(&subscription)
+        .delete(&id)
+        .await?
+    {
+        tracing::info!(subscription = %name, id = %id, "dead letter removed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_dead_in(&name, &id))
+    }
+}
+
+fn not_dead_in(subscription: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "\"{id}\" is not a dead letter of subscription \"{subscription}\""
     ))
 }

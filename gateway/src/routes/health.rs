@@ -16,8 +16,9 @@ use crate::{AppState, Coordinator};
 
 /// Each backend the gateway uses, and what would lose messages: 200 `ok` when all answer,
 /// 200 `warn` when a Redis keeps nothing on disk (or only snapshots) or the last XA recovery
-/// pass met an error or an outbox relay backs off or has rows older than its alert bound, 503 `degraded` when a Redis shard, or RabbitMQ once it is in use, does
-/// not answer.
+/// pass met an error, an outbox relay backs off or has rows older than its alert bound, or a
+/// subscription cannot consume; 503 `degraded` when a Redis shard, or RabbitMQ once it is in
+/// use, does not answer.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let amqp_in_use = state.amqp_in_use();
     let (servers, broker) = tokio::join!(state.queue.servers(), async {
@@ -71,6 +72,9 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
     };
     let xa = state.xa.as_ref().map(|xa| xa_health(xa, &mut warnings));
     let outbox = state.outbox.as_ref().map(|o| o.health(&mut warnings));
+    let subscriptions = state
+        .subscriptions
+        .health(state.runs_workers(), &mut warnings);
     let (status, word) = if down {
         (StatusCode::SERVICE_UNAVAILABLE, "degraded")
     } else if !warnings.is_empty() {
@@ -92,6 +96,9 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
     }
     if let Some(outbox) = outbox {
         body["outbox"] = outbox;
+    }
+    if subscriptions.as_object().is_some_and(|s| !s.is_empty()) {
+        body["subscriptions"] = subscriptions;
     }
     (status, Json(body))
 }

@@ -3,12 +3,12 @@
 //! served at `/openapi.json`) is checked against it by `tests/it/openapi.rs`.
 
 mod dead;
+mod definitions;
 mod exchanges;
 mod health;
 mod jobs;
 mod messages;
 mod openapi;
-mod topics;
 mod xa;
 
 use std::sync::Arc;
@@ -17,6 +17,9 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
+
+use dq_core::Topic;
+use dq_core::subscription::Subscription;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -67,11 +70,11 @@ impl Operation {
 pub fn operations() -> Vec<Operation> {
     type Op = Operation;
     vec![
-        Op::get("/v1/topics", topics::list),
-        Op::get("/v1/topics/{topic}", topics::show),
-        Op::put("/v1/topics/{topic}", topics::put),
-        Op::patch("/v1/topics/{topic}", topics::patch),
-        Op::delete("/v1/topics/{topic}", topics::delete),
+        Op::get("/v1/topics", definitions::list::<Topic>),
+        Op::get("/v1/topics/{topic}", definitions::show::<Topic>),
+        Op::put("/v1/topics/{topic}", definitions::put::<Topic>),
+        Op::patch("/v1/topics/{topic}", definitions::patch::<Topic>),
+        Op::delete("/v1/topics/{topic}", definitions::delete::<Topic>),
         Op::post("/v1/topics/{topic}/messages", messages::add),
         Op::get("/v1/topics/{topic}/messages/{id}", messages::show),
         Op::delete("/v1/topics/{topic}/messages/{id}", messages::delete),
@@ -83,6 +86,39 @@ pub fn operations() -> Vec<Operation> {
         Op::get("/v1/topics/{topic}/dead", dead::list),
         Op::delete("/v1/topics/{topic}/dead/{id}", dead::delete),
         Op::post("/v1/topics/{topic}/dead/{id}/requeue", dead::requeue),
+        Op::get("/v1/subscriptions", definitions::list::<Subscription>),
+        Op::get(
+            "/v1/subscriptions/{subscription}",
+            definitions::show::<Subscription>,
+        ),
+        Op::put(
+            "/v1/subscriptions/{subscription}",
+            definitions::put::<Subscription>,
+        ),
+        Op::patch(
+            "/v1/subscriptions/{subscription}",
+            definitions::patch::<Subscription>,
+        ),
+        Op::delete(
+            "/v1/subscriptions/{subscription}",
+            definitions::delete::<Subscription>,
+        ),
+        Op::get(
+            "/v1/subscriptions/{subscription}/dead",
+            dead::subscription_list,
+        ),
+        Op::post(
+            "/v1/subscriptions/{subscription}/dead/requeue",
+            dead::subscription_requeue_all,
+        ),
+        Op::delete(
+            "/v1/subscriptions/{subscription}/dead/{id}",
+            dead::subscription_delete,
+        ),
+        Op::post(
+            "/v1/subscriptions/{subscription}/dead/{id}/requeue",
+            dead::subscription_requeue,
+        ),
         Op::post("/v1/exchanges/{exchange}/publish", exchanges::publish),
         Op::post("/v1/exchanges/{exchange}/call", exchanges::call),
         Op::post("/v1/xa", xa::run),
@@ -104,7 +140,7 @@ pub fn router() -> Router<Arc<AppState>> {
         })
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!(
-                "no route {uri}: see /v1/topics, /v1/xa, /healthz, /metrics, /openapi.json"
+                "no route {uri}: see /v1/topics, /v1/subscriptions, /v1/xa, /healthz, /metrics, /openapi.json"
             ))
         })
 }

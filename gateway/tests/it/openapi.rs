@@ -305,6 +305,17 @@ async fn closed_bodies_refuse_an_unknown_field() {
         .send("PUT", &format!("/v1/topics/{topic}"), Some(&put), true)
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let subscription = sample(&doc, "subscription");
+    let put = json!({"queue": "q", "callback": "http://127.0.0.1:9/x"});
+    let created = gw
+        .send(
+            "PUT",
+            &format!("/v1/subscriptions/{subscription}"),
+            Some(&put),
+            true,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let mut closed = 0;
     for ((method, path), operation) in documented(&doc) {
         let Some(body) = operation.get("requestBody") else {
