@@ -342,6 +342,10 @@ ratio99 = p99["gateway"] / 20
 print(f"\n  gateway p99 / target 20 ms           = {ratio99:.2f}x  (at most 1.00x; {p99['gateway']:.1f} ms)"
       + ("" if ratio99 <= 1.0 else "  << ABOVE TARGET"))
 print(f"  PHP daemon p99 / gateway p99         = {ratio(p99['php-4'], max(p99['gateway'], 0.1)):.2f}x")
+load, cores = os.getloadavg()[0], os.cpu_count() or 1
+if load > cores:
+    print(f"  NOTE: load average {load:.1f} on {cores} cores at the end: other work on this machine competes"
+          " with the consumers (the tails above suffer first)")
 PY
 
 # What the gateways said about their subscriptions, and anything they warned about (but that
