@@ -66,3 +66,5 @@ php -n "${php_ext[@]}" -d extension=mysqlnd -d extension=pdo -d extension=pdo_my
   bench/outbox.php "${DQ_BENCH_OUTBOX_ROWS:-50000}" "${DQ_BENCH_OUTBOX_LAG_SECONDS:-10}"
 echo
 bash bench/workers.sh
+echo
+bash bench/subscriptions.sh   # RabbitMQ to HTTP: [[subscription]] against the PHP consumer daemon

@@ -1,16 +1,23 @@
-//! The callback receiver of the delivery benchmarks (bench/workers.sh): a std-only HTTP/1.1
-//! server that answers every delivery `200` with an empty body, on keep-alive connections (a
-//! thread per connection), and records per topic when each delivery arrived (realtime clock)
-//! against the `due_at` the gateway put in its body.
+//! The callback receiver of the delivery benchmarks (bench/workers.sh, bench/subscriptions.sh):
+//! a std-only HTTP/1.1 server that answers every delivery `200` with an empty body, on
+//! keep-alive connections (a thread per connection), and records when each delivery arrived
+//! (realtime clock) against a time its body carries:
+//! - a topic's delivery (an `X-Dq-Topic` header): counted under the topic, against the `due_at`
+//!   the gateway put in its body, ids from `X-Dq-Id`;
+//! - a request to `/s/NAME` (a subscription's message, pushed by the gateway or by a PHP consumer
+//!   daemon, which sends no header of dq's): counted under NAME, against the `"published_at":`
+//!   unix time and with the id `"seq":` of the message's own body.
 //!
 //! Build: `rustc -O --edition 2021 bench/sink.rs -o dq-sink`. Run: `dq-sink [ADDR]` (default
 //! 127.0.0.1:0); it prints the port it listens on, then serves until killed.
 //!
-//! Control routes (GET), for the script:
-//! - `/_count/TOPIC`: deliveries of TOPIC so far, as a number;
-//! - `/_stats/TOPIC`: one line of JSON: count, unique ids, attempts > 1, first and last arrival
-//!   (unix seconds), lateness (arrival - due_at) in ms: min, p50, p90, p99, max;
-//! - `/_dump/TOPIC`: `arrival due_at` per delivery, one per line (unix seconds).
+//! Control routes (GET), for the scripts; NAME is a topic or a subscription:
+//! - `/_count/NAME`: deliveries of NAME so far, as a number;
+//! - `/_stats/NAME`: one line of JSON: count, unique ids, attempts > 1, first and last arrival
+//!   (unix seconds), lateness (arrival - due_at, or - published_at) in ms: min, p50, p90, p99,
+//!   max;
+//! - `/_dump/NAME`: `arrival due_at` (or `published_at`) per delivery, one per line (unix
+//!   seconds).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,18 +25,22 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// What arrived for one topic or subscription.
 #[derive(Default)]
-struct Topic {
-    /// (arrival, due_at), unix seconds.
+struct Received {
+    /// (arrival, due_at or published_at), unix seconds.
     times: Vec<(f64, f64)>,
     ids: HashSet<String>,
     /// Deliveries with `X-Dq-Attempt` above 1 (retries).
     retries: u64,
-    /// Deliveries whose body carried no readable due_at.
+    /// Deliveries whose body carried no readable due_at (published_at).
     no_due: u64,
 }
 
-type State = Arc<Mutex<HashMap<String, Topic>>>;
+type State = Arc<Mutex<HashMap<String, Received>>>;
+
+/// The prefix of a subscription's path: `/s/NAME`.
+const SUBSCRIPTION_PATH: &str = "/s/";
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
@@ -130,7 +141,22 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
             writer.write_all(head.as_bytes())?;
             writer.write_all(answer.as_bytes())?;
         } else {
-            record(state, topic_header, id, attempt, arrival, &body);
+            let delivery = match path.strip_prefix(SUBSCRIPTION_PATH) {
+                Some(name) if topic_header.is_none() => Delivery {
+                    name: name.to_string(),
+                    id: number_after(&body, b"\"seq\":", false).map(str::to_string),
+                    attempt,
+                    time: number_after(&body, b"\"published_at\":", false)
+                        .and_then(|t| t.parse().ok()),
+                },
+                _ => Delivery {
+                    name: topic_header.unwrap_or_default(),
+                    id,
+                    attempt,
+                    time: due_at(&body),
+                },
+            };
+            record(state, delivery, arrival);
             writer.write_all(OK)?;
         }
         if close {
@@ -167,65 +193,76 @@ fn read_chunked(
     }
 }
 
-/// The `due_at` of a delivery body: its last `"due_at":` (the gateway writes it after the
-/// message's own body, which may have a key of that name too).
+/// The `due_at` of a topic's delivery body: its last `"due_at":` (the gateway writes it after
+/// the message's own body, which may have a key of that name too).
 fn due_at(body: &[u8]) -> Option<f64> {
-    const KEY: &[u8] = b"\"due_at\":";
-    let at = body.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
-    let rest = &body[at..];
+    number_after(body, b"\"due_at\":", true)?.parse().ok()
+}
+
+/// The number that follows the first (or the `last`) `key` in `body`, as written there.
+fn number_after<'a>(body: &'a [u8], key: &[u8], last: bool) -> Option<&'a str> {
+    let mut found = body.windows(key.len());
+    let at = if last {
+        found.rposition(|w| w == key)?
+    } else {
+        found.position(|w| w == key)?
+    };
+    let rest = &body[at + key.len()..];
     let end = rest
         .iter()
         .position(|b| !(b.is_ascii_digit() || b"+-.eE".contains(b)))
         .unwrap_or(rest.len());
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
-fn record(
-    state: &State,
-    topic: Option<String>,
+/// One delivery as the receiver saw it.
+struct Delivery {
+    /// The topic or subscription it is counted under.
+    name: String,
     id: Option<String>,
     attempt: u32,
-    arrival: f64,
-    body: &[u8],
-) {
-    let due = due_at(body);
-    let Ok(mut topics) = state.lock() else { return };
-    let topic = topics.entry(topic.unwrap_or_default()).or_default();
-    match due {
-        Some(due) => topic.times.push((arrival, due)),
-        None => topic.no_due += 1,
+    /// due_at or published_at, unix seconds.
+    time: Option<f64>,
+}
+
+fn record(state: &State, delivery: Delivery, arrival: f64) {
+    let Ok(mut received) = state.lock() else { return };
+    let received = received.entry(delivery.name).or_default();
+    match delivery.time {
+        Some(time) => received.times.push((arrival, time)),
+        None => received.no_due += 1,
     }
-    if let Some(id) = id {
-        topic.ids.insert(id);
+    if let Some(id) = delivery.id {
+        received.ids.insert(id);
     }
-    if attempt > 1 {
-        topic.retries += 1;
+    if delivery.attempt > 1 {
+        received.retries += 1;
     }
 }
 
 fn control(path: &str, state: &State) -> String {
     let (route, name) = path[1..].split_once('/').unwrap_or((&path[1..], ""));
-    let Ok(topics) = state.lock() else {
+    let Ok(received) = state.lock() else {
         return "poisoned\n".into();
     };
-    let empty = Topic::default();
-    let topic = topics.get(name).unwrap_or(&empty);
+    let empty = Received::default();
+    let tally = received.get(name).unwrap_or(&empty);
     match route {
-        "_count" => format!("{}\n", topic.times.len() as u64 + topic.no_due),
-        "_dump" => topic
+        "_count" => format!("{}\n", tally.times.len() as u64 + tally.no_due),
+        "_dump" => tally
             .times
             .iter()
-            .map(|(arrival, due)| format!("{arrival:.6} {due:.3}\n"))
+            .map(|(arrival, due)| format!("{arrival:.6} {due:.6}\n"))
             .collect(),
         "_stats" => {
-            let mut late: Vec<f64> = topic
+            let mut late: Vec<f64> = tally
                 .times
                 .iter()
                 .map(|(arrival, due)| (arrival - due) * 1000.0)
                 .collect();
             late.sort_by(|a, b| a.total_cmp(b));
-            let first = topic.times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
-            let last = topic.times.iter().map(|t| t.0).fold(0.0, f64::max);
+            let first = tally.times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+            let last = tally.times.iter().map(|t| t.0).fold(0.0, f64::max);
             let pick = |q: f64| -> f64 {
                 if late.is_empty() {
                     return 0.0;
@@ -240,10 +277,10 @@ fn control(path: &str, state: &State) -> String {
                     "\"first\":{:.6},\"last\":{:.6},\"lateness_ms\":{{\"min\":{:.3},",
                     "\"p50\":{:.3},\"p90\":{:.3},\"p99\":{:.3},\"max\":{:.3}}}}}\n"
                 ),
-                topic.times.len() as u64 + topic.no_due,
-                topic.ids.len(),
-                topic.retries,
-                topic.no_due,
+                tally.times.len() as u64 + tally.no_due,
+                tally.ids.len(),
+                tally.retries,
+                tally.no_due,
                 if first.is_finite() { first } else { 0.0 },
                 last,
                 late.first().copied().unwrap_or(0.0),
