@@ -75,7 +75,7 @@ echo 'left behind: ', json_encode([$left, str_contains(dq_rabbitmqctl(['list_vho
 dq_cleanup_prefix($prefix);
 ?>
 --EXPECTF--
-lint: ok (13 php files, 2 scripts)
+lint: ok (15 php files, 2 scripts)
 databases.bank1 (mysql://root@127.0.0.1:3306/<prefix>bank1): applied dq_outbox_inbox
 databases.bank2 (mysql://root@127.0.0.1:3306/<prefix>bank2): applied dq_outbox_inbox
 declared: exchange transfers, queues transfer.credit and transfer.credit.failed

@@ -19,7 +19,10 @@ class EasySwooleEvent implements Event
     public static function mainServerCreate(EventRegister $register)
     {
         // Two notifier processes: a slow merchant holds up one of them, not every notification.
-        for ($i = 0; $i < 2; $i++) {
+        // None (PAY_NOTIFY_PROCESSES = 0) when dq-gateway's subscription "pay-notify" delivers
+        // the notifications to App/HttpController/Notify.php instead (gateway.toml).
+        $processes = (int) (Config::getInstance()->getConf('PAY_NOTIFY_PROCESSES') ?? 2);
+        for ($i = 0; $i < $processes; $i++) {
             Manager::getInstance()->addProcess(new PayNotifyProcess(new ProcessConfig([
                 'processName' => "PayNotify.$i",
                 'processGroup' => 'PayNotify',

@@ -14,4 +14,6 @@ return [
     // RabbitMQ for worker.php and topology.php; empty: php.ini's dq.amqp. (The relay's is
     // gateway.toml's `amqp`, or DQ_AMQP.)
     'amqp' => getenv('DQ_TRANSFER_AMQP') ?: '',
+    // endpoint.php: the key of X-Dq-Signature, the subscription's `secret`; empty: unsigned.
+    'secret' => getenv('DQ_TRANSFER_SECRET') ?: '',
 ];

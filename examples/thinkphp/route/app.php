@@ -3,3 +3,5 @@
 use think\facade\Route;
 
 Route::post('transfer', 'Transfer/create');
+// dq-gateway's subscription "bank-credit" POSTs the credit service's requests here (gateway.toml).
+Route::post('dq/credit', 'Credit/answer');

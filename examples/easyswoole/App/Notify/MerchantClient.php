@@ -13,6 +13,22 @@ final class MerchantClient
     {
     }
 
+    /**
+     * POSTs the notification a "pay.notify" message carries (the body PayNotifier::notify
+     * published: order_id, url, payload) as attempt number $attempt.
+     * @return array{0: bool, 1: string} as post()
+     * @throws \UnexpectedValueException the body is not such a notification (it never will be)
+     */
+    public function deliver(string $message, int $attempt): array
+    {
+        $notification = json_decode($message, true);
+        if (!is_array($notification) || !is_string($notification['url'] ?? null)) {
+            throw new \UnexpectedValueException('malformed notification');
+        }
+        $payload = ['order_id' => $notification['order_id'] ?? null, 'attempt' => $attempt] + (array) ($notification['payload'] ?? []);
+        return $this->post($notification['url'], $payload, $attempt);
+    }
+
     /** @return array{0: bool, 1: string} delivered?, and what happened ("HTTP 503", "timeout ...") */
     public function post(string $url, array $notification, int $attempt): array
     {

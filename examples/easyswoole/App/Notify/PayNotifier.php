@@ -60,12 +60,11 @@ final class PayNotifier
     {
         $properties = $delivery->properties();
         $attempt = max(1, (int) ($properties['headers']['x-attempt'] ?? 1));
-        $notification = json_decode($delivery->body(), true);
-        if (!is_array($notification) || !is_string($notification['url'] ?? null)) {
-            return $this->bury($delivery, $attempt, 'malformed notification');
+        try {
+            [$delivered, $what] = $this->merchant->deliver($delivery->body(), $attempt);
+        } catch (\UnexpectedValueException $e) {
+            return $this->bury($delivery, $attempt, $e->getMessage());
         }
-        $payload = ['order_id' => $notification['order_id'] ?? null, 'attempt' => $attempt] + (array) ($notification['payload'] ?? []);
-        [$delivered, $what] = $this->merchant->post($notification['url'], $payload, $attempt);
         if ($delivered) {
             $delivery->ack();
             return 'delivered';

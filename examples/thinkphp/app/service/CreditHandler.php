@@ -10,7 +10,9 @@ use Dq\Exception as DqException;
 /**
  * The credit service: takes requests from TransferService::QUEUE, applies each transfer id's
  * credit once (CreditStore), answers with Delivery::reply() and acks. Plain PHP: the ThinkPHP
- * command `php think credit:worker` runs it with a DbCreditStore, the test with a RedisCreditStore.
+ * command `php think credit:worker` runs it with a DbCreditStore, the test with a RedisCreditStore;
+ * behind dq-gateway's subscription, the controller app/controller/Credit.php calls decide() and
+ * the gateway replies with its answer.
  *
  * Order: record the outcome, reply, ack. A worker that dies in between leaves the request
  * unacked; the broker delivers it again and the store answers with the recorded outcome, so a
@@ -25,13 +27,30 @@ final class CreditHandler
     /** @return array{status: string, reason?: string, duplicate?: bool, transfer_id?: string} the outcome sent back */
     public function handle(Delivery $delivery): array
     {
-        $request = json_decode($delivery->body(), true);
-        $id = is_array($request) ? (string) ($request['transfer_id'] ?? '') : '';
-        if ($id === '' || !in_array($request['op'] ?? null, ['credit', 'cancel'], true)) {
+        $outcome = $this->decide($delivery->body());
+        if ($outcome === null) {
             $outcome = ['status' => 'rejected', 'reason' => 'malformed request'];
             $this->answer($delivery, $outcome);
             $delivery->nack(false);   // dropped, or to the queue's dead-letter exchange if it has one
             return $outcome;
+        }
+        $this->answer($delivery, $outcome);
+        $delivery->ack();
+        return $outcome;
+    }
+
+    /**
+     * The outcome of one request (a message's body, from a delivery or from a subscription's
+     * POST): the credit applied, refused or cancelled, once per transfer id. Null when the body
+     * is not a credit or cancel request.
+     * @return null|array{transfer_id: string, status: string, reason?: string, duplicate: bool}
+     */
+    public function decide(string $body): ?array
+    {
+        $request = json_decode($body, true);
+        $id = is_array($request) ? (string) ($request['transfer_id'] ?? '') : '';
+        if ($id === '' || !in_array($request['op'] ?? null, ['credit', 'cancel'], true)) {
+            return null;
         }
         if ($request['op'] === 'cancel') {
             $outcome = $this->store->cancel($id, (string) ($request['reason'] ?? 'cancelled by the payer'));
@@ -41,10 +60,7 @@ final class CreditHandler
         } else {
             $outcome = $this->store->credit($id, (string) ($request['to'] ?? ''), (int) ($request['amount_cents'] ?? 0));
         }
-        $outcome = ['transfer_id' => $id] + $outcome;
-        $this->answer($delivery, $outcome);
-        $delivery->ack();
-        return $outcome;
+        return ['transfer_id' => $id] + $outcome;
     }
 
     /**

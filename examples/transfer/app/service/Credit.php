@@ -9,7 +9,8 @@ use Dq\Inbox;
 /**
  * The credit service, in bank2: applies each transfer's credit message once. In one local
  * transaction it claims the message id in dq_inbox (Dq\Inbox::claim) and credits the payee;
- * the delivery is acked only after that commit.
+ * the delivery is acked only after that commit (worker.php), or the endpoint behind the
+ * gateway's subscription answers 200 only after it (endpoint.php, app/controller/Credit.php).
  *
  * Messages come at least once: the relay may publish one twice around a gateway crash, and
  * RabbitMQ delivers again whatever a worker took and did not ack before it died (a worker
@@ -42,36 +43,44 @@ final class Credit
      */
     public function handle(DeliveryInterface $delivery): array
     {
-        $id = $delivery->properties()['message_id'] ?? '';
-        try {
-            $message = json_decode($delivery->body(), true, 4, JSON_THROW_ON_ERROR);
-        } catch (\JsonException $e) {
-            throw new BadMessage("message $id: the body is not JSON: {$e->getMessage()}");
-        }
-        if (!is_string($id) || $id === '' || !is_array($message) || ($message['transfer'] ?? null) !== $id
-            || !is_string($message['to'] ?? null) || $message['to'] === ''
-            || !is_string($message['amount'] ?? null) || !preg_match('/^[0-9]{1,12}(\.[0-9]{1,2})?$/', $message['amount'])) {
-            throw new BadMessage('not a transfer credit: ' . substr($delivery->body(), 0, 200));
-        }
-        $applied = $this->apply($id, $message['to'], $message['amount']);
-        return ['applied' => $applied, 'transfer' => $id, 'to' => $message['to'], 'amount' => $message['amount']];
+        $message = self::read((string) ($delivery->properties()['message_id'] ?? ''), $delivery->body());
+        return ['applied' => $this->apply($message['transfer'], $message['to'], $message['amount'])] + $message;
     }
 
-    /** Credits $amount to $to for transfer $transferId, unless that was done before. */
+    /**
+     * A credit message as it came (its message_id and body, from a delivery or from the
+     * X-Dq-Message-Id header and body of a subscription's POST), checked.
+     * @return array{transfer: string, to: string, amount: string}
+     * @throws BadMessage it is not a credit message
+     */
+    public static function read(string $messageId, string $body): array
+    {
+        try {
+            $message = json_decode($body, true, 4, JSON_THROW_ON_ERROR);
+        } catch (\JsonException $e) {
+            throw new BadMessage("message $messageId: the body is not JSON: {$e->getMessage()}");
+        }
+        if ($messageId === '' || !is_array($message) || ($message['transfer'] ?? null) !== $messageId
+            || !is_string($message['to'] ?? null) || $message['to'] === ''
+            || !is_string($message['amount'] ?? null) || !preg_match('/^[0-9]{1,12}(\.[0-9]{1,2})?$/', $message['amount'])) {
+            throw new BadMessage('not a transfer credit: ' . substr($body, 0, 200));
+        }
+        return ['transfer' => $messageId, 'to' => $message['to'], 'amount' => $message['amount']];
+    }
+
+    /**
+     * Credits $amount to $to for transfer $transferId, unless that was done before, in a
+     * transaction of its own. True when it credited now, false for a copy.
+     */
     public function apply(string $transferId, string $to, string $amount): bool
     {
         for ($attempt = 1; ; $attempt++) {
             $this->bank2->beginTransaction();
             try {
-                if (!Inbox::claim($this->bank2, self::CONSUMER, $transferId)) {
+                if (!$this->credit($transferId, $to, $amount)) {
                     $this->bank2->rollBack();   // a copy: credited before, nothing to do
                     return false;
                 }
-                // The payee's account is opened by its first credit.
-                $this->bank2->prepare('INSERT INTO account (id, balance) VALUES (?, ?) ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)')
-                    ->execute([$to, $amount]);
-                $this->bank2->prepare('INSERT INTO credit (transfer_id, to_account, amount) VALUES (?, ?, ?)')
-                    ->execute([$transferId, $to, $amount]);
                 $this->bank2->commit();
                 return true;
             } catch (\PDOException $e) {
@@ -87,5 +96,25 @@ final class Credit
                 throw $e;
             }
         }
+    }
+
+    /**
+     * The credit's writes, inside the caller's open transaction (ThinkPHP's Db::transaction(),
+     * say): the inbox claim, then the credit. False, and nothing written, for a copy.
+     */
+    public function credit(string $transferId, string $to, string $amount): bool
+    {
+        if (!$this->bank2->inTransaction()) {
+            throw new \LogicException('credit() writes inside the caller\'s transaction: begin one first');
+        }
+        if (!Inbox::claim($this->bank2, self::CONSUMER, $transferId)) {
+            return false;   // credited before
+        }
+        // The payee's account is opened by its first credit.
+        $this->bank2->prepare('INSERT INTO account (id, balance) VALUES (?, ?) ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)')
+            ->execute([$to, $amount]);
+        $this->bank2->prepare('INSERT INTO credit (transfer_id, to_account, amount) VALUES (?, ?, ?)')
+            ->execute([$transferId, $to, $amount]);
+        return true;
     }
 }
