@@ -103,7 +103,8 @@ impl AppState {
         }
     }
 
-    /// Whether RabbitMQ is configured, was used since start, or has subscriptions consuming.
+    /// Whether RabbitMQ is configured, was used since start, has subscriptions consuming or
+    /// topics publishing to it.
     pub fn amqp_in_use(&self) -> bool {
         self.amqp_in_use.load(Ordering::Relaxed) || !self.subscriptions.registry.list().is_empty()
     }

@@ -218,11 +218,13 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
         None
     } else {
         Some(
-            Workers::start(
+            // Topics with an `exchange` publish their due messages over the API's connection.
+            Workers::start_with_broker(
                 queue,
                 registry.clone(),
                 config.workers.clone(),
                 state.observer(),
+                Some(producer.clone()),
             )
             .map_err(|e| e.to_string())?,
         )

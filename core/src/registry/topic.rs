@@ -65,9 +65,17 @@ pub struct Topic {
     /// Push (the default): the gateway calls `callback`; pull: workers reserve due messages.
     #[serde(default)]
     pub mode: Mode,
-    /// The URL that due messages are delivered to (push topics; a pull topic has none).
+    /// The URL that due messages are delivered to (push topics; a pull topic has none, nor
+    /// does a topic delivering to RabbitMQ).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub callback: String,
+    /// A push topic may deliver to RabbitMQ instead: each due message is published (with a
+    /// confirm) to this exchange (`""`: the default exchange) with `routing_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<String>,
+    /// The routing key of the messages published to `exchange` (`""` when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<String>,
     #[serde(default)]
     pub method: Method,
     /// Seconds from `add` to due when a message names neither `delay` nor `fix_time`.
@@ -114,6 +122,8 @@ impl Topic {
             name: name.to_string(),
             mode: Mode::Push,
             callback: callback.to_string(),
+            exchange: None,
+            routing_key: None,
             method: Method::default(),
             delay: 0.0,
             timeout_ms: DEFAULT_TIMEOUT_MS,
@@ -127,6 +137,24 @@ impl Topic {
         }
     }
 
+    /// A push topic with the defaults whose due messages are published to `exchange` with
+    /// `routing_key`.
+    pub fn to_exchange(name: &str, exchange: &str, routing_key: &str) -> Topic {
+        Topic {
+            exchange: Some(exchange.to_string()),
+            routing_key: Some(routing_key.to_string()),
+            ..Topic::new(name, "")
+        }
+    }
+
+    /// Where a push topic's due messages go: `Some((exchange, routing key))` when it publishes
+    /// to RabbitMQ, `None` when it calls its callback.
+    pub fn broker_target(&self) -> Option<(&str, &str)> {
+        self.exchange
+            .as_deref()
+            .map(|exchange| (exchange, self.routing_key.as_deref().unwrap_or("")))
+    }
+
     /// A pull topic with the defaults: due messages wait for a worker to reserve them.
     pub fn pull(name: &str) -> Topic {
         Topic {
@@ -138,13 +166,42 @@ impl Topic {
     /// Checks every field; the error names the field and the value.
     pub fn validate(&self) -> Result<()> {
         check_topic(&self.name)?;
+        if self.routing_key.is_some() && self.exchange.is_none() {
+            return Err(Error::invalid(format!(
+                "routing_key {} without an exchange: give \"exchange\" (\"\" for the default exchange) to publish due messages to RabbitMQ",
+                shown(self.routing_key.as_deref().unwrap_or(""))
+            )));
+        }
         match self.mode {
+            Mode::Push if self.exchange.is_some() => {
+                if !self.callback.is_empty() {
+                    return Err(Error::invalid(format!(
+                        "callback {} and exchange {} both given: a topic delivers either to a callback URL or to RabbitMQ; remove one",
+                        shown(&self.callback),
+                        shown(self.exchange.as_deref().unwrap_or(""))
+                    )));
+                }
+                if let Some((exchange, routing_key)) = self.broker_target() {
+                    crate::amqp::short("exchange", exchange)?;
+                    crate::amqp::short("routing_key", routing_key)?;
+                    if exchange.is_empty() && routing_key.is_empty() {
+                        return Err(Error::invalid(
+                            "routing_key is empty with the default exchange (\"exchange\": \"\"): give the queue's name as routing_key",
+                        ));
+                    }
+                }
+            }
             Mode::Push if self.callback.is_empty() => {
                 return Err(Error::invalid(
-                    "callback is missing: a push topic delivers to a callback URL; give \"callback\", or \"mode\": \"pull\" for a topic whose workers reserve its messages",
+                    "callback is missing: a push topic delivers to a callback URL; give \"callback\" (or \"exchange\" and \"routing_key\" to publish to RabbitMQ), or \"mode\": \"pull\" for a topic whose workers reserve its messages",
                 ));
             }
             Mode::Push => check_url("callback", &self.callback)?,
+            Mode::Pull if self.exchange.is_some() => {
+                return Err(Error::invalid(
+                    "exchange is not used by a pull topic: its workers reserve due messages; remove \"exchange\", or set \"mode\": \"push\"",
+                ));
+            }
             Mode::Pull if !self.callback.is_empty() => {
                 return Err(Error::invalid(format!(
                     "callback {} is not used by a pull topic: its workers reserve due messages; remove \"callback\", or set \"mode\": \"push\"",
@@ -312,5 +369,50 @@ mod tests {
         let unknown =
             serde_json::from_str::<Topic>(r#"{"name":"a","callback":"http://x","retries":[1]}"#);
         assert!(unknown.unwrap_err().to_string().contains("retries"));
+    }
+
+    #[test]
+    fn a_topic_may_deliver_to_rabbitmq() {
+        let t: Topic =
+            serde_json::from_str(r#"{"name":"a","exchange":"orders","routing_key":"timeout"}"#)
+                .unwrap();
+        t.validate().unwrap();
+        assert_eq!(t.broker_target(), Some(("orders", "timeout")));
+        let fanout = Topic {
+            routing_key: None,
+            ..t.clone()
+        };
+        assert_eq!(fanout.broker_target(), Some(("orders", "")));
+        let to_queue = Topic::to_exchange("a", "", "orders.timeout");
+        to_queue.validate().unwrap();
+        let refused = |t: Topic, needle: &str| {
+            let e = t.validate().unwrap_err();
+            assert!(e.message().contains(needle), "{needle} in {e}");
+        };
+        refused(
+            Topic {
+                callback: "http://x.test/h".into(),
+                ..t.clone()
+            },
+            "both given",
+        );
+        refused(Topic::to_exchange("a", "", ""), "default exchange");
+        refused(
+            Topic {
+                exchange: None,
+                ..t.clone()
+            },
+            "without an exchange",
+        );
+        refused(
+            Topic {
+                mode: Mode::Pull,
+                routing_key: None,
+                ..t.clone()
+            },
+            "not used by a pull topic",
+        );
+        refused(Topic::to_exchange("a", &"x".repeat(256), "k"), "256 bytes");
+        assert_eq!(Topic::new("a", "http://x.test/").broker_target(), None);
     }
 }

@@ -42,8 +42,9 @@ pub(crate) struct Leased {
 /// What a delivery attempt came to.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Outcome {
-    /// 2xx within the timeout: the message is done.
-    Delivered(u16),
+    /// 2xx within the timeout (the status; none when published to RabbitMQ): the message is
+    /// done.
+    Delivered(Option<u16>),
     /// 410 Gone: the receiver wants no more of it; dead letter at once.
     Gone,
     /// Anything else: another attempt later, or a dead letter after the last one.
@@ -52,6 +53,67 @@ pub(crate) enum Outcome {
         status: Option<u16>,
         error: String,
     },
+}
+
+/// Delivers `message` of a topic with an `exchange`: published to `exchange` with
+/// `routing_key` (`mandatory`, so that a message no queue takes is a failed attempt) and a
+/// confirm, within the topic's timeout. The body is the message's body (JSON text) as added;
+/// `message_id` is its id; headers `x-dq-topic`, `x-dq-attempt`, `x-dq-due-at` (unix ms). A
+/// broker that is down, a nack or an unroutable message is a failed attempt, retried on the
+/// topic's ladder.
+pub(crate) async fn publish(
+    broker: Option<&crate::amqp::Producer>,
+    topic: &Topic,
+    exchange: &str,
+    routing_key: &str,
+    message: &Leased,
+) -> Outcome {
+    let failed = |reason: Failure, error: String| Outcome::Failed {
+        reason,
+        status: None,
+        error,
+    };
+    let Some(broker) = broker else {
+        return failed(
+            Failure::Connect,
+            "this gateway has no RabbitMQ to publish to (its workers were started without one)"
+                .to_string(),
+        );
+    };
+    let properties = serde_json::json!({
+        "message_id": message.id,
+        "content_type": "application/json",
+        "headers": {
+            "x-dq-topic": message.topic,
+            "x-dq-attempt": message.attempt,
+            "x-dq-due-at": message.due_at_ms,
+        },
+        "mandatory": true,
+    });
+    let outgoing = match properties
+        .as_object()
+        .map(|p| crate::amqp::OutgoingMessage::new(message.body.as_bytes().to_vec(), p))
+    {
+        Some(Ok(outgoing)) => outgoing,
+        Some(Err(e)) => return failed(Failure::Other, e.to_string()),
+        None => return failed(Failure::Other, "no properties".to_string()),
+    };
+    let timeout = Duration::from_millis(topic.timeout_ms);
+    match tokio::time::timeout(timeout, broker.publish(exchange, routing_key, &outgoing)).await {
+        Ok(Ok(())) => Outcome::Delivered(None),
+        Ok(Err(e)) => {
+            let reason = match e.kind() {
+                crate::ErrorKind::Connection => Failure::Connect,
+                crate::ErrorKind::Timeout => Failure::Timeout,
+                _ => Failure::Other,
+            };
+            failed(reason, e.to_string())
+        }
+        Err(_) => failed(
+            Failure::Timeout,
+            format!("RabbitMQ did not confirm within {} ms", topic.timeout_ms),
+        ),
+    }
 }
 
 /// The fields every delivery carries, as JSON (POST) or query parameters (GET).
@@ -115,7 +177,7 @@ impl Callbacks {
                 status: None,
                 error,
             },
-            Ok(Ok(status)) if status.is_success() => Outcome::Delivered(status.as_u16()),
+            Ok(Ok(status)) if status.is_success() => Outcome::Delivered(Some(status.as_u16())),
             Ok(Ok(StatusCode::GONE)) => Outcome::Gone,
             Ok(Ok(status)) => Outcome::Failed {
                 reason: Failure::of_status(status.as_u16()),

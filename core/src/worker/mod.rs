@@ -158,6 +158,8 @@ struct Shared {
     config: std::sync::RwLock<WorkerConfig>,
     observer: Arc<dyn Observer>,
     callbacks: Callbacks,
+    /// Where topics that deliver to RabbitMQ publish; `None`: such topics' attempts fail.
+    broker: Option<crate::amqp::Producer>,
     /// This gateway's deliveries at once, shared by topics and shards.
     slots: Arc<Slots>,
     /// Names this gateway's leases.
@@ -171,16 +173,30 @@ struct Shared {
 }
 
 impl Workers {
-    /// Starts the workers of every shard of `queue`, with topics from `registry`.
+    /// Starts the workers of every shard of `queue`, with topics from `registry`; topics that
+    /// deliver to RabbitMQ fail each attempt (see [`Workers::start_with_broker`]).
     pub fn start(
         queue: Arc<DelayQueue>,
         registry: Arc<Registry>,
         config: WorkerConfig,
         observer: Arc<dyn Observer>,
     ) -> Result<Workers> {
+        Workers::start_with_broker(queue, registry, config, observer, None)
+    }
+
+    /// As [`Workers::start`]; topics with an `exchange` publish their due messages through
+    /// `broker` (with confirms).
+    pub fn start_with_broker(
+        queue: Arc<DelayQueue>,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+        observer: Arc<dyn Observer>,
+        broker: Option<crate::amqp::Producer>,
+    ) -> Result<Workers> {
         let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared {
             callbacks: Callbacks::new(config.concurrency)?,
+            broker: broker.map(|b| b.with_confirm(true)),
             slots: Slots::new(config.concurrency, observer.clone()),
             worker_id: format!("{:08x}", fastrand::u32(..)),
             deliveries: Mutex::new(HashMap::new()),

@@ -199,7 +199,19 @@ async fn deliver(
 ) {
     let started = Instant::now();
     let lateness = Duration::from_millis(u64::try_from(now_ms() - message.due_at_ms).unwrap_or(0));
-    let outcome = shared.callbacks.deliver(&topic, &message).await;
+    let outcome = match topic.broker_target() {
+        None => shared.callbacks.deliver(&topic, &message).await,
+        Some((exchange, routing_key)) => {
+            super::delivery::publish(
+                shared.broker.as_ref(),
+                &topic,
+                exchange,
+                routing_key,
+                &message,
+            )
+            .await
+        }
+    };
     let attempt = Attempt {
         shard,
         topic: &topic,
@@ -238,7 +250,7 @@ async fn settle(shared: &Shared, attempt: &Attempt<'_>, outcome: Outcome) -> Res
                 return Ok(());
             }
             shared.observer.delivered(&message.topic, attempt.lateness);
-            tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, status,
+            tracing::debug!(topic = %message.topic, id = %message.id, attempt = message.attempt, status = ?status,
                 lateness_ms = attempt.lateness.as_millis() as u64, elapsed_ms = attempt.elapsed_ms, "delivered");
             Ok(())
         }

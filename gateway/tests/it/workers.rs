@@ -1159,3 +1159,113 @@ async fn add_due(queue: &DelayQueue, topic: &str, prefix: &str, n: usize, delay:
         .collect();
     assert_eq!(queue.add_many(topic, &messages).await.unwrap(), n);
 }
+
+/// A topic with an `exchange` instead of a callback: each due message is published (confirmed)
+/// with its id as `message_id` and the body as added; with the broker away, each attempt fails
+/// and the message waits on the ladder, then goes once the broker is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_topic_may_deliver_to_rabbitmq() {
+    use dq_core::amqp::{AmqpConfig, Producer, QueueOptions};
+    let env = Env::new();
+    let vhost = TestVhost::new();
+    let broker = Producer::new(
+        AmqpConfig::new(&vhost.url(), "dqt", Duration::from_secs(3)).unwrap(),
+        true,
+    );
+    broker
+        .declare_queue("timeouts", &QueueOptions::default())
+        .await
+        .unwrap();
+    let mut topic = Topic::to_exchange("order.timeout", "amq.direct", "timeouts");
+    topic.retry = vec![0.2];
+    topic.max_attempts = Some(100);
+    env.registry.put(topic).await.unwrap();
+    // Not bound yet: mandatory, so the attempt fails and the message waits.
+    env.add(
+        "order.timeout",
+        json!({"id": "o-1", "body": {"order": 1}, "delay": 0}),
+    )
+    .await;
+    let workers = Workers::start_with_broker(
+        env.queue.clone(),
+        env.registry.clone(),
+        WorkerConfig::default(),
+        Arc::new(NoObserver),
+        Some(broker.clone()),
+    )
+    .unwrap();
+    let retried = env
+        .wait_message("order.timeout", "o-1", Duration::from_secs(10), |m| {
+            m.as_ref().is_some_and(|m| m.attempts >= 2)
+        })
+        .await
+        .unwrap();
+    assert!(
+        retried
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("timeouts")),
+        "the unroutable publish is the attempt's error: {retried:?}"
+    );
+    broker
+        .bind_queue("timeouts", "amq.direct", "timeouts", &Default::default())
+        .await
+        .unwrap();
+    env.settled("order.timeout", Duration::from_secs(10)).await;
+    let consumer = broker.consumer("timeouts", 10);
+    let delivery = consumer
+        .next(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("the due message in the queue");
+    assert_eq!(delivery.body(), br#"{"order":1}"#);
+    let properties = delivery.properties();
+    assert_eq!(properties["message_id"], "o-1");
+    assert_eq!(properties["content_type"], "application/json");
+    assert_eq!(properties["headers"]["x-dq-topic"], "order.timeout");
+    assert!(properties["headers"]["x-dq-attempt"].as_u64().unwrap() >= 2);
+    delivery.ack().await.unwrap();
+    assert!(
+        consumer
+            .next(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none(),
+        "published once"
+    );
+    consumer.close().await;
+    // Without a broker at all the attempt fails and says why.
+    workers.shutdown().await;
+    let down = Producer::new(
+        AmqpConfig::new(
+            &format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port()),
+            "dqt",
+            Duration::from_secs(1),
+        )
+        .unwrap(),
+        true,
+    );
+    let workers = Workers::start_with_broker(
+        env.queue.clone(),
+        env.registry.clone(),
+        WorkerConfig::default(),
+        Arc::new(NoObserver),
+        Some(down),
+    )
+    .unwrap();
+    env.add(
+        "order.timeout",
+        json!({"id": "o-2", "body": {"order": 2}, "delay": 0}),
+    )
+    .await;
+    let waiting = env
+        .wait_message("order.timeout", "o-2", Duration::from_secs(10), |m| {
+            m.as_ref()
+                .is_some_and(|m| m.attempts >= 1 && m.last_error.is_some())
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting.state, State::Delayed, "kept for another attempt");
+    workers.shutdown().await;
+    broker.close().await;
+}
