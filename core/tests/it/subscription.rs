@@ -331,3 +331,113 @@ async fn concurrency_one_keeps_the_order_while_a_message_is_retried_in_place() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+
+/// Dead letters read without being taken (paged, bodies byte for byte, the reasons), requeued
+/// by id or all of them (attempts from zero again), removed; a listing of a subscription that
+/// never had one is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_requeued_and_removed() {
+    use dq_core::subscription::DeadLetters;
+    use std::collections::BTreeSet;
+    let vhost = TestVhost::new();
+    // 410 for the bodies that say so; everything else is taken.
+    let receiver = Receiver::start(Arc::new(|got: &Got, _| {
+        if got.body.starts_with(b"gone") {
+            (410, Vec::new())
+        } else {
+            (200, Vec::new())
+        }
+    }))
+    .await;
+    let p = producer(&vhost);
+    let sub = Subscription {
+        concurrency: Some(1),
+        ..Subscription::new("letters", "letters.q", &receiver.url)
+    };
+    let never = DeadLetters::new(&p, &sub, "dqt");
+    assert_eq!(never.list(0, 10).await.unwrap().total, 0);
+    assert_eq!(never.requeue(None).await.unwrap(), 0);
+    assert!(!never.delete("nope").await.unwrap());
+    let (stop, worker) = start(&vhost, sub.clone()).await;
+    let mut bodies = Vec::new();
+    for i in 0..5u8 {
+        let body = [b"gone".as_slice(), &[i, 0xff, 0xfe]].concat();
+        p.publish(
+            "",
+            "letters.q",
+            &message(&body, json!({"message_id": format!("m-{i}")})),
+        )
+        .await
+        .unwrap();
+        bodies.push(body);
+    }
+    receiver.wait(5, Duration::from_secs(10)).await;
+    let dead = DeadLetters::new(&p, &sub, "dqt");
+    let mut page = dead.list(0, 10).await.unwrap();
+    for _ in 0..50 {
+        if page.total == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        page = dead.list(0, 10).await.unwrap();
+    }
+    assert_eq!(page.total, 5);
+    let listed: Vec<&[u8]> = page.letters.iter().map(|l| l.body.as_slice()).collect();
+    assert_eq!(listed, bodies.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let first = &page.letters[0];
+    assert_eq!(first.attempts, 1);
+    assert_eq!(first.last_status, Some(410));
+    assert_eq!(first.exchange, "");
+    assert_eq!(first.routing_key, "letters.q");
+    assert_eq!(first.properties["message_id"], "m-0");
+    assert!(first.died_at_ms.is_some() && first.id.len() == 36);
+    // A second page, and the letters are still all there.
+    let second = dead.list(3, 10).await.unwrap();
+    assert_eq!(second.letters.len(), 2);
+    assert_eq!(second.letters[0].body, bodies[3]);
+    assert_eq!(dead.list(0, 10).await.unwrap().total, 5);
+    // Removed by id; requeued by ids (they fail again: 410), then all of them once fixed.
+    assert!(dead.delete(&page.letters[4].id).await.unwrap());
+    assert!(!dead.delete(&page.letters[4].id).await.unwrap());
+    let some = BTreeSet::from([page.letters[0].id.clone(), "unknown".to_string()]);
+    assert_eq!(dead.requeue(Some(&some)).await.unwrap(), 1);
+    let again = receiver.wait(6, Duration::from_secs(10)).await;
+    assert_eq!(again[5].body, bodies[0]);
+    assert_eq!(
+        again[5].headers.get("x-dq-attempt").map(String::as_str),
+        Some("1"),
+        "a requeued letter starts its attempts again"
+    );
+    let mut total = 0;
+    for _ in 0..50 {
+        total = dead.list(0, 10).await.unwrap().total;
+        if total == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, 4, "back among the dead after another 410");
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    // Every letter requeued, with no consumer running: they wait in the queue.
+    let letters = dead.list(0, 10).await.unwrap().letters;
+    for letter in &letters {
+        assert!(letter.body.starts_with(b"gone"));
+    }
+    assert_eq!(dead.requeue(None).await.unwrap(), 4);
+    assert_eq!(dead.list(0, 10).await.unwrap().total, 0);
+    // What went back is in the subscription's queue, attempts reset.
+    let consumer = p.consumer("letters.q", 10);
+    let mut back = 0;
+    while let Some(d) = consumer.next(Duration::from_millis(500)).await.unwrap() {
+        assert!(
+            !d.properties()["headers"]
+                .as_object()
+                .is_some_and(|h| h.contains_key("x-dq-attempts"))
+        );
+        d.ack().await.unwrap();
+        back += 1;
+    }
+    assert_eq!(back, 4);
+    consumer.close().await;
+}
