@@ -181,7 +181,7 @@ TOML
 }
 # The subscriptions' counters of the gateway's /metrics, kept for the summary.
 keep_metrics() {
-  curl -fsS "$gateway_url/metrics" | grep '^dq_subscription_' >>"$tmp/gateway.metrics" || true
+  curl -fsS "$gateway_url/metrics" | grep -E '^dq_subscription_(delivered|failed|dead)_total' >>"$tmp/gateway.metrics" || true
 }
 
 # Waits until queue $1 has a consumer (rabbitmqctl: about a second a look).
