@@ -85,8 +85,14 @@ impl Receiver {
                             all.len() - 1
                         };
                         let (status, answer) = policy(&request, before);
+                        // 429 and 503 ask for a second's wait; other statuses say nothing.
+                        let wait = if matches!(status, 429 | 503) {
+                            "Retry-After: 1\r\n"
+                        } else {
+                            ""
+                        };
                         let head = format!(
-                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nRetry-After: 0\r\n\r\n",
+                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n{wait}\r\n",
                             answer.len()
                         );
                         if write.write_all(head.as_bytes()).await.is_err()
@@ -440,4 +446,96 @@ async fn dead_letters_are_listed_requeued_and_removed() {
     }
     assert_eq!(back, 4);
     consumer.close().await;
+}
+
+/// 429 and 503 with `Retry-After` wait that long whatever the ladder says; an endpoint that
+/// does not answer within `timeout_ms`, and one that refuses the connection, are failed
+/// attempts on the ladder and dead letters after the last, with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_timeouts_and_refused_connections() {
+    let vhost = TestVhost::new();
+    let receiver = Receiver::start(Arc::new(|got: &Got, _| {
+        let first = got.headers.get("x-dq-attempt").map(String::as_str) == Some("1");
+        match (got.body.as_slice(), first) {
+            (b"busy", true) => (429, vec![]),
+            (b"down", true) => (503, vec![]),
+            _ => (200, vec![]),
+        }
+    }))
+    .await;
+    let p = producer(&vhost);
+    let ladder = vec![0.05, 0.05];
+    let (stop, worker) = start(
+        &vhost,
+        Subscription {
+            retry: ladder.clone(),
+            ..Subscription::new("waits", "waits.q", &receiver.url)
+        },
+    )
+    .await;
+    let started = Instant::now();
+    for body in [b"busy".as_slice(), b"down"] {
+        p.publish("", "waits.q", &message(body, json!({})))
+            .await
+            .unwrap();
+    }
+    let got = receiver.wait(4, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 4, "each twice: {got:?}");
+    // The second attempts waited for Retry-After (1 s), not the ladder's 50 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "retried after {:?}",
+        started.elapsed()
+    );
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+
+    // An endpoint that takes the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let refused_url = format!("http://127.0.0.1:{}/hook", dq_testkit::free_port());
+    for (name, url) in [("silent", silent_url), ("refused", refused_url)] {
+        let (stop, worker) = start(
+            &vhost,
+            Subscription {
+                retry: ladder.clone(),
+                timeout_ms: 200,
+                ..Subscription::new(name, &format!("{name}.q"), &url)
+            },
+        )
+        .await;
+        p.publish("", &format!("{name}.q"), &message(b"x", json!({})))
+            .await
+            .unwrap();
+        let dead = p.consumer(&format!("dqt.dead.{name}"), 1);
+        let letter = dead
+            .next(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name}: no dead letter"));
+        let headers = letter.properties()["headers"].clone();
+        assert_eq!(headers["x-dq-attempts"], 3, "{name}: {headers}");
+        assert!(
+            headers.get("x-dq-last-status").is_none(),
+            "{name}: {headers}"
+        );
+        let error = headers["x-dq-last-error"].as_str().unwrap().to_string();
+        let expected = if name == "silent" {
+            "no answer within 200 ms"
+        } else {
+            "refused"
+        };
+        assert!(error.contains(expected), "{name}: {error}");
+        letter.ack().await.unwrap();
+        dead.close().await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+    }
+    held.abort();
 }
