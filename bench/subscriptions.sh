@@ -53,24 +53,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# SIGTERM, then SIGKILL if the process is still there after 5 s; the pid is forgotten (the
-# exit trap must not signal whoever gets that number next).
-stop() {
-  local pid=$1 kept=() p
-  for p in "${pids[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
-  pids=("${kept[@]}")
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 now() { python3 -c 'import time; print(f"{time.time():.6f}")'; }
 # CPU clock ticks used so far by the processes given (user + system).
 cpu_ticks() {

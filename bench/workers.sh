@@ -34,26 +34,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# SIGTERM, then SIGKILL if the process is still there after 5 s.
-stop() {
-  local pid=$1
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Every key of the prefix (a handful per topic, however many messages they hold): UNLINK.
 drop_keys() {
   "${redis[@]}" --scan --pattern "$1:*" | xargs -r -n 100 "${redis[@]}" unlink >/dev/null
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # 1234567 as 1,234,567.
 thousands() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; }
 # CPU seconds used so far by process $1 (user + system).

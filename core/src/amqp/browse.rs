@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::{BasicProperties, Channel};
 
 use super::link::Link;
+use super::topology::ask_queue;
 use super::{amqp_error, short, timed_out};
 use crate::error::{Error, Result};
 
@@ -53,15 +53,7 @@ impl Browser {
         let timeout = link.config().timeout;
         let opened = async {
             let channel = link.channel().await?;
-            let declared = channel
-                .queue_declare(
-                    short("queue", queue)?,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
+            let declared = ask_queue(&channel, short("queue", queue)?)
                 .await
                 .map_err(|e| amqp_error(&display, e))?;
             Ok::<_, Error>((channel, declared.message_count()))

@@ -440,16 +440,7 @@ async fn check_target_queue(producer: &Producer, queue: &str) -> Result<()> {
         ));
     }
     let probe = producer.link.channel().await?;
-    let declared = probe
-        .queue_declare(
-            short("queue", queue)?,
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
+    let declared = ask_queue(&probe, short("queue", queue)?).await;
     match declared {
         Ok(_) => {
             let _ = probe.close(200, "check done".into()).await;
@@ -462,6 +453,24 @@ async fn check_target_queue(producer: &Producer, queue: &str) -> Result<()> {
         )),
         Err(e) => Err(amqp_error(&producer.config().display, e)),
     }
+}
+
+/// Asks the broker about `queue` without creating it: its message count, or the refusal (a
+/// missing queue closes the channel).
+pub(super) async fn ask_queue(
+    channel: &lapin::Channel,
+    queue: ShortString,
+) -> std::result::Result<lapin::Queue, lapin::Error> {
+    channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// The broker's channel-level refusal in `error`, if that is what it is.
