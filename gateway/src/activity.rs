@@ -1,6 +1,7 @@
 //! What the gateway did lately, as one INFO line per interval (`log_summary_interval`) instead
 //! of a line per message: messages added over HTTP, delivered, failed (by reason), dead
-//! letters, lost and expired leases, and the lateness of deliveries (p50, p99). Nothing is
+//! letters, lost and expired leases, and the lateness of deliveries (p50, p99); and the
+//! subscriptions' messages delivered, failed attempts and dead letters. Nothing is
 //! logged for an interval in which nothing happened. Per-message lines are at DEBUG.
 
 use std::collections::BTreeMap;
@@ -17,6 +18,13 @@ pub struct Activity {
     tally: Mutex<Tally>,
 }
 
+/// What became of a subscription's message.
+pub enum SubscriptionOutcome {
+    Delivered,
+    Failed,
+    Dead,
+}
+
 /// Counts of one interval.
 #[derive(Default, Debug)]
 pub struct Tally {
@@ -27,6 +35,10 @@ pub struct Tally {
     pub leases_lost: u64,
     pub leases_expired: u64,
     lateness_ms: Vec<u64>,
+    /// The subscriptions': messages delivered, failed attempts, dead letters.
+    pub subscription_delivered: u64,
+    pub subscription_failed: u64,
+    pub subscription_dead: u64,
 }
 
 impl Activity {
@@ -55,6 +67,16 @@ impl Activity {
 
     pub fn dead(&self) {
         self.lock().dead += 1;
+    }
+
+    /// A subscription's message was delivered, failed an attempt, or died.
+    pub fn subscription(&self, outcome: SubscriptionOutcome) {
+        let mut tally = self.lock();
+        match outcome {
+            SubscriptionOutcome::Delivered => tally.subscription_delivered += 1,
+            SubscriptionOutcome::Failed => tally.subscription_failed += 1,
+            SubscriptionOutcome::Dead => tally.subscription_dead += 1,
+        }
     }
 
     pub fn lease_lost(&self) {
@@ -86,6 +108,9 @@ impl Tally {
             && self.dead == 0
             && self.leases_lost == 0
             && self.leases_expired == 0
+            && self.subscription_delivered == 0
+            && self.subscription_failed == 0
+            && self.subscription_dead == 0
     }
 
     /// The `q`-quantile (0 to 1) of the deliveries' lateness in ms; `None` without deliveries.
@@ -130,6 +155,9 @@ impl Tally {
             leases_expired = self.leases_expired,
             lateness_p50_ms = p50,
             lateness_p99_ms = p99,
+            subscription_delivered = self.subscription_delivered,
+            subscription_failed = self.subscription_failed,
+            subscription_dead = self.subscription_dead,
             "activity"
         );
     }
@@ -166,7 +194,9 @@ mod tests {
         activity.failed(Failure::Timeout);
         activity.failed(Failure::Status5xx);
         activity.leases_expired(3);
+        activity.subscription(SubscriptionOutcome::Failed);
         let mut tally = activity.take();
+        assert_eq!(tally.subscription_failed, 1);
         assert_eq!(
             (tally.added, tally.delivered, tally.leases_expired),
             (1, 100, 3)

@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::activity::Activity;
+use crate::activity::{Activity, SubscriptionOutcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -176,6 +176,7 @@ impl dq_core::subscription::SubscriptionObserver for Metrics {
     ) {
         let s = &self.subscriptions;
         SubscriptionMetrics::count(&s.delivered, subscription);
+        self.activity.subscription(SubscriptionOutcome::Delivered);
         s.delivery_seconds
             .get_or_create(&labels(subscription))
             .observe(took.as_secs_f64());
@@ -188,10 +189,12 @@ impl dq_core::subscription::SubscriptionObserver for Metrics {
 
     fn failed(&self, subscription: &str, _status: Option<u16>, _error: &str) {
         SubscriptionMetrics::count(&self.subscriptions.failed, subscription);
+        self.activity.subscription(SubscriptionOutcome::Failed);
     }
 
     fn dead(&self, subscription: &str, _status: Option<u16>, _error: &str) {
         SubscriptionMetrics::count(&self.subscriptions.dead, subscription);
+        self.activity.subscription(SubscriptionOutcome::Dead);
     }
 }
 
