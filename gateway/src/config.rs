@@ -38,6 +38,8 @@ pub struct GatewayConfig {
     /// `[outbox]`: the databases whose outbox the gateway relays, and how.
     pub outbox: OutboxConfig,
     pub token: Option<String>,
+    /// Signs in to a view-only session of the admin UI.
+    pub ui_readonly_token: Option<String>,
     pub time_zone: Tz,
     pub request_limit: usize,
     pub shutdown_timeout: Duration,
@@ -81,6 +83,7 @@ struct File {
     mysql: Option<String>,
     prefix: Option<String>,
     token: Option<String>,
+    ui_readonly_token: Option<String>,
     timezone: Option<String>,
     timeout: Option<f64>,
     body_limit: Option<usize>,
@@ -270,6 +273,7 @@ impl GatewayConfig {
             xa_timeout,
             outbox,
             token: file.token.filter(|t| !t.is_empty()),
+            ui_readonly_token: file.ui_readonly_token.filter(|t| !t.is_empty()),
             time_zone,
             request_limit: file
                 .request_limit
@@ -381,6 +385,9 @@ impl GatewayConfig {
         }
         if let Some(token) = var("DQ_TOKEN") {
             self.token = Some(token).filter(|t| !t.is_empty());
+        }
+        if let Some(token) = var("DQ_UI_READONLY_TOKEN") {
+            self.ui_readonly_token = Some(token).filter(|t| !t.is_empty());
         }
         if let Some(log) = var("DQ_LOG") {
             check_log_filter(&log).map_err(|e| format!("DQ_LOG: {e}"))?;

@@ -25,6 +25,15 @@ impl ApiError {
         }
     }
 
+    /// 403 `FORBIDDEN`: signed in, but not allowed this (a view-only session's change, a change
+    /// without the session's CSRF token).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            Error::new(ErrorKind::Unauthorized, message),
+        )
+    }
+
     /// The same error with `key` beside `error` in the body.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_string(), value.into());
@@ -78,14 +87,17 @@ impl IntoResponse for ApiError {
         ) {
             tracing::warn!(code = kind.name(), error = %self.error, "request failed");
         }
+        // Signed in but not allowed: no kind of dq's says it, the status does.
+        let forbidden = self.status == StatusCode::FORBIDDEN;
+        let code = if forbidden { "FORBIDDEN" } else { kind.name() };
         let mut body = Map::new();
         body.insert(
             "error".into(),
-            json!({"code": kind.name(), "message": self.error.message()}),
+            json!({"code": code, "message": self.error.message()}),
         );
         body.extend(self.extra);
         let mut response = (self.status, Json(Value::Object(body))).into_response();
-        if kind == ErrorKind::Unauthorized {
+        if kind == ErrorKind::Unauthorized && !forbidden {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),

@@ -23,6 +23,7 @@ pub mod reload;
 mod routes;
 pub mod server;
 mod subscriptions;
+mod ui;
 mod xa;
 
 use std::future::Future;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub subscriptions: Arc<Subscriptions>,
     /// This gateway runs workers (not `--no-workers`).
     workers: AtomicBool,
+    /// The address it listens on (the admin UI without a token only on loopback).
+    pub listen: String,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             outbox: Outboxes::new(config, metrics.clone()).map(Arc::new),
             subscriptions: Arc::new(Subscriptions::new(queue.clone(), config, metrics.clone())),
             workers: AtomicBool::new(false),
+            listen: config.listen.clone(),
             metrics,
             amqp_in_use: AtomicBool::new(config.amqp_configured),
             xa: Coordinator::new(config).map(Arc::new),
@@ -169,6 +173,7 @@ impl AppState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Live {
     pub token: Option<String>,
+    pub ui_readonly_token: Option<String>,
     pub time_zone: Tz,
 }
 
@@ -176,6 +181,7 @@ impl From<&GatewayConfig> for Live {
     fn from(config: &GatewayConfig) -> Live {
         Live {
             token: config.token.clone(),
+            ui_readonly_token: config.ui_readonly_token.clone(),
             time_zone: config.time_zone,
         }
     }
@@ -192,6 +198,7 @@ pub fn api_routes() -> Vec<(axum::http::Method, &'static str)> {
 /// The HTTP API, without a socket: tests drive it with `oneshot`.
 pub fn app(state: Arc<AppState>, request_limit: usize) -> Router {
     routes::router()
+        .merge(ui::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::require_token,

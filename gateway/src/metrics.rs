@@ -296,6 +296,7 @@ pub struct Metrics {
     pub outbox: OutboxMetrics,
     pub subscriptions: SubscriptionMetrics,
     pub activity: Arc<Activity>,
+    pub recent_lateness: RecentLateness,
 }
 
 impl Default for Metrics {
@@ -447,6 +448,7 @@ impl Default for Metrics {
             outbox,
             subscriptions,
             activity: Arc::new(Activity::default()),
+            recent_lateness: RecentLateness::default(),
         }
     }
 }
@@ -462,6 +464,88 @@ impl Metrics {
     }
 }
 
+/// The last lateness samples of each topic, for the dashboard's p50 and p99.
+#[derive(Default)]
+pub struct RecentLateness {
+    by_topic: std::sync::Mutex<std::collections::HashMap<String, std::collections::VecDeque<u32>>>,
+}
+
+/// Samples kept per topic.
+const RECENT: usize = 512;
+
+impl RecentLateness {
+    fn note(&self, topic: &str, lateness: Duration) {
+        let ms = u32::try_from(lateness.as_millis()).unwrap_or(u32::MAX);
+        let Ok(mut all) = self.by_topic.lock() else {
+            return;
+        };
+        let samples = all.entry(topic.to_string()).or_default();
+        if samples.len() == RECENT {
+            samples.pop_front();
+        }
+        samples.push_back(ms);
+    }
+
+    /// `(p50, p99)` in ms of the topic's last deliveries; `None` before the first.
+    pub fn quantiles(&self, topic: &str) -> Option<(u32, u32)> {
+        let all = self.by_topic.lock().ok()?;
+        let mut samples: Vec<u32> = all.get(topic)?.iter().copied().collect();
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        (!samples.is_empty()).then(|| (at(0.5), at(0.99)))
+    }
+}
+
+/// What the dashboard shows of a topic's counters since start.
+pub struct TopicCounts {
+    pub delivered: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+/// What the dashboard shows of a subscription's counters since start.
+pub struct SubscriptionCounts {
+    pub delivered: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+impl Metrics {
+    /// A topic's deliveries, failed attempts (every reason) and dead letters since start.
+    pub fn topic_counts(&self, topic: &str) -> TopicCounts {
+        let labels = topic_labels(topic);
+        let failed = dq_core::Failure::ALL
+            .iter()
+            .filter_map(|reason| {
+                self.failed
+                    .get(&FailureLabels {
+                        topic: topic.to_string(),
+                        reason: reason.as_str(),
+                    })
+                    .map(|c| c.get())
+            })
+            .sum();
+        TopicCounts {
+            delivered: self.delivered.get(&labels).map_or(0, |c| c.get()),
+            failed,
+            dead: self.dead.get(&labels).map_or(0, |c| c.get()),
+        }
+    }
+
+    /// A subscription's deliveries, failed attempts and dead letters since start.
+    pub fn subscription_counts(&self, subscription: &str) -> SubscriptionCounts {
+        let s = &self.subscriptions;
+        let count = |family: &Family<SubscriptionLabels, Counter>| {
+            family.get(&labels(subscription)).map_or(0, |c| c.get())
+        };
+        SubscriptionCounts {
+            delivered: count(&s.delivered),
+            failed: count(&s.failed),
+            dead: count(&s.dead),
+        }
+    }
+}
+
 fn topic_labels(topic: &str) -> TopicLabels {
     TopicLabels {
         topic: topic.to_string(),
@@ -472,6 +556,7 @@ impl dq_core::Observer for Metrics {
     fn delivered(&self, topic: &str, lateness: Duration) {
         self.delivered.get_or_create(&topic_labels(topic)).inc();
         self.lateness.observe(lateness.as_secs_f64());
+        self.recent_lateness.note(topic, lateness);
         self.activity.delivered(lateness);
     }
 

@@ -13,7 +13,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::metrics::{HttpLabels, RouteLabels};
 
-/// With a token configured, every route but `/healthz` needs `Authorization: Bearer <token>`.
+/// With a token configured, every route but `/healthz` needs `Authorization: Bearer <token>`,
+/// or the session cookie of the admin UI (see `ui`: CSRF header on changes, view-only sessions
+/// change nothing).
 /// A request with more than one `Authorization` header is refused, token or not: which one
 /// counts would depend on who reads it (this gateway, a proxy in front of it).
 pub async fn require_token(
@@ -39,7 +41,9 @@ pub async fn require_token(
     let Some(token) = live.token.as_deref() else {
         return next.run(request).await;
     };
-    if request.uri().path() == "/healthz" {
+    // The UI's files and its sign-in check what they need themselves.
+    let path = request.uri().path();
+    if path == "/healthz" || path == "/ui" || path.starts_with("/ui/") {
         return next.run(request).await;
     }
     let given = request
@@ -47,8 +51,16 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_none()
+        && let Some(allowed) = crate::ui::session_check(&state, request.method(), request.headers())
+    {
+        return match allowed {
+            Ok(()) => next.run(request).await,
+            Err(refusal) => refusal.into_response(),
+        };
+    }
     match given {
-        Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => {
+        Some(given) if crate::ui::constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => {
             next.run(request).await
         }
         Some(_) => ApiError::from(Error::new(ErrorKind::Unauthorized, "bearer token is wrong"))
@@ -59,10 +71,6 @@ pub async fn require_token(
         ))
         .into_response(),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Counts requests by route template and status, and times them.

@@ -110,6 +110,16 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Every reason.
+    pub const ALL: [Failure; 6] = [
+        Failure::Timeout,
+        Failure::Connect,
+        Failure::Gone,
+        Failure::Status4xx,
+        Failure::Status5xx,
+        Failure::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Failure::Timeout => "timeout",

@@ -20,6 +20,12 @@ use crate::{AppState, Coordinator};
 /// subscription cannot consume; 503 `degraded` when a Redis shard, or RabbitMQ once it is in
 /// use, does not answer.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let (status, body) = report(&state).await;
+    (status, Json(body))
+}
+
+/// The health report and its status, as `/healthz` answers them.
+pub async fn report(state: &AppState) -> (StatusCode, Value) {
     let amqp_in_use = state.amqp_in_use();
     let (servers, broker) = tokio::join!(state.queue.servers(), async {
         if amqp_in_use {
@@ -100,7 +106,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
     if subscriptions.as_object().is_some_and(|s| !s.is_empty()) {
         body["subscriptions"] = subscriptions;
     }
-    (status, Json(body))
+    (status, body)
 }
 
 /// What the `xa` worker's last pass found (MySQL is not asked here); its error is a warning.

@@ -9,6 +9,7 @@ mod health;
 mod jobs;
 mod messages;
 mod openapi;
+mod overview;
 mod xa;
 
 use std::sync::Arc;
@@ -125,6 +126,7 @@ pub fn operations() -> Vec<Operation> {
         Op::get("/v1/xa", xa::list),
         Op::post("/v1/xa/{transaction}/commit", xa::commit),
         Op::post("/v1/xa/{transaction}/rollback", xa::rollback),
+        Op::get("/v1/overview", overview::overview),
         Op::get("/healthz", health::healthz),
         Op::get("/metrics", health::metrics),
         Op::get("/openapi.json", openapi::document),

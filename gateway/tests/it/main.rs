@@ -16,5 +16,6 @@ mod process;
 mod schemathesis;
 mod server;
 mod subscriptions;
+mod ui;
 mod workers;
 mod xa;

@@ -1,0 +1,1 @@
+// The admin UI (placeholder until the UI lands).
