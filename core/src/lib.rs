@@ -44,8 +44,8 @@ pub use queue::{
     Retried, ServerFacts, ServerReport, ShardHealth, State, Stats, TopicSource,
 };
 pub use registry::{
-    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Definition, Method, Mode, Registry, RegistryObserver,
-    Status, Topic, same_definition,
+    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Definition, Method, Mode, Record, Registry,
+    RegistryObserver, Status, Topic, same_definition,
 };
 pub use worker::{Callbacks, Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
 

@@ -169,6 +169,21 @@ impl AppState {
     }
 }
 
+/// `registry` with its record in dq's MySQL database when `mysql` is set (topics and
+/// subscriptions are then kept there, every gateway reading them); as it is otherwise.
+pub fn with_record<T: dq_core::Definition>(
+    registry: dq_core::Registry<T>,
+    config: &GatewayConfig,
+) -> dq_core::Registry<T> {
+    match &config.mysql {
+        Some(url) => registry.recorded(dq_core::Record::new(
+            url.clone(),
+            config.queue.timeout.max(Duration::from_secs(2)),
+        )),
+        None => registry,
+    }
+}
+
 /// The settings of a running gateway that a reload may change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Live {

@@ -189,7 +189,10 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
             Ok(_) => {}
         }
     }
-    let registry = Arc::new(Registry::new(queue.clone()));
+    let registry = Arc::new(dq_gateway::with_record(
+        Registry::new(queue.clone()),
+        &config,
+    ));
     let state = AppState::new(queue.clone(), registry.clone(), &config);
     if let Err(e) = registry.declare(config.topics.clone()).await {
         tracing::warn!(error = %e, "could not publish the topic registry yet; retrying in the background");

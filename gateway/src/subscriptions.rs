@@ -54,7 +54,7 @@ impl Subscriptions {
         metrics: Arc<Metrics>,
     ) -> Subscriptions {
         Subscriptions {
-            registry: Arc::new(Registry::of(queue)),
+            registry: Arc::new(crate::with_record(Registry::of(queue), config)),
             producer: Producer::new(config.amqp.clone(), true),
             prefix: config.queue.prefix.clone(),
             grace: config.shutdown_timeout,

@@ -32,14 +32,27 @@ pub struct Migrations {
     create_database: bool,
 }
 
-/// dq's own tables (`dq_xa`, ...), in dq's database.
+/// dq's own tables (`dq_xa`, the registries of record `dq_topic` and `dq_subscription`), in
+/// dq's database.
 pub const OWN: Migrations = Migrations {
     table: "dq_migration",
-    migrations: &[Migration {
-        version: 1,
-        name: "dq_xa",
-        sql: include_str!("migrations/0001_dq_xa.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "dq_xa",
+            sql: include_str!("migrations/0001_dq_xa.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "dq_topic",
+            sql: include_str!("migrations/0002_dq_topic.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "dq_subscription",
+            sql: include_str!("migrations/0003_dq_subscription.sql"),
+        },
+    ],
     create_database: true,
 };
 

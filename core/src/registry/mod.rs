@@ -13,6 +13,7 @@
 //!   to publish again (the registry went missing), and a reconnect (Redis restarted) each make
 //!   the registry sync at once; [`Registry::keep_published`] also syncs periodically.
 
+mod record;
 mod topic;
 mod watch;
 
@@ -26,6 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::input::check_topic;
 use crate::queue::{DelayQueue, LuaScript, Request, Shard, TopicSource, now_ms};
 
+pub use record::Record;
 pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Mode, Status, Topic};
 pub(crate) use topic::{
     check_ladder, check_secret, check_timeout_ms, check_url, default_retry, default_timeout_ms,
@@ -64,6 +66,8 @@ pub trait Definition:
     fn check_name(name: &str) -> Result<()>;
     /// The hash on every shard that holds the entries, after the prefix: `prefix:<HASH>`.
     const HASH: &'static str;
+    /// Its table in dq's database, for a registry of record ([`Record`]).
+    const TABLE: &'static str;
     /// Called after an entry of `name` changed, with the queue the registry publishes to.
     fn changed(_queue: &DelayQueue, _name: &str) {}
 }
@@ -72,6 +76,7 @@ impl Definition for Topic {
     const KIND: &'static str = "topic";
     const REPORTS_RESTARTS: bool = true;
     const HASH: &'static str = "topics";
+    const TABLE: &'static str = "dq_topic";
 
     fn name(&self) -> &str {
         &self.name
@@ -125,7 +130,7 @@ impl<T: Definition> Entry<T> {
             .map_err(|e| Error::internal(format!("registry entry is invalid: {e}")))
     }
 
-    fn encode(&self) -> Result<String> {
+    pub(crate) fn encode(&self) -> Result<String> {
         let encoded = match self {
             Entry::Live(definition) => serde_json::to_string(definition),
             Entry::Deleted { name, updated_at } => serde_json::to_string(&Tombstone {
@@ -137,14 +142,14 @@ impl<T: Definition> Entry<T> {
         encoded.map_err(|e| Error::internal(format!("cannot encode registry entry: {e}")))
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Entry::Live(t) => t.name(),
             Entry::Deleted { name, .. } => name,
         }
     }
 
-    fn updated_at(&self) -> i64 {
+    pub(crate) fn updated_at(&self) -> i64 {
         match self {
             Entry::Live(t) => t.updated_at(),
             Entry::Deleted { updated_at, .. } => *updated_at,
@@ -165,6 +170,8 @@ pub struct Registry<T: Definition = Topic> {
     sync_wanted: tokio::sync::Notify,
     /// The definitions the config file declared last, as declared (for reloads).
     from_file: Mutex<BTreeMap<String, T>>,
+    /// The registry of record in MySQL, when there is one: written first, read at each sync.
+    record: Option<Record>,
 }
 
 impl Registry<Topic> {
@@ -194,6 +201,16 @@ impl<T: Definition> Registry<T> {
             id: format!("{:08x}", fastrand::u32(..)),
             sync_wanted: tokio::sync::Notify::new(),
             from_file: Mutex::new(BTreeMap::new()),
+            record: None,
+        }
+    }
+
+    /// The same registry with its record in MySQL: a change is written there first (and is
+    /// refused when MySQL refuses it), every sync reads it.
+    pub fn recorded(self, record: Record) -> Registry<T> {
+        Registry {
+            record: Some(record),
+            ..self
         }
     }
 
@@ -321,10 +338,30 @@ impl<T: Definition> Registry<T> {
                 }
             }
         }
+        let recorded = match &self.record {
+            Some(record) => match record.read_all::<T>().await {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    None
+                }
+            },
+            None => None,
+        };
         let mut merged = self.read().clone();
-        for (_, entries) in &per_shard {
+        for entries in per_shard.iter().map(|(_, e)| e).chain(recorded.iter()) {
             for entry in entries.values() {
                 keep_newer(&mut merged, entry.clone());
+            }
+        }
+        if let (Some(record), Some(rows)) = (&self.record, &recorded) {
+            for entry in merged.values() {
+                let stale = rows
+                    .get(entry.name())
+                    .is_none_or(|held| held.updated_at() < entry.updated_at());
+                if stale && let Err(e) = record.write(entry).await {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         for (i, entries) in &per_shard {
@@ -355,6 +392,12 @@ impl<T: Definition> Registry<T> {
         let wake = self.queue.keys().wake();
         let notice = self.notice();
         let keys = [key.as_str(), wake.as_str()];
+        if let Some(record) = &self.record {
+            record
+                .write(&entry)
+                .await
+                .map_err(|e| e.context(format!("registering {} \"{}\"", T::KIND, entry.name())))?;
+        }
         let writes = self
             .queue
             .shards()
@@ -362,7 +405,10 @@ impl<T: Definition> Registry<T> {
             .map(|shard| write_entry(shard, &keys, &entry, &notice));
         let results = futures_util::future::join_all(writes).await;
         let stored = results.iter().filter(|r| r.is_ok()).count();
-        if stored == 0 {
+        if stored == 0 && self.record.is_some() {
+            // Recorded: the shards get it at the next sync, when they answer again.
+            tracing::warn!(kind = T::KIND, name = %entry.name(), "registry change recorded in MySQL; no Redis shard took it yet");
+        } else if stored == 0 {
             let err = results
                 .into_iter()
                 .find_map(|r| r.err())

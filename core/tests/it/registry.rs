@@ -246,3 +246,63 @@ async fn one_server_named_twice_is_refused() {
     let scratch = Scratch::new(&["redis://127.0.0.1:6379/11", "redis://localhost:6379/12"]);
     scratch.queue().stats("t").await.unwrap();
 }
+
+/// With a registry of record in MySQL, two gateways that share only the database (each its own
+/// Redis prefix) see each other's topics and subscriptions, removals included; the newest
+/// definition wins; and the rows are there for a gateway that starts later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_of_record_in_mysql_is_shared_by_gateways() {
+    use dq_core::Record;
+    use dq_core::mysql::MysqlUrl;
+    use dq_core::subscription::Subscription;
+    use std::time::Duration;
+    let databases = dq_testkit::mysql::TestDatabases::new(&["dq"]);
+    let url = MysqlUrl::parse("mysql", &databases.url("dq")).unwrap();
+    let record = || Record::new(url.clone(), Duration::from_secs(5));
+    let (first_redis, second_redis) = (Scratch::new(&[REDIS]), Scratch::new(&[REDIS]));
+    let first = Registry::new(first_redis.queue()).recorded(record());
+    let second = Registry::new(second_redis.queue()).recorded(record());
+    first
+        .put(Topic::new("pay.notify", "https://merchant.test/a"))
+        .await
+        .unwrap();
+    second.sync().await.unwrap();
+    assert_eq!(
+        second.get("pay.notify").unwrap().callback,
+        "https://merchant.test/a",
+        "read from MySQL: the two share no Redis"
+    );
+    // A change on the second reaches the first.
+    let mut changed = second.get("pay.notify").unwrap();
+    changed.callback = "https://merchant.test/b".into();
+    second.put(changed).await.unwrap();
+    first.sync().await.unwrap();
+    assert_eq!(
+        first.get("pay.notify").unwrap().callback,
+        "https://merchant.test/b"
+    );
+    let rows = databases.sql("dq", "SELECT name FROM dq_topic");
+    assert!(rows.contains("pay.notify"), "{rows}");
+    // Subscriptions have their own table.
+    let subscriptions = Registry::<Subscription>::of(first_redis.queue()).recorded(record());
+    subscriptions
+        .put(Subscription::new("credits", "q", "http://127.0.0.1:9/x"))
+        .await
+        .unwrap();
+    let elsewhere = Registry::<Subscription>::of(second_redis.queue()).recorded(record());
+    elsewhere.sync().await.unwrap();
+    assert_eq!(elsewhere.get("credits").unwrap().queue, "q");
+    // A removal too.
+    assert!(first.delete("pay.notify").await.unwrap());
+    second.sync().await.unwrap();
+    assert!(second.get("pay.notify").is_none());
+    // A gateway starting later, on an empty Redis, gets what MySQL holds.
+    let later_redis = Scratch::new(&[REDIS]);
+    let later = Registry::<Subscription>::of(later_redis.queue()).recorded(record());
+    later.sync().await.unwrap();
+    assert!(later.get("credits").is_some());
+    // and publishes it into its Redis.
+    let other_on_later = Registry::<Subscription>::of(later_redis.queue());
+    other_on_later.sync().await.unwrap();
+    assert!(other_on_later.get("credits").is_some());
+}

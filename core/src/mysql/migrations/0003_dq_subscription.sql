@@ -1,0 +1,7 @@
+-- The subscription registry of record, as dq_topic is the topics'.
+CREATE TABLE IF NOT EXISTS dq_subscription (
+  name VARCHAR(128) COLLATE utf8mb4_bin NOT NULL,
+  entry LONGTEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
