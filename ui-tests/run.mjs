@@ -305,6 +305,39 @@ test('requeue the selected dead letters of a subscription', async () => {
   assert.equal((await call('GET', `/v1/subscriptions/${SUB}/dead`)).body.total, 0);
 });
 
+test('dead letters page from the server: "load more" fetches the next page, the filter looks at what is loaded', async () => {
+  await call('PATCH', `/v1/topics/${T_GONE}`, { status: 'active' });
+  const before = (await call('GET', `/v1/topics/${T_GONE}/stats`)).body.dead;
+  for (let i = 0; i < 120; i++) await call('POST', `/v1/topics/${T_GONE}/messages`, { id: `bulk-${RUN}-${i}`, body: { i } });
+  await until('120 more dead letters', async () => (await call('GET', `/v1/topics/${T_GONE}/stats`)).body.dead >= before + 120);
+  const total = (await call('GET', `/v1/topics/${T_GONE}/dead?limit=1`)).body.total;
+  await go(admin, `/ui/dead?topic=${T_GONE}`);
+  const summary = admin.locator('main .sub[role="status"]');
+  await admin.locator('tbody tr').first().waitFor();
+  assert.match(await summary.innerText(), new RegExp(`^100 of ${total} dead letters loaded`));
+  assert.equal(await admin.locator('tbody tr').count(), 100);
+  await admin.fill('#dead-q', `bulk-${RUN}-1`); // -1, -10..-19, -100..-119 of those loaded
+  assert.match(await summary.innerText(), /match the filter/);
+  await admin.fill('#dead-q', '');
+  await admin.click('button[data-action="load-more"]');
+  await admin.locator(`tbody tr >> nth=${total - 1}`).waitFor();
+  assert.match(await summary.innerText(), new RegExp(`^${total} of ${total} dead letters loaded`));
+  assert.equal(await admin.locator('button[data-action="load-more"]').count(), 0);
+});
+
+test('on a phone the menu button opens the main nav', async () => {
+  const page = await newPage(390);
+  await signIn(page, TOKEN);
+  const nav = page.locator('nav[aria-label="Main"]');
+  assert.equal(await nav.isVisible(), false);
+  await page.click('#menu-toggle');
+  assert.equal(await page.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
+  await nav.locator('a', { hasText: 'Dead letters' }).click();
+  await page.locator('main h1', { hasText: 'Dead letters' }).waitFor();
+  assert.equal(await nav.isVisible(), false, 'the menu closes after a choice');
+  await page.context().close();
+});
+
 test('a change request without the CSRF header is refused (403)', async () => {
   const answer = await admin.evaluate(async (topic) => {
     const r = await fetch(`/v1/topics/${encodeURIComponent(topic)}`, {
@@ -318,15 +351,15 @@ test('a change request without the CSRF header is refused (403)', async () => {
 });
 
 test('screenshots of every page', async () => {
-  // Some traffic, so that the dashboard's charts have something to draw.
+  // Traffic while the dashboard samples, so that its charts have rates to draw.
   await call('PATCH', `/v1/topics/${T_GONE}`, { status: 'active' });
-  for (let i = 0; i < 6; i++) {
+  await go(admin, '/ui/');
+  for (let i = 0; i < 12; i++) {
     await call('POST', `/v1/topics/${T_OK}/messages`, { id: `shot-${RUN}-${i}`, body: i });
-    if (i % 2) await call('POST', `/v1/topics/${T_GONE}/messages`, { id: `shot-${RUN}-${i}`, body: i });
+    if (i % 3 === 0) await call('POST', `/v1/topics/${T_GONE}/messages`, { id: `shot-${RUN}-${i}`, body: i });
     await new Promise((r) => setTimeout(r, 1000));
   }
-  await go(admin, '/ui/');
-  await admin.waitForTimeout(5600); // a second sample: rates
+  await admin.locator('.chart-line').first().waitFor();
   await shoot(admin, 'dashboard');
   for (const [label, path] of [
     ['topic-edit', `/ui/topics/${T_OK}/edit`], ['subscriptions', '/ui/subscriptions'],

@@ -229,7 +229,8 @@ class DeadView {
       buttons: this.ctx.readonly ? [['Close', 'close']]
         : [['Close', 'close'], ['Delete', 'delete', 'btn-danger'], ['Requeue', 'requeue', 'btn-primary']],
     });
-    if (answer === 'requeue' || answer === 'delete') await this.run(answer, [l.id], true);
+    // Requeue from here is the button's own meaning; a delete still asks.
+    if (answer === 'requeue' || answer === 'delete') await this.run(answer, [l.id], answer === 'requeue');
   }
 
   one(op, id) {
