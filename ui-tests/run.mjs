@@ -213,6 +213,43 @@ test('create a topic whose name the API refuses: the message shows beside the na
   assert.match(await err.innerText(), /^topic "a b" is invalid/);
 });
 
+test('edit a topic: a bad value is caught beside its field, and only the changed fields are sent (PATCH)', async () => {
+  await go(admin, `/ui/topics/${T_NEW}/edit`);
+  await admin.fill('#topic-retry', '2, soon');
+  await admin.click('button[data-action="submit"]');
+  const err = admin.locator('[data-field="retry"] .field-error');
+  await err.waitFor();
+  assert.match(await err.innerText(), /^retry "soon" is not a number of seconds/);
+  await admin.fill('#topic-retry', '2, 4');
+  const sent = admin.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/v1/topics/${T_NEW}`));
+  await admin.click('button[data-action="submit"]');
+  assert.deepEqual(JSON.parse((await sent).postData()), { retry: [2, 4] });
+  await admin.waitForURL(`${BASE}/ui/topics/${T_NEW}`);
+  const t = (await call('GET', `/v1/topics/${T_NEW}`)).body;
+  assert.deepEqual(t.retry, [2, 4]);
+  assert.equal(t.callback, `${SINK}/ok`);
+});
+
+test('create a subscription: prefetch below concurrency is shown beside prefetch', async () => {
+  const sub = name('sub2');
+  await go(admin, '/ui/subscriptions/new');
+  await admin.fill('#sub-name', sub);
+  await admin.fill('#sub-queue', name('queue2'));
+  await admin.fill('#sub-callback', `${SINK}/ok`);
+  await admin.fill('#sub-concurrency', '5');
+  await admin.fill('#sub-prefetch', '1');
+  await admin.click('button[data-action="submit"]');
+  const err = admin.locator('[data-field="prefetch"] .field-error');
+  await err.waitFor();
+  assert.match(await err.innerText(), /^prefetch 1 is below concurrency 5/);
+  await admin.fill('#sub-prefetch', '10');
+  await admin.click('button[data-action="submit"]');
+  await admin.waitForURL(`${BASE}/ui/subscriptions/${sub}`);
+  const s = await call('GET', `/v1/subscriptions/${sub}`);
+  assert.equal(s.body.prefetch, 10);
+  assert.equal((await call('DELETE', `/v1/subscriptions/${sub}`)).status, 204);
+});
+
 test('pause and resume a topic', async () => {
   await go(admin, `/ui/topics/${T_NEW}`);
   await admin.click('main .page-head button[data-action="pause"]');
