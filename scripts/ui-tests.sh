@@ -19,6 +19,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/dq-ui-tests.XXXXXX")
 pids=()
 vhost=""
 dbs=()
+xa_xid=""
 
 cleanup() {
   local pid
@@ -27,6 +28,8 @@ cleanup() {
   redis-cli -h 127.0.0.1 --scan --pattern "$run_id:*" 2>/dev/null |
     xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null 2>&1 || true
   [[ -z $vhost ]] || rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+  # A prepared branch the tests did not settle holds its locks: DROP DATABASE would wait for ever.
+  [[ -z $xa_xid ]] || mariadb -uroot -h127.0.0.1 -e "XA ROLLBACK $xa_xid" >/dev/null 2>&1 || true
   for db in "${dbs[@]}"; do mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`$db\`" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -62,6 +65,8 @@ token = "$token"
 amqp = "amqp://guest:guest@127.0.0.1:5672/$vhost"
 mysql = "mysql://root@127.0.0.1:3306/${run_id}_dq"
 log_summary_interval = 3600.0
+[workers]
+xa_timeout = 3600.0
 [databases]
 app = "mysql://root@127.0.0.1:3306/${run_id}_app"
 [outbox]
@@ -70,6 +75,20 @@ EOF
 env -u DQ_TOKEN -u DQ_PREFIX -u DQ_LISTEN -u DQ_AMQP -u DQ_MYSQL -u DQ_REDIS \
   build/dq-gateway --config "$tmp/gateway.toml" migrate >"$tmp/migrate.log" 2>&1 ||
   { cat "$tmp/migrate.log" >&2; die "dq-gateway migrate failed"; }
+# An XA transaction in doubt for the XA page: a branch left prepared in `app`, as a coordinator
+# that died after XA PREPARE leaves it; its id is one of the gateway's decision log (dq, the FNV-1a
+# tag of the log's server and database, the start in hex ms, 64 random bits: core/src/xa/xid.rs).
+xa_id=$(python3 -c '
+import os, sys, time
+tag = 0x811C9DC5
+for b in ("127.0.0.1:3306/" + sys.argv[1]).encode():
+    tag = ((tag ^ b) * 0x01000193) & 0xFFFFFFFF
+print("dq%08x%012x%016x" % (tag, int(time.time() * 1000), int.from_bytes(os.urandom(8), "big")))
+' "${run_id}_dq")
+hex() { python3 -c 'import sys; print(sys.argv[1].encode().hex())' "$1"; }
+xa_xid="X'$(hex "$xa_id")',X'$(hex app)',$((0x6471))"
+mariadb -uroot -h127.0.0.1 "${run_id}_app" -e "CREATE TABLE ui_note (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(64));
+  XA START $xa_xid; INSERT INTO ui_note (note) VALUES ('left prepared'); XA END $xa_xid; XA PREPARE $xa_xid"
 env -u DQ_TOKEN -u DQ_PREFIX -u DQ_LISTEN -u DQ_AMQP -u DQ_MYSQL -u DQ_REDIS DQ_LOG=warn \
   build/dq-gateway --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 &
 pids+=($!)
@@ -82,7 +101,7 @@ wait_http "http://127.0.0.1:$gw_port/healthz" "dq-gateway" "$tmp/gateway.log"
 wait_http "http://127.0.0.1:$ui_port/ui/" "the UI dev proxy" "$tmp/proxy.log"
 
 status=0
-DQ_UI_URL="http://127.0.0.1:$ui_port" DQ_UI_TOKEN=$token DQ_UI_READONLY_TOKEN=$readonly_token \
+DQ_UI_URL="http://127.0.0.1:$ui_port" DQ_UI_TOKEN=$token DQ_UI_READONLY_TOKEN=$readonly_token DQ_UI_XA_ID=$xa_id \
   DQ_UI_SINK="http://127.0.0.1:$sink_port" DQ_UI_SHOTS="$root/target/ui-shots" \
   node --test-reporter=spec ui-tests/run.mjs || status=$?
 if ((status)); then

@@ -5,6 +5,7 @@
 //   DQ_UI_READONLY_TOKEN   the read-only token (`ui_readonly_token`)
 //   DQ_UI_SINK             base URL of an endpoint answering /ok with 200 and /gone with 410
 //   DQ_UI_SHOTS            folder for the screenshots (default target/ui-shots)
+//   DQ_UI_XA_ID            optional: an XA transaction left in doubt, for the XA page's test
 // Fixtures are made through the same origin's JSON API with the bearer token.
 
 import { test, before, after } from 'node:test';
@@ -22,6 +23,7 @@ const TOKEN = env('DQ_UI_TOKEN');
 const RO_TOKEN = env('DQ_UI_READONLY_TOKEN');
 const SINK = env('DQ_UI_SINK').replace(/\/+$/, '');
 const SHOTS = process.env.DQ_UI_SHOTS || 'target/ui-shots';
+const XA_ID = process.env.DQ_UI_XA_ID;
 const RUN = Math.random().toString(36).slice(2, 8);
 const name = (what) => `ui.${what}.${RUN}`;
 
@@ -385,6 +387,21 @@ test('a change request without the CSRF header is refused (403)', async () => {
   assert.equal(answer.status, 403);
   assert.equal(answer.body.error.code, 'FORBIDDEN');
   assert.equal((await call('GET', `/v1/topics/${T_NEW}`)).body.status, 'active');
+});
+
+test('an XA transaction in doubt is listed with its branch, and committed', { skip: !XA_ID && 'DQ_UI_XA_ID is not set' }, async () => {
+  await go(admin, '/ui/xa');
+  const row = admin.locator(`tr[data-id="${XA_ID}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /app\s+127\.0\.0\.1:3306/);
+  assert.match(await row.innerText(), /none yet/);
+  await shoot(admin, 'xa-in-doubt');
+  await row.locator('button[data-action="commit"]').click();
+  await admin.locator('dialog button[data-action="ok"]').click();
+  await row.waitFor({ state: 'detached' });
+  await admin.locator('main .empty h2', { hasText: 'No transaction in doubt' }).waitFor();
+  const list = (await call('GET', '/v1/xa?state=in_doubt')).body.transactions;
+  assert.ok(!list.some((t) => t.id === XA_ID), JSON.stringify(list));
 });
 
 test('screenshots of every page', async () => {

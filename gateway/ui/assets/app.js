@@ -181,11 +181,18 @@ function render() {
   if (!session) return;
   if (leave) leave();
   const controller = new AbortController();
-  const timers = [];
+  const timers = new Set();
+  const later = (fn, ms) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
   leave = () => {
     controller.abort();
     timers.forEach(clearTimeout);
-    timers.length = 0;
+    timers.clear();
   };
   const rel = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : '/';
   let found = null;
@@ -222,9 +229,9 @@ function render() {
             if (e.name !== 'AbortError') console.warn(e);
           }
         }
-        if (!controller.signal.aborted) timers.push(setTimeout(tick, ms));
+        if (!controller.signal.aborted) later(tick, ms);
       };
-      timers.push(setTimeout(tick, ms));
+      later(tick, ms);
     },
     title(text) {
       document.title = `${text} · dq admin`;
