@@ -51,6 +51,7 @@ readonly_token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 gw_port=$(free_port)
 sink_port=$(free_port)
 ui_port=$(free_port)
+noauth_port=$(free_port)
 
 vhost=$run_id
 rabbitmqctl -q add_vhost "$vhost" >/dev/null
@@ -97,12 +98,17 @@ pids+=($!)
 python3 gateway/ui/dev/proxy.py --listen "127.0.0.1:$ui_port" --gateway "http://127.0.0.1:$gw_port" \
   --gateway-token "$token" --readonly-token "$readonly_token" >"$tmp/proxy.log" 2>&1 &
 pids+=($!)
+# The same as a gateway without a token would serve it (on loopback): no sign-in, a banner.
+python3 gateway/ui/dev/proxy.py --listen "127.0.0.1:$noauth_port" --gateway "http://127.0.0.1:$gw_port" \
+  --gateway-token "$token" --no-auth >"$tmp/proxy-noauth.log" 2>&1 &
+pids+=($!)
 wait_http "http://127.0.0.1:$gw_port/healthz" "dq-gateway" "$tmp/gateway.log"
 wait_http "http://127.0.0.1:$ui_port/ui/" "the UI dev proxy" "$tmp/proxy.log"
+wait_http "http://127.0.0.1:$noauth_port/ui/" "the UI dev proxy (no token)" "$tmp/proxy-noauth.log"
 
 status=0
 DQ_UI_URL="http://127.0.0.1:$ui_port" DQ_UI_TOKEN=$token DQ_UI_READONLY_TOKEN=$readonly_token DQ_UI_XA_ID=$xa_id \
-  DQ_UI_SINK="http://127.0.0.1:$sink_port" DQ_UI_SHOTS="$root/target/ui-shots" \
+  DQ_UI_NOAUTH_URL="http://127.0.0.1:$noauth_port" DQ_UI_SINK="http://127.0.0.1:$sink_port" DQ_UI_SHOTS="$root/target/ui-shots" \
   node --test-reporter=spec ui-tests/run.mjs || status=$?
 if ((status)); then
   echo "----- gateway log (last lines) -----" >&2

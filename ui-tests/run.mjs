@@ -6,6 +6,7 @@
 //   DQ_UI_SINK             base URL of an endpoint answering /ok with 200 and /gone with 410
 //   DQ_UI_SHOTS            folder for the screenshots (default target/ui-shots)
 //   DQ_UI_XA_ID            optional: an XA transaction left in doubt, for the XA page's test
+//   DQ_UI_NOAUTH_URL       optional: the UI of a gateway without a token (on loopback)
 // Fixtures are made through the same origin's JSON API with the bearer token.
 
 import { test, before, after } from 'node:test';
@@ -24,6 +25,7 @@ const RO_TOKEN = env('DQ_UI_READONLY_TOKEN');
 const SINK = env('DQ_UI_SINK').replace(/\/+$/, '');
 const SHOTS = process.env.DQ_UI_SHOTS || 'target/ui-shots';
 const XA_ID = process.env.DQ_UI_XA_ID;
+const NOAUTH_URL = (process.env.DQ_UI_NOAUTH_URL || '').replace(/\/+$/, '');
 const RUN = Math.random().toString(36).slice(2, 8);
 const name = (what) => `ui.${what}.${RUN}`;
 
@@ -449,6 +451,19 @@ test('a read-only session shows no change buttons, and its forged change gets 40
   assert.equal(answer.status, 403);
   assert.equal(answer.body.error.code, 'FORBIDDEN');
   assert.equal((await call('GET', `/v1/topics/${T_OK}`)).body.status, 'active');
+  await page.context().close();
+});
+
+test('without a token configured the UI needs no sign-in and says it is served on loopback only', { skip: !NOAUTH_URL && 'DQ_UI_NOAUTH_URL is not set' }, async () => {
+  const page = await newPage();
+  await page.goto(`${NOAUTH_URL}/ui/`);
+  await page.locator('main h1', { hasText: 'Dashboard' }).waitFor();
+  assert.match(await page.locator('#banner').innerText(), /no token configured: the UI is served on loopback only/i);
+  assert.equal(await page.locator('#session-box .badge').innerText(), 'admin');
+  assert.equal(await page.locator('button[data-action="sign-out"]').count(), 0);
+  const session = await page.evaluate(async () => (await fetch('/ui/session')).json());
+  assert.equal(session.auth, false);
+  await shoot(page, 'no-token-banner');
   await page.context().close();
 });
 

@@ -2,7 +2,7 @@
 // Pages live in page-*.js; each exports functions render(ctx) that fill ctx.main.
 
 import { api, setCsrf, whenSignedOut, health } from './api.js';
-import { h, clear, button, errorBox, toast, loading, badge } from './dom.js';
+import { h, clear, button, errorBox, toast, loading, badge, fill } from './dom.js';
 import * as dashboard from './page-dashboard.js';
 import * as topics from './page-topics.js';
 import * as subscriptions from './page-subscriptions.js';
@@ -50,7 +50,7 @@ async function boot() {
     session = await api('GET', '/ui/session');
   } catch (e) {
     if (e.status === 401) return showSignIn();
-    clear(main).append(h('h1', {}, 'dq admin'), errorBox(e), button('Try again', () => location.reload()));
+    fill(main, h('h1', {}, 'dq admin'), errorBox(e), button('Try again', () => location.reload()));
     return;
   }
   signedIn();
@@ -61,14 +61,13 @@ function signedIn() {
   document.body.classList.toggle('readonly', session.role !== 'admin');
   nav.hidden = false;
   menuToggle.hidden = false;
-  const box = clear(document.getElementById('session-box'));
-  box.append(
+  fill(document.getElementById('session-box'),
     session.role === 'admin' ? badge('admin', 'ok') : badge('read-only', 'warn'),
     session.auth ? button('Sign out', signOut, { kind: 'btn-small', name: 'sign-out' }) : null,
   );
   const banner = document.getElementById('banner');
   if (!session.auth) {
-    banner.textContent = 'No token configured: the UI is served on loopback only, and anyone who can reach it is an admin. Set `token` in the gateway\'s configuration to require a sign-in.';
+    banner.replaceChildren('No token configured: the UI is served on loopback only, and anyone who can reach it is an admin. Set ', h('code', {}, 'token'), ' in the gateway\'s configuration to require a sign-in.');
     banner.hidden = false;
   } else if (session.role !== 'admin') {
     banner.textContent = 'Read-only session: you can look at everything and change nothing. Sign in with the gateway\'s token to make changes.';
@@ -107,7 +106,7 @@ function showSignIn() {
   const form = h('form', { class: 'form signin', novalidate: true },
     h('div', { class: 'field', dataset: { field: 'token' } },
       h('label', { for: 'token' }, 'Token'), input,
-      h('p', { class: 'hint', id: 'token-hint' }, 'The gateway\'s `token` for an admin session, or its `ui_readonly_token` to look without changing anything.'),
+      h('p', { class: 'hint', id: 'token-hint' }, 'The gateway\'s ', h('code', {}, 'token'), ' for an admin session, or its ', h('code', {}, 'ui_readonly_token'), ' to look without changing anything.'),
       err),
     h('div', { class: 'form-buttons' }, button('Sign in', null, { kind: 'btn-primary', type: 'submit', name: 'sign-in' })));
   form.addEventListener('submit', async (e) => {
@@ -128,7 +127,7 @@ function showSignIn() {
     input.setAttribute('aria-invalid', 'true');
     input.focus();
   }
-  clear(main).append(h('section', { class: 'signin-box' }, h('h1', {}, 'Sign in to dq'), form));
+  fill(main, h('section', { class: 'signin-box' }, h('h1', {}, 'Sign in to dq'), form));
   input.focus();
 }
 
@@ -141,9 +140,9 @@ async function pollHealth() {
   const el = document.getElementById('gw-status');
   try {
     const hz = await health();
-    clear(el).append(badge(hz.status), h('span', { class: 'gw-version' }, ` dq ${hz.version}`));
+    fill(el, badge(hz.status), h('span', { class: 'gw-version' }, ` dq ${hz.version}`));
   } catch (e) {
-    clear(el).append(badge('unreachable', 'bad'));
+    fill(el, badge('unreachable', 'bad'));
   }
   healthTimer = setTimeout(pollHealth, 15000);
 }
@@ -209,7 +208,7 @@ function render() {
   }
   nav.classList.remove('open');
   menuToggle.setAttribute('aria-expanded', 'false');
-  clear(main).append(loading());
+  fill(main, loading());
   const ctx = {
     main,
     params: found ? found.params : [],
@@ -238,7 +237,7 @@ function render() {
     },
     /** Replaces the page's content; the first heading gets the focus after a navigation. */
     show(...nodes) {
-      clear(main).append(...nodes.flat());
+      fill(main, ...nodes.flat());
       if (!firstRender) {
         const h1 = main.querySelector('h1');
         if (h1) {

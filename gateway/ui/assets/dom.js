@@ -31,6 +31,12 @@ export function clear(el) {
   return el;
 }
 
+/** Replaces el's children; null and false are skipped, arrays flattened. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 // ------------------------------------------------------------------ formatting
 
 export function fmtInt(n) {

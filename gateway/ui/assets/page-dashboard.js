@@ -3,7 +3,7 @@
 // is open (they survive navigating away and back), never stored anywhere else.
 
 import { get } from './api.js';
-import { h, clear, badge, fmtInt, fmtRate, fmtMs, fmtDuration, table, emptyState, linkButton, plural, errorBox } from './dom.js';
+import { h, badge, fmtInt, fmtRate, fmtMs, fmtDuration, table, emptyState, linkButton, plural, errorBox, fill } from './dom.js';
 import { sparkline, stateBar, lineChart } from './charts.js';
 
 export const SAMPLE_MS = 5000;
@@ -52,9 +52,17 @@ export async function render(ctx) {
   const body = h('div', { class: 'dash' });
   ctx.show(h('div', { class: 'page-head' }, h('h1', {}, 'Dashboard'), status), body);
 
+  let shown = null;
+  let resizing = null;
+  // The line chart is drawn to the width it has: draw again when that changes.
+  window.addEventListener('resize', () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => shown && draw(ctx, body, shown), 150);
+  }, { signal: ctx.signal });
   const sample = async () => {
     const ov = await get('/v1/overview', { signal: ctx.signal });
     addSample(ov);
+    shown = ov;
     draw(ctx, body, ov);
     status.textContent = `Sampled every ${SAMPLE_MS / 1000} s · last at ${new Date(ov.at * 1000).toLocaleTimeString()} · rates over the last ${samples.length > 1 ? fmtDuration(samples[samples.length - 1].at - samples[0].at) : 'sample'}`;
   };
@@ -62,7 +70,7 @@ export async function render(ctx) {
     await sample();
   } catch (e) {
     if (e.name === 'AbortError') return;
-    clear(body).append(errorBox(e));
+    fill(body, errorBox(e));
   }
   ctx.every(SAMPLE_MS, sample);
 }
@@ -70,7 +78,7 @@ export async function render(ctx) {
 function draw(ctx, body, ov) {
   // Redrawn whole each sample: keep the keyboard focus where it was.
   const focusKey = document.activeElement && body.contains(document.activeElement) ? document.activeElement.dataset.key : null;
-  clear(body).append(
+  fill(body,
     healthSection(ov.health),
     ov.topics.length || ov.subscriptions.length ? throughputSection(body.clientWidth) : null,
     topicsSection(ctx, ov.topics),

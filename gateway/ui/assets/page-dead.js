@@ -4,7 +4,7 @@
 // selected ones, or all of them.
 
 import { api, get, enc } from './api.js';
-import { h, clear, badge, button, table, emptyState, facts, fmtInt, timeEl, pretty, plural, confirm, dialog, toast, errorBox } from './dom.js';
+import { h, clear, badge, button, table, emptyState, facts, fmtInt, timeEl, pretty, plural, confirm, dialog, toast, errorBox, fill } from './dom.js';
 
 const PAGE = 100;
 const API_REACH = 10000; // offset + limit beyond this is refused (422)
@@ -100,13 +100,13 @@ class DeadView {
     const offset = this.letters.length;
     const limit = Math.min(PAGE, API_REACH - offset);
     if (limit <= 0) return;
-    clear(this.more).append(h('p', { class: 'loading' }, 'Loading…'));
+    fill(this.more, h('p', { class: 'loading' }, 'Loading…'));
     let page;
     try {
       page = await this.fetchPage(offset, limit);
     } catch (e) {
       if (e.name === 'AbortError') return;
-      clear(this.more).append(errorBox(e));
+      fill(this.more, errorBox(e));
       return;
     }
     const seen = new Set(this.letters.map((l) => l.id));
@@ -137,15 +137,15 @@ class DeadView {
     const order = src.kind === 'topic' ? 'newest first' : 'oldest first';
     this.summary.textContent = this.total === 0 ? ''
       : `${fmtInt(this.letters.length)} of ${plural(this.total, 'dead letter')} loaded (${order})${filtering ? `; ${fmtInt(shown.length)} match the filter. Filters look at the loaded letters only: load more to search further.` : '.'}`;
-    clear(this.reasons).append([...new Set(this.letters.flatMap((l) => [l.last_status != null ? String(l.last_status) : null, l.last_error]).filter(Boolean))]
+    fill(this.reasons, [...new Set(this.letters.flatMap((l) => [l.last_status != null ? String(l.last_status) : null, l.last_error]).filter(Boolean))]
       .slice(0, 30).map((v) => h('option', { value: v })));
     this.drawBulk(shown);
     if (this.total === 0) {
-      clear(this.list).append(emptyState('No dead letters', `Every message of ${src.kind} ${src.name} was delivered or is still on its way. Letters land here after their last attempt, or at once when the endpoint answers 410.`));
+      fill(this.list, emptyState('No dead letters', `Every message of ${src.kind} ${src.name} was delivered or is still on its way. Letters land here after their last attempt, or at once when the endpoint answers 410.`));
     } else if (!shown.length) {
-      clear(this.list).append(emptyState('Nothing matches', 'No loaded letter matches the filter: change it, or load more letters.'));
+      fill(this.list, emptyState('Nothing matches', 'No loaded letter matches the filter: change it, or load more letters.'));
     } else {
-      clear(this.list).append(this.table(shown));
+      fill(this.list, this.table(shown));
     }
     clear(this.more);
     const left = this.total - this.letters.length;
@@ -162,7 +162,7 @@ class DeadView {
     const n = this.selected.size;
     const all = this.total || 0;
     const busy = this.busy;
-    clear(this.bulk).append(
+    fill(this.bulk,
       h('span', { class: 'muted' }, n ? `${plural(n, 'letter')} selected` : 'Select letters to act on several at once.'),
       button(`Requeue selected`, () => this.run('requeue', [...this.selected]), { kind: 'btn-small', disabled: !n || busy, name: 'requeue-selected' }),
       button(`Delete selected`, () => this.run('delete', [...this.selected]), { kind: 'btn-small btn-danger-quiet', disabled: !n || busy, name: 'delete-selected' }),
@@ -331,7 +331,7 @@ class DeadView {
 
   showProgress(text, stoppable = false) {
     this.progress.hidden = false;
-    clear(this.progress).append(text, stoppable ? [' ', button('Stop', () => {
+    fill(this.progress, text, stoppable ? [' ', button('Stop', () => {
       this.stopRequested = true;
     }, { kind: 'btn-small', name: 'stop' })] : null);
   }

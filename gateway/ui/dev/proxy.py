@@ -338,12 +338,14 @@ def main():
                    help="the gateway's `token`: sent as the bearer token, and the admin sign-in token unless --admin-token")
     p.add_argument("--admin-token", default=env("DQ_UI_TOKEN", ""))
     p.add_argument("--readonly-token", default=env("DQ_UI_READONLY_TOKEN", ""))
+    p.add_argument("--no-auth", action="store_true",
+                   help="act as a gateway without a token: every browser is an admin without signing in (auth false)")
     p.add_argument("--ui-dir", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
-    admin = args.admin_token or args.gateway_token
-    tokens = {t: r for t, r in ((admin, "admin"), (args.readonly_token, "viewer")) if t}
+    admin = "" if args.no_auth else args.admin_token or args.gateway_token
+    tokens = {t: r for t, r in ((admin, "admin"), (args.readonly_token, "viewer")) if t and not args.no_auth}
     host, _, port = args.listen.rpartition(":")
     cfg = argparse.Namespace(ui_dir=args.ui_dir, gateway=Gateway(args.gateway, args.gateway_token),
                              sessions=Sessions(), tokens=tokens, auth=bool(admin),
