@@ -5,7 +5,9 @@
 # phpredis, pecl amqp, php-amqplib, PDO MySQL (php8.2-mysql), PDO SQLite (a non-MySQL PDO for
 # the outbox's refusal); php-fpm, wrk, valgrind, cgi-fcgi;
 # supervisor, whose supervisord the worker example's test runs privately, never the system's),
-# and a Python venv with the OpenAPI tools (schemathesis, openapi-spec-validator). Changes no
+# a Python venv with the OpenAPI tools (schemathesis, openapi-spec-validator), and for the admin
+# UI's browser tests (scripts/ui-tests.sh) Debian's chromium with playwright-core from npm into
+# ui-tests/node_modules (as ui-tests/package-lock.json pins it; no browser is downloaded). Changes no
 # database user: the tests log in to MariaDB as root without a password (as Debian's server
 # lets root do over TCP on a fresh machine) and create and drop databases of their own.
 # Idempotent: prints nothing and takes a few hundredths of a second when everything is in
@@ -18,6 +20,7 @@ TEST_PACKAGES=(
   php8.2-sqlite3
   php-amqplib
   redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor python3-venv
+  chromium
 )
 # gateway/tests/it/schemathesis.rs runs these from $DQ_VENV (the test looks in the same place).
 PY_TOOLS=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
@@ -62,6 +65,21 @@ if [[ $(cat "$DQ_VENV/.dq-tools" 2>/dev/null) != "${PY_TOOLS[*]}" ]]; then
   }
   printf '%s\n' "${PY_TOOLS[*]}" >"$DQ_VENV/.dq-tools"
   rm -f "$pip_log"
+fi
+
+# ---------------------------------------------------------------- browser tests' npm packages
+# A copy of the lock file in node_modules says what is installed: a changed lock installs again.
+UI_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/ui-tests
+if ! cmp -s "$UI_TESTS/package-lock.json" "$UI_TESTS/node_modules/.dq-package-lock.json"; then
+  command -v npm >/dev/null 2>&1 || install_missing nodejs npm
+  say "installing ui-tests' npm packages (playwright-core) ..."
+  npm_log=$(mktemp /tmp/dq-setup-npm.XXXXXX)
+  (cd "$UI_TESTS" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) >>"$npm_log" 2>&1 || {
+    tail -n 20 "$npm_log" >&2
+    die "npm ci in $UI_TESTS failed (full log: $npm_log)"
+  }
+  cp "$UI_TESTS/package-lock.json" "$UI_TESTS/node_modules/.dq-package-lock.json"
+  rm -f "$npm_log"
 fi
 
 # ---------------------------------------------------------------- Redis
