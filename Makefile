@@ -10,7 +10,7 @@ CARGO ?= cargo
 PHP ?= php
 BUILD := build
 
-.PHONY: all setup setup-build build run test test-scripts test-rust test-php lint bench install header clean
+.PHONY: all setup setup-build build run test test-scripts test-rust test-php test-ui lint bench install header clean
 
 all: build
 
@@ -34,7 +34,7 @@ run: setup build
 	@bash scripts/try-it.sh
 	exec $(BUILD)/dq-gateway
 
-test: setup build test-scripts test-rust test-php
+test: setup build test-scripts test-rust test-php test-ui
 
 # scripts/tests/*.sh: checks of the scripts themselves (the setup split).
 test-scripts:
@@ -46,6 +46,10 @@ test-rust:
 
 test-php:
 	@bash scripts/php-tests.sh
+
+# The admin UI in Debian's chromium (playwright-core); screenshots in target/ui-shots/.
+test-ui:
+	@bash scripts/ui-tests.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Browser tests of the admin UI (ui-tests/run.mjs: Debian's chromium driven by playwright-core,
 # both installed by scripts/setup.sh). Starts everything the tests need and removes it afterwards:
-# a private build/dq-gateway (its own prefix, RabbitMQ vhost and MariaDB databases, a token), the
-# HTTP endpoint its topics deliver to (ui-tests/sink.py), and — until the gateway serves /ui/
-# itself — gateway/ui/dev/proxy.py in front of it. Screenshots go to target/ui-shots/.
-# The tests only read DQ_UI_URL and the tokens: pointing DQ_UI_URL at the gateway is the switch.
+# a private build/dq-gateway serving /ui/ (its own prefix, RabbitMQ vhost and MariaDB databases,
+# a token and a read-only token), a second one on the same prefix without a token (the UI's
+# no-sign-in banner), and the HTTP endpoint their topics deliver to (ui-tests/sink.py).
+# Screenshots go to target/ui-shots/. gateway/ui/dev/proxy.py serves the UI's files from the
+# tree in front of a gateway, for working on the UI without rebuilding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -50,7 +51,6 @@ token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 readonly_token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 gw_port=$(free_port)
 sink_port=$(free_port)
-ui_port=$(free_port)
 noauth_port=$(free_port)
 
 vhost=$run_id
@@ -63,6 +63,7 @@ cat >"$tmp/gateway.toml" <<EOF
 listen = "127.0.0.1:$gw_port"
 prefix = "$run_id"
 token = "$token"
+ui_readonly_token = "$readonly_token"
 amqp = "amqp://guest:guest@127.0.0.1:5672/$vhost"
 mysql = "mysql://root@127.0.0.1:3306/${run_id}_dq"
 log_summary_interval = 3600.0
@@ -95,19 +96,17 @@ env -u DQ_TOKEN -u DQ_PREFIX -u DQ_LISTEN -u DQ_AMQP -u DQ_MYSQL -u DQ_REDIS DQ_
 pids+=($!)
 python3 ui-tests/sink.py "$sink_port" >"$tmp/sink.log" 2>&1 &
 pids+=($!)
-python3 gateway/ui/dev/proxy.py --listen "127.0.0.1:$ui_port" --gateway "http://127.0.0.1:$gw_port" \
-  --gateway-token "$token" --readonly-token "$readonly_token" >"$tmp/proxy.log" 2>&1 &
-pids+=($!)
-# The same as a gateway without a token would serve it (on loopback): no sign-in, a banner.
-python3 gateway/ui/dev/proxy.py --listen "127.0.0.1:$noauth_port" --gateway "http://127.0.0.1:$gw_port" \
-  --gateway-token "$token" --no-auth >"$tmp/proxy-noauth.log" 2>&1 &
+# The same gateway as one without a token serves it (on loopback): no sign-in, a banner.
+sed -e "s/^listen = .*/listen = \"127.0.0.1:$noauth_port\"/" -e '/^token = /d' -e '/^ui_readonly_token = /d' \
+  "$tmp/gateway.toml" >"$tmp/gateway-noauth.toml"
+env -u DQ_TOKEN -u DQ_PREFIX -u DQ_LISTEN -u DQ_AMQP -u DQ_MYSQL -u DQ_REDIS DQ_LOG=warn \
+  build/dq-gateway --config "$tmp/gateway-noauth.toml" --no-workers >"$tmp/gateway-noauth.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$gw_port/healthz" "dq-gateway" "$tmp/gateway.log"
-wait_http "http://127.0.0.1:$ui_port/ui/" "the UI dev proxy" "$tmp/proxy.log"
-wait_http "http://127.0.0.1:$noauth_port/ui/" "the UI dev proxy (no token)" "$tmp/proxy-noauth.log"
+wait_http "http://127.0.0.1:$noauth_port/healthz" "dq-gateway (no token)" "$tmp/gateway-noauth.log"
 
 status=0
-DQ_UI_URL="http://127.0.0.1:$ui_port" DQ_UI_TOKEN=$token DQ_UI_READONLY_TOKEN=$readonly_token DQ_UI_XA_ID=$xa_id \
+DQ_UI_URL="http://127.0.0.1:$gw_port" DQ_UI_TOKEN=$token DQ_UI_READONLY_TOKEN=$readonly_token DQ_UI_XA_ID=$xa_id \
   DQ_UI_NOAUTH_URL="http://127.0.0.1:$noauth_port" DQ_UI_SINK="http://127.0.0.1:$sink_port" DQ_UI_SHOTS="$root/target/ui-shots" \
   node --test-reporter=spec ui-tests/run.mjs || status=$?
 if ((status)); then

@@ -60,13 +60,32 @@ impl Role {
     }
 }
 
-/// The UI's files, as built into the binary: path under `/ui/assets/`, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 3] = [
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/assets/app.js"),
-    ),
+/// A JavaScript module of the UI, as built into the binary.
+macro_rules! module {
+    ($name:literal) => {
+        (
+            $name,
+            "text/javascript; charset=utf-8",
+            include_bytes!(concat!("../ui/assets/", $name)) as &[u8],
+        )
+    };
+}
+
+/// The UI's files, as built into the binary: name under `/ui/assets/`, content type, bytes
+/// (the list is `gateway/ui/README.md`'s).
+const ASSETS: [(&str, &str, &[u8]); 14] = [
+    module!("app.js"),
+    module!("api.js"),
+    module!("dom.js"),
+    module!("forms.js"),
+    module!("charts.js"),
+    module!("page-dashboard.js"),
+    module!("page-topics.js"),
+    module!("page-subscriptions.js"),
+    module!("page-messages.js"),
+    module!("page-dead.js"),
+    module!("page-xa.js"),
+    module!("page-outbox.js"),
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -391,6 +410,18 @@ mod tests {
         let expired = format!("{payload}.{}", dq_core::sign("k", payload.as_bytes()));
         assert_eq!(keys.verify(&expired), None);
         assert_ne!(keys.csrf(&admin), keys.csrf(&viewer));
+    }
+
+    #[test]
+    fn every_file_of_the_ui_is_served() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/assets");
+        for file in std::fs::read_dir(dir).unwrap() {
+            let name = file.unwrap().file_name().into_string().unwrap();
+            assert!(
+                ASSETS.iter().any(|(served, _, _)| *served == name),
+                "gateway/ui/assets/{name} is not in ASSETS (gateway/src/ui.rs)"
+            );
+        }
     }
 
     #[test]
