@@ -32,8 +32,8 @@ pub struct Migrations {
     create_database: bool,
 }
 
-/// dq's own tables (`dq_xa`, the registries of record `dq_topic` and `dq_subscription`), in
-/// dq's database.
+/// dq's own tables (`dq_xa`, the registries of record `dq_registry_topic` and
+/// `dq_registry_subscription`), in dq's database.
 pub const OWN: Migrations = Migrations {
     table: "dq_migration",
     migrations: &[
@@ -44,13 +44,13 @@ pub const OWN: Migrations = Migrations {
         },
         Migration {
             version: 2,
-            name: "dq_topic",
-            sql: include_str!("migrations/0002_dq_topic.sql"),
+            name: "dq_registry_topic",
+            sql: include_str!("migrations/0002_dq_registry_topic.sql"),
         },
         Migration {
             version: 3,
-            name: "dq_subscription",
-            sql: include_str!("migrations/0003_dq_subscription.sql"),
+            name: "dq_registry_subscription",
+            sql: include_str!("migrations/0003_dq_registry_subscription.sql"),
         },
     ],
     create_database: true,

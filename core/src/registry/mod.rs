@@ -76,7 +76,7 @@ impl Definition for Topic {
     const KIND: &'static str = "topic";
     const REPORTS_RESTARTS: bool = true;
     const HASH: &'static str = "topics";
-    const TABLE: &'static str = "dq_topic";
+    const TABLE: &'static str = "dq_registry_topic";
 
     fn name(&self) -> &str {
         &self.name

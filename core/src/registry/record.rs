@@ -1,5 +1,6 @@
 //! The registry of record in MySQL (the gateway's `mysql` set): each kind in its table of dq's
-//! database (`dq_topic`, `dq_subscription`), a row per name holding the entry as Redis holds it
+//! database (`dq_registry_topic`, `dq_registry_subscription`; not php-delayqueue's `dq_topic`,
+//! which may be in the same database), a row per name holding the entry as Redis holds it
 //! (a definition or a tombstone, JSON) and its stamp. A write keeps the newest stamp, as on the
 //! Redis shards, so gateways writing at once converge; `sync` reads the table with the shards
 //! and writes back whichever side is stale. Every gateway reads the same rows: a definition

@@ -214,7 +214,7 @@ impl Subscription {
 impl Definition for Subscription {
     const KIND: &'static str = "subscription";
     const HASH: &'static str = "subscriptions";
-    const TABLE: &'static str = "dq_subscription";
+    const TABLE: &'static str = "dq_registry_subscription";
 
     fn name(&self) -> &str {
         &self.name

@@ -281,7 +281,7 @@ async fn a_registry_of_record_in_mysql_is_shared_by_gateways() {
         first.get("pay.notify").unwrap().callback,
         "https://merchant.test/b"
     );
-    let rows = databases.sql("dq", "SELECT name FROM dq_topic");
+    let rows = databases.sql("dq", "SELECT name FROM dq_registry_topic");
     assert!(rows.contains("pay.notify"), "{rows}");
     // Subscriptions have their own table.
     let subscriptions = Registry::<Subscription>::of(first_redis.queue()).recorded(record());
