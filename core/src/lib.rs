@@ -36,7 +36,7 @@ pub mod xa;
 pub use blocking::{
     BlockingConsumer, BlockingDelivery, BlockingProducer, BlockingQueue, BlockingXa, XaOptions,
 };
-pub use config::{QueueConfig, RedisServer};
+pub use config::{QueueConfig, RedisServer, mask_password};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};
 pub use queue::{
@@ -44,8 +44,8 @@ pub use queue::{
     Retried, ServerFacts, ServerReport, ShardHealth, State, Stats, TopicSource,
 };
 pub use registry::{
-    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Definition, Method, Mode, Record, Registry,
-    RegistryObserver, Status, Topic, same_definition,
+    DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Definition, DelayQueueImport, ImportedTopic, Method, Mode,
+    Record, Registry, RegistryObserver, Status, Topic, read_delayqueue, same_definition,
 };
 pub use worker::{Callbacks, Failure, NoObserver, Observer, WorkerConfig, Workers, sign};
 

@@ -55,6 +55,14 @@ enum Command {
     /// Versioned and idempotent: run it at every deploy. Never inside an application's
     /// transaction (DDL commits implicitly).
     Migrate,
+    /// Import php-delayqueue's topics (its `dq_topic` rows) into this gateway's registry (Redis,
+    /// and `mysql` when set), then exit. Prints each topic imported and each row that could
+    /// not be, with why; and its `dq_alert` SMTP settings. Safe to run again: a topic is
+    /// replaced by the row's definition.
+    ImportDelayqueue {
+        /// php-delayqueue's database: mysql://user:pass@host:3306/dq
+        url: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -88,14 +96,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Migrate) = args.command {
-        return match runtime.block_on(migrate(&config)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("dq-gateway migrate: {e}");
-                ExitCode::FAILURE
-            }
-        };
+    match &args.command {
+        Some(Command::Migrate) => {
+            return match runtime.block_on(migrate(&config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dq-gateway migrate: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::ImportDelayqueue { url }) => {
+            return match runtime.block_on(import_delayqueue(&config, url)) {
+                Ok(true) => ExitCode::SUCCESS,
+                // Some rows could not be imported: said above, row by row.
+                Ok(false) => ExitCode::from(3),
+                Err(e) => {
+                    eprintln!("dq-gateway import-delayqueue: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     match runtime.block_on(serve(config, &args, set_log)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +162,71 @@ async fn migrate(config: &GatewayConfig) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `dq-gateway import-delayqueue URL`: php-delayqueue's topics into the registry, a line per
+/// topic and per row refused on stdout. `Ok(false)` when some row was refused.
+async fn import_delayqueue(config: &GatewayConfig, url: &str) -> Result<bool, String> {
+    use dq_core::mysql::MysqlUrl;
+    let source = MysqlUrl::parse("php-delayqueue's database", url).map_err(|e| e.to_string())?;
+    let timeout = config.queue.timeout.max(std::time::Duration::from_secs(10));
+    let import = dq_core::read_delayqueue(&source, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let queue = Arc::new(DelayQueue::new(&config.queue).map_err(|e| e.to_string())?);
+    let registry = dq_gateway::with_record(Registry::new(queue), config);
+    let mut imported = 0;
+    for row in &import.topics {
+        let topic = &row.topic;
+        match registry.put(topic.clone()).await {
+            Ok(_) => {
+                imported += 1;
+                println!(
+                    "imported  {} (row {}{}): {} {} delay {} s, timeout {} ms, {:?}{}",
+                    topic.name,
+                    row.row,
+                    if row.title.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", \"{}\"", row.title)
+                    },
+                    if topic.method == dq_core::Method::Get {
+                        "GET"
+                    } else {
+                        "POST"
+                    },
+                    topic.callback,
+                    topic.delay,
+                    topic.timeout_ms,
+                    topic.status,
+                    if row.email.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (alert e-mail {} not kept: set [alerts] to = [...])",
+                            row.email
+                        )
+                    },
+                );
+            }
+            Err(e) => println!("not imported {} (row {}): {e}", topic.name, row.row),
+        }
+    }
+    for (row, name, why) in &import.refused {
+        println!(
+            "not imported {} (row {row}): {why}",
+            if name.is_empty() { "(no topic)" } else { name }
+        );
+    }
+    if let Some(smtp) = &import.smtp {
+        println!(
+            "dq_alert: SMTP {} (for [alerts] smtp)",
+            dq_core::mask_password(smtp)
+        );
+    }
+    let total = import.topics.len() + import.refused.len();
+    println!("{imported} of {total} rows imported");
+    Ok(imported == total)
 }
 
 /// Why the gateway stopped: a configuration to fix (exit 2), or anything else (exit 1).

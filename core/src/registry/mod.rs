@@ -13,6 +13,7 @@
 //!   to publish again (the registry went missing), and a reconnect (Redis restarted) each make
 //!   the registry sync at once; [`Registry::keep_published`] also syncs periodically.
 
+mod import;
 mod record;
 mod topic;
 mod watch;
@@ -27,6 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::input::check_topic;
 use crate::queue::{DelayQueue, LuaScript, Request, Shard, TopicSource, now_ms};
 
+pub use import::{DelayQueueImport, ImportedTopic, read_delayqueue};
 pub use record::Record;
 pub use topic::{DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Method, Mode, Status, Topic};
 pub(crate) use topic::{

@@ -159,3 +159,97 @@ async fn a_refused_row_shows_in_metrics_and_healthz_and_fires_the_backlog_alert(
     drop(gateway);
     drop(scratch);
 }
+
+/// `dq-gateway import-delayqueue`: php-delayqueue's `dq_topic` rows (its schema, made here)
+/// become topics of the registry, Redis and the registry of record; each row that cannot be
+/// one is named with why (exit 3); `dq_alert`'s SMTP settings are shown with the password
+/// masked. Run again, it imports the same (idempotent).
+#[test]
+fn import_delayqueue_brings_php_delayqueues_topics() {
+    let dbs = TestDatabases::new(&["old", "dq"]);
+    dbs.sql(
+        "old",
+        "CREATE TABLE dq_alert (id int AUTO_INCREMENT PRIMARY KEY, host varchar(255) NOT NULL DEFAULT '', \
+           port int NOT NULL DEFAULT 0, user varchar(255) NOT NULL DEFAULT '', pwd varchar(255) NOT NULL DEFAULT '', \
+           ext varchar(2048) NOT NULL DEFAULT '');
+         CREATE TABLE dq_topic (id int AUTO_INCREMENT PRIMARY KEY, t_name varchar(1024) NOT NULL DEFAULT '', \
+           delay int NOT NULL DEFAULT 0, callback varchar(1024) NOT NULL DEFAULT '', timeout int NOT NULL DEFAULT 3000, \
+           email varchar(1024) NOT NULL DEFAULT '', topic varchar(255) NOT NULL DEFAULT '', \
+           re_notify_flag varchar(1024) NOT NULL DEFAULT '', createor varchar(1024) NOT NULL DEFAULT '', \
+           status tinyint NOT NULL DEFAULT 1, method varchar(32) NOT NULL DEFAULT 'GET', priority int NOT NULL DEFAULT 2);
+         INSERT INTO dq_alert (host, port, user, pwd) VALUES ('smtp.shop.test', 587, 'ops', 'hunter2');
+         INSERT INTO dq_topic (t_name, delay, callback, timeout, email, topic, status, method) VALUES
+           ('Order close', 1800, 'http://shop.test/close', 3000, 'ops@shop.test', 'order.close', 1, 'GET'),
+           ('Pay notify', 0, 'https://shop.test/notify', 5000, '', 'pay.notify', 0, 'POST'),
+           ('Broken', 0, 'shop.test/nohttp', 3000, '', 'broken', 1, 'GET'),
+           ('Spaces', 0, 'http://shop.test/x', 3000, '', 'bad name', 1, 'GET');",
+    );
+    let scratch = Scratch::new(&[REDIS]);
+    let dir = TempDir::new();
+    let config = dir.write(
+        "gateway.toml",
+        &format!(
+            "mysql = \"{}\"\nprefix = \"{}\"\n",
+            dbs.url("dq"),
+            scratch.prefix
+        ),
+    );
+    let import = || {
+        Command::new(env!("CARGO_BIN_EXE_dq-gateway"))
+            .arg("--config")
+            .arg(&config)
+            .arg("import-delayqueue")
+            .arg(dbs.url("old"))
+            .env("DQ_LOG", "warn")
+            .env_remove("DQ_PREFIX")
+            .env_remove("DQ_MYSQL")
+            .output()
+            .unwrap()
+    };
+    let out = import();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imported  order.close (row 1, \"Order close\"): GET http://shop.test/close delay 1800 s"), "{stdout}");
+    assert!(stdout.contains("alert e-mail ops@shop.test"), "{stdout}");
+    assert!(
+        stdout.contains("imported  pay.notify (row 2, \"Pay notify\"): POST"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Paused"), "status 0 is paused: {stdout}");
+    assert!(
+        stdout.contains("not imported broken (row 3): callback \"shop.test/nohttp\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not imported bad name (row 4)"), "{stdout}");
+    assert!(
+        stdout.contains("SMTP smtp://ops:***@smtp.shop.test:587"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "the password is not printed");
+    assert!(stdout.contains("2 of 4 rows imported"), "{stdout}");
+    // In the registry (Redis) and in the registry of record.
+    let rows = dbs.sql("dq", "SELECT name FROM dq_registry_topic ORDER BY name");
+    assert_eq!(
+        rows.lines().collect::<Vec<_>>(),
+        ["order.close", "pay.notify"]
+    );
+    let registry = dq_core::Registry::new(scratch.queue());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(registry.sync())
+        .unwrap();
+    let topic = registry.get("order.close").unwrap();
+    assert_eq!((topic.delay, topic.timeout_ms), (1800.0, 3000));
+    assert_eq!(
+        registry.get("pay.notify").unwrap().status,
+        dq_core::Status::Paused
+    );
+    // Again: the same.
+    let again = import();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("2 of 4 rows imported"));
+}
