@@ -70,6 +70,16 @@ impl<'a> DeadLetters<'a> {
         }
     }
 
+    /// How many letters the queue holds (0 when it does not exist yet).
+    pub async fn count(&self) -> Result<u32> {
+        let Some(browser) = self.open().await? else {
+            return Ok(0);
+        };
+        let count = browser.count();
+        browser.close().await;
+        Ok(count)
+    }
+
     /// Letters `offset..offset + limit`, oldest first; every letter stays in the queue.
     pub async fn list(&self, offset: usize, limit: usize) -> Result<DeadPage> {
         let Some(browser) = self.open().await? else {

@@ -17,6 +17,30 @@ use crate::error::ApiError;
 /// Topics whose counts are asked of Redis at once.
 const AT_ONCE: usize = 64;
 
+/// Each subscription's dead letters now (its dead-letter queue's depth), asked of RabbitMQ at
+/// once; `None` for one it did not tell.
+async fn dead_counts(
+    state: &Arc<AppState>,
+    subscriptions: &[dq_core::subscription::Subscription],
+) -> Vec<Option<u32>> {
+    let mut asked = tokio::task::JoinSet::new();
+    for (i, subscription) in subscriptions.iter().enumerate() {
+        let (state, subscription) = (state.clone(), subscription.clone());
+        asked.spawn(async move {
+            let count = state
+                .subscriptions
+                .dead_letters(&subscription)
+                .count()
+                .await
+                .ok();
+            (i, count)
+        });
+    }
+    let mut counts = asked.join_all().await;
+    counts.sort_by_key(|(i, _)| *i);
+    counts.into_iter().map(|(_, count)| count).collect()
+}
+
 pub async fn overview(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let topics = state.registry.list();
     let mut stats = Vec::with_capacity(topics.len());
@@ -64,12 +88,12 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Result<Json<Value>,
         .get("subscriptions")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let subscriptions: Vec<Value> = state
-        .subscriptions
-        .registry
-        .list()
+    let defined = state.subscriptions.registry.list();
+    let dead = dead_counts(&state, &defined).await;
+    let subscriptions: Vec<Value> = defined
         .iter()
-        .map(|subscription| {
+        .zip(dead)
+        .map(|(subscription, dead)| {
             let counts = metrics.subscription_counts(&subscription.name);
             let here = &states[&subscription.name];
             let mut entry = json!({
@@ -81,6 +105,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Result<Json<Value>,
                 "delivered_total": counts.delivered,
                 "failed_total": counts.failed,
                 "dead_total": counts.dead,
+                "dead": dead,
             });
             if let Some(error) = here.get("error") {
                 entry["error"] = error.clone();

@@ -318,6 +318,7 @@ async fn the_overview_has_every_topic_and_subscription() {
     let subscription = &overview.body["subscriptions"][0];
     assert_eq!(subscription["name"], "ui.s");
     assert_eq!(subscription["state"], "paused");
+    assert_eq!(subscription["dead"], 0, "no dead-letter queue yet");
     assert!(overview.body["health"]["redis"].is_array());
     assert!(overview.body["at"].as_f64().unwrap() > 1.7e9);
 }
