@@ -201,6 +201,7 @@ function subscriptionsSection(ctx, subs) {
     ['In flight', (s) => fmtInt(s.in_flight), 'num'],
     ['Delivered', (s) => rateCell(rates('subs', s.name, 'delivered_total'), 'ok', 'delivered', s.delivered_total)],
     ['Failures', (s) => rateCell(rates('subs', s.name, 'failed_total'), 'warn', 'failed attempts', s.failed_total), 'col-opt'],
-    ['Dead letters', (s) => h('a', { href: `/ui/dead?subscription=${encodeURIComponent(s.name)}`, 'data-key': `sd:${s.name}` }, `${fmtInt(s.dead_total)} since start`), 'col-opt'],
+    ['Dead letters', (s) => h('a', { href: `/ui/dead?subscription=${encodeURIComponent(s.name)}`, 'data-key': `sd:${s.name}`, class: s.dead ? 'bad-text' : null },
+      s.dead == null ? `${fmtInt(s.dead_total)} since start` : `${fmtInt(s.dead)} dead`), 'col-opt'],
   ], rows, { caption: 'Subscriptions: state, rates and dead letters' }));
 }
