@@ -19,3 +19,15 @@ stop() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# Builds and starts the callback receiver (bench/sink.rs) in $tmp: sets sink_url; sink_get PATH
+# asks it.
+start_sink() {
+  sink=$tmp/dq-sink
+  rustc -O --edition 2021 bench/sink.rs -o "$sink"
+  "$sink" 127.0.0.1:0 >"$tmp/sink.port" 2>"$tmp/sink.log" &
+  pids+=($!)
+  for _ in $(seq 50); do [[ -s $tmp/sink.port ]] && break; sleep 0.1; done
+  sink_url=http://127.0.0.1:$(cat "$tmp/sink.port")
+}
+sink_get() { curl -fsS "$sink_url$1"; }

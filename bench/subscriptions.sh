@@ -73,13 +73,7 @@ rabbitmqctl -q add_vhost "$vhost" >/dev/null
 rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
 
 # The receiver: every request answered 200 on keep-alive connections, counted per /s/NAME.
-sink=$tmp/dq-sink
-rustc -O --edition 2021 bench/sink.rs -o "$sink"
-"$sink" 127.0.0.1:0 >"$tmp/sink.port" 2>"$tmp/sink.log" &
-pids+=($!)
-for _ in $(seq 50); do [[ -s $tmp/sink.port ]] && break; sleep 0.1; done
-sink_url=http://127.0.0.1:$(cat "$tmp/sink.port")
-sink_get() { curl -fsS "$sink_url$1"; }
+start_sink
 
 # Publishes $2 messages to queue $1 (declared durable) before a consumer starts.
 fill() {

@@ -53,13 +53,7 @@ fail() {
 }
 
 # The receiver: every delivery answered 200 on keep-alive connections, arrivals recorded.
-sink=$tmp/dq-sink
-rustc -O --edition 2021 bench/sink.rs -o "$sink"
-"$sink" 127.0.0.1:0 >"$tmp/sink.port" 2>"$tmp/sink.log" &
-pids+=($!)
-for _ in $(seq 50); do [[ -s $tmp/sink.port ]] && break; sleep 0.1; done
-sink_url=http://127.0.0.1:$(cat "$tmp/sink.port")
-sink_get() { curl -fsS "$sink_url$1"; }
+start_sink
 dump() {
   [[ -z ${DQ_BENCH_DUMP:-} ]] || { mkdir -p "$DQ_BENCH_DUMP" && sink_get "/_dump/$1" >"$DQ_BENCH_DUMP/$1.txt"; }
 }
