@@ -532,6 +532,14 @@ impl Metrics {
         }
     }
 
+    /// A subscription's messages taken and not yet settled here (`dq_subscription_in_flight`).
+    pub fn subscription_in_flight(&self, subscription: &str) -> i64 {
+        self.subscriptions
+            .in_flight
+            .get(&labels(subscription))
+            .map_or(0, |g| g.get())
+    }
+
     /// A subscription's deliveries, failed attempts and dead letters since start.
     pub fn subscription_counts(&self, subscription: &str) -> SubscriptionCounts {
         let s = &self.subscriptions;

@@ -35,7 +35,6 @@ pub struct Subscriptions {
 /// A running consumer's state, for `/healthz`.
 #[derive(Debug, Clone, Default)]
 struct Consuming {
-    in_flight: u64,
     /// Why it cannot consume, while it cannot.
     trouble: Option<String>,
 }
@@ -205,18 +204,6 @@ impl Subscriptions {
         }
     }
 
-    fn in_flight(&self, name: &str, up: bool) {
-        if let Ok(mut states) = self.states.lock()
-            && let Some(state) = states.get_mut(name)
-        {
-            state.in_flight = if up {
-                state.in_flight + 1
-            } else {
-                state.in_flight.saturating_sub(1)
-            };
-        }
-    }
-
     /// `/healthz`'s `subscriptions`: per subscription, `consuming`, `paused`, `failing` (with
     /// the error: a warning) or `off` (this gateway runs no workers), and its deliveries in
     /// flight here.
@@ -240,7 +227,7 @@ impl Subscriptions {
             let mut entry = json!({
                 "status": status,
                 "queue": subscription.queue,
-                "in_flight": state.map_or(0, |s| s.in_flight),
+                "in_flight": self.metrics.subscription_in_flight(&subscription.name),
             });
             if let Some(trouble) = state.and_then(|s| s.trouble.clone()) {
                 warnings.push(format!(
@@ -261,12 +248,10 @@ impl SubscriptionObserver for Subscriptions {
     }
 
     fn taken(&self, subscription: &str) {
-        self.in_flight(subscription, true);
         self.counts().taken(subscription);
     }
 
     fn settled(&self, subscription: &str) {
-        self.in_flight(subscription, false);
         self.counts().settled(subscription);
     }
 
