@@ -23,7 +23,7 @@ TEST_PACKAGES=(
   chromium
 )
 # gateway/tests/it/schemathesis.rs runs these from $DQ_VENV (the test looks in the same place).
-PY_TOOLS=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
+PY_TOOLS=(schemathesis==4.32.5 openapi-spec-validator==0.9.0 aiosmtpd==1.4.6)
 DQ_VENV=${DQ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dq/venv}
 AMQPLIB_AUTOLOAD=/usr/share/php/PhpAmqpLib/autoload.php
 REDIS_LOG=/var/log/redis/ci.log

@@ -1,6 +1,7 @@
 //! dq-core: the engine behind `dq.so`, `libdq.so` and `dq-gateway`, and the only crate that
 //! talks to Redis, RabbitMQ, MySQL and callback URLs.
 //!
+//! - [`alert`]: e-mail alerts over SMTP, rate-limited per topic, backend and database.
 //! - [`config`]: checked configuration values (Redis URLs, prefix, timeouts).
 //! - [`error`]: [`Error`] and [`ErrorKind`], whose numbers every facade shares.
 //! - [`input`]: checks of topics, ids and message fields, one set of rules for all facades.
@@ -18,6 +19,7 @@
 //! - `runtime` and [`blocking`]: the process's runtime and the synchronous facade
 //!   ([`BlockingQueue`]) that the extension and the C ABI call.
 
+pub mod alert;
 pub mod amqp;
 pub mod blocking;
 pub mod config;

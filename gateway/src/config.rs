@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use dq_core::alert::{AlertConfig, MAX_RECIPIENTS, SmtpUrl, mailbox};
 use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP};
 use dq_core::config::{check_prefix, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
@@ -53,6 +54,8 @@ pub struct GatewayConfig {
     pub topics: Vec<Topic>,
     /// `[[subscription]]`: queues the workers consume and push to HTTP endpoints.
     pub subscriptions: Vec<Subscription>,
+    /// `[alerts]`: e-mail alerts, when `smtp` is set.
+    pub alerts: Option<AlertConfig>,
 }
 
 /// `[outbox]`: the outbox relay.
@@ -103,6 +106,21 @@ struct File {
     databases: Option<BTreeMap<String, String>>,
     #[serde(default)]
     outbox: OutboxFile,
+    #[serde(default)]
+    alerts: AlertsFile,
+}
+
+/// `[alerts]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    smtp: Option<String>,
+    from: Option<String>,
+    to: Option<OneOrMany>,
+    alert_interval: Option<f64>,
+    timeout: Option<f64>,
+    /// A CA certificate file (PEM) for an SMTP server whose certificate a private CA signed.
+    ca: Option<String>,
 }
 
 /// `[outbox]` as written.
@@ -257,6 +275,7 @@ impl GatewayConfig {
             databases(file.databases.unwrap_or_default()).map_err(|e| format!("{source}: {e}"))?;
         let outbox =
             outbox(file.outbox, &databases, timeout).map_err(|e| format!("{source}: {e}"))?;
+        let alerts = alerts(file.alerts).map_err(|e| format!("{source}: {e}"))?;
         let config = GatewayConfig {
             listen: file.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string()),
             queue: QueueConfig {
@@ -301,6 +320,7 @@ impl GatewayConfig {
             },
             topics: file.topic,
             subscriptions: file.subscription,
+            alerts,
         };
         for topic in &config.topics {
             topic
@@ -479,6 +499,94 @@ fn outbox(
         alert_after,
         alert_webhook,
     })
+}
+
+/// `[alerts]`: `None` when it is empty; otherwise `smtp`, `from` and `to` are needed, each
+/// address checked, the CA file read.
+fn alerts(file: AlertsFile) -> Result<Option<AlertConfig>, String> {
+    let to: Vec<String> = match file.to {
+        None => Vec::new(),
+        Some(OneOrMany::One(list)) => list.split(',').map(str::to_string).collect(),
+        Some(OneOrMany::Many(list)) => list,
+    };
+    let to: Vec<&str> = to
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let smtp = match file.smtp.as_deref().filter(|s| !s.is_empty()) {
+        Some(smtp) => SmtpUrl::parse(smtp).map_err(|e| format!("alerts.{e}"))?,
+        None if file.from.is_none() && to.is_empty() => return Ok(None),
+        None => {
+            return Err(
+                "alerts.smtp is missing: alerts are mailed through it; set smtp = \
+                 \"smtp://user:pass@host:587\" (or remove [alerts])"
+                    .to_string(),
+            );
+        }
+    };
+    let from = match file
+        .from
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        Some(from) => mailbox("alerts.from", from).map_err(|e| e.to_string())?,
+        None => {
+            return Err(
+                "alerts.from is missing: the sender of alert mails, e.g. from = \
+                 \"dq <dq@example.com>\""
+                    .to_string(),
+            );
+        }
+    };
+    if to.is_empty() {
+        return Err(
+            "alerts.to is missing: who is mailed the alerts, e.g. to = [\"ops@example.com\"]"
+                .to_string(),
+        );
+    }
+    if to.len() > MAX_RECIPIENTS {
+        return Err(format!(
+            "alerts.to has {} addresses: at most {MAX_RECIPIENTS}",
+            to.len()
+        ));
+    }
+    let to = to
+        .iter()
+        .map(|a| mailbox("alerts.to", a).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let seconds = |field: &str, value: Option<f64>, min: f64, max: f64, default: u64| match value {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) if v.is_finite() && v >= min && v <= max => Ok(Duration::from_secs_f64(v)),
+        Some(v) => Err(format!(
+            "alerts.{field} {v} is invalid: expected seconds from {min} to {max}"
+        )),
+    };
+    let ca = match file.ca.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("alerts.ca: cannot read {path:?}: {e}"))?)
+        }
+    };
+    Ok(Some(AlertConfig {
+        smtp,
+        from,
+        to,
+        interval: seconds("alert_interval", file.alert_interval, 1.0, 86_400.0, 300)?,
+        timeout: seconds("timeout", file.timeout, 1.0, 300.0, 10)?,
+        ca,
+        source: host_name(),
+    }))
+}
+
+/// This machine's name, as alert mails sign with it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// `[databases]`: each name checked (it becomes an XA branch qualifier), each URL parsed; an
@@ -667,6 +775,70 @@ mod tests {
                 timeout: defaults.queue.timeout,
                 ..RelayConfig::default()
             }
+        );
+    }
+
+    #[test]
+    fn alert_settings() {
+        assert!(
+            GatewayConfig::from_toml("", "f.toml")
+                .unwrap()
+                .alerts
+                .is_none()
+        );
+        let c = GatewayConfig::from_toml(
+            r#"
+            [alerts]
+            smtp = "smtp://ops:hunter2@mail.example.com:587"
+            from = "dq <dq@example.com>"
+            to = ["ops@example.com", "Boss <boss@example.com>"]
+            alert_interval = 60
+            "#,
+            "f.toml",
+        )
+        .unwrap();
+        let a = c.alerts.unwrap();
+        assert_eq!(
+            (a.smtp.host.as_str(), a.smtp.port),
+            ("mail.example.com", 587)
+        );
+        assert_eq!(a.from.email.to_string(), "dq@example.com");
+        assert_eq!(a.to.len(), 2);
+        assert_eq!(a.interval, Duration::from_secs(60));
+        assert_eq!(a.timeout, Duration::from_secs(10));
+        let refused = |text: &str, needles: &[&str]| {
+            let e = GatewayConfig::from_toml(&format!("[alerts]\n{text}"), "f.toml").unwrap_err();
+            for needle in needles {
+                assert!(e.contains(needle), "{needle} in {e}");
+            }
+            assert!(!e.contains("hunter2"), "{e}");
+        };
+        let ok = "smtp = \"smtp://ops:hunter2@h\"\nfrom = \"dq@x.test\"\n";
+        refused("to = [\"a@x.test\"]", &["alerts.smtp is missing"]);
+        refused(
+            "smtp = \"smtp://ops:hunter2@h\"\nto = [\"a@x.test\"]",
+            &["alerts.from is missing"],
+        );
+        refused(ok, &["alerts.to is missing"]);
+        refused(
+            &format!("{ok}to = [\"nobody\"]"),
+            &["alerts.to \"nobody\" is not an e-mail address"],
+        );
+        refused(
+            "smtp = \"imap://ops:hunter2@h\"\nfrom = \"dq@x.test\"\nto = \"a@x.test\"",
+            &["alerts.smtp", "imap"],
+        );
+        refused(
+            &format!("{ok}to = \"a@x.test\"\nalert_interval = 0"),
+            &["alerts.alert_interval 0"],
+        );
+        refused(
+            &format!("{ok}to = \"a@x.test\"\nca = \"/nonexistent/ca.pem\""),
+            &["alerts.ca", "/nonexistent/ca.pem"],
+        );
+        refused(
+            &format!("{ok}to = \"a@x.test\"\nsmtp_port = 2"),
+            &["smtp_port"],
         );
     }
 

@@ -13,6 +13,7 @@
 //! - [`run`]: serves the API on a listener until a shutdown future completes.
 
 mod activity;
+mod alerts;
 pub mod config;
 mod error;
 pub mod logging;
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use dq_core::alert::Alerts;
 use dq_core::amqp::Producer;
 use dq_core::{DelayQueue, Registry, Tz};
 use tokio::net::TcpListener;
@@ -77,6 +79,12 @@ impl AppState {
         let source: Weak<dyn dq_core::TopicSource> = Arc::downgrade(&registry) as _;
         queue.set_topic_source(source);
         let metrics = Arc::new(Metrics::default());
+        if let Some(alerts) = &config.alerts {
+            match Alerts::start(alerts.clone(), Some(Arc::new(metrics.alert_counts.clone()))) {
+                Ok(alerts) => metrics.set_alerts(alerts),
+                Err(e) => tracing::error!(error = %e, "e-mail alerts are off"),
+            }
+        }
         Arc::new(AppState {
             producer: Producer::new(config.amqp.clone(), true),
             queue: queue.clone(),
@@ -91,6 +99,15 @@ impl AppState {
             amqp_in_use: AtomicBool::new(config.amqp_configured),
             xa: Coordinator::new(config).map(Arc::new),
         })
+    }
+
+    /// Watches the backends for e-mail alerts (down, up again) until `shutdown` turns true;
+    /// returns at once when `[alerts]` is not set.
+    pub fn watch_backends(
+        self: &Arc<Self>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(alerts::watch_backends(self.clone(), shutdown))
     }
 
     /// The settings SIGHUP may change, as of now.

@@ -199,13 +199,18 @@ async fn import_delayqueue(config: &GatewayConfig, url: &str) -> Result<bool, St
                     topic.delay,
                     topic.timeout_ms,
                     topic.status,
-                    if row.email.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " (alert e-mail {} not kept: set [alerts] to = [...])",
-                            row.email
-                        )
+                    match (topic.alert_email.is_empty(), row.bad_email.is_empty()) {
+                        (true, true) => String::new(),
+                        (false, true) => format!(", alert e-mail {}", topic.alert_email.join(", ")),
+                        (_, false) => format!(
+                            ", alert e-mail {}; left out, not addresses: {}",
+                            if topic.alert_email.is_empty() {
+                                "none".to_string()
+                            } else {
+                                topic.alert_email.join(", ")
+                            },
+                            row.bad_email.join(", ")
+                        ),
                     },
                 );
             }
@@ -292,6 +297,7 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     keep_published(&registry, &state, &config, &stopped);
     keep_published(&subscriptions, &state, &config, &stopped);
     tokio::spawn(state.log_activity(config.log_summary_interval));
+    state.watch_backends(stopped.clone());
     let producer = state.producer.clone();
 
     // Bind first: a gateway that cannot listen must not have started leasing messages.

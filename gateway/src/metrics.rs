@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use dq_core::alert::{Alert, AlertObserver, Alerts, GivenUp, Origin};
+
 use crate::activity::{Activity, SubscriptionOutcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,6 +77,39 @@ pub struct DatabaseLabels {
 pub struct RelayedLabels {
     pub database: String,
     pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub kind: String,
+    pub outcome: &'static str,
+}
+
+/// What became of the alerts, per kind: `mailed`, `held` (the rate limit), `failed`.
+#[derive(Clone, Default)]
+pub struct AlertCounts(pub Family<AlertLabels, Counter>);
+
+impl AlertCounts {
+    fn count(&self, kind: &str, outcome: &'static str) {
+        self.0
+            .get_or_create(&AlertLabels {
+                kind: kind.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+}
+
+impl AlertObserver for AlertCounts {
+    fn mailed(&self, kind: &str) {
+        self.count(kind, "mailed");
+    }
+    fn held(&self, kind: &str) {
+        self.count(kind, "held");
+    }
+    fn failed(&self, kind: &str) {
+        self.count(kind, "failed");
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -192,9 +227,12 @@ impl dq_core::subscription::SubscriptionObserver for Metrics {
         self.activity.subscription(SubscriptionOutcome::Failed);
     }
 
-    fn dead(&self, subscription: &str, _status: Option<u16>, _error: &str) {
+    fn dead(&self, subscription: &str, letter: &GivenUp<'_>) {
         SubscriptionMetrics::count(&self.subscriptions.dead, subscription);
         self.activity.subscription(SubscriptionOutcome::Dead);
+        if let Some(alert) = Alert::dead_letter(Origin::Subscription, subscription, letter, &[]) {
+            self.alert(alert);
+        }
     }
 }
 
@@ -297,6 +335,9 @@ pub struct Metrics {
     pub subscriptions: SubscriptionMetrics,
     pub activity: Arc<Activity>,
     pub recent_lateness: RecentLateness,
+    pub alert_counts: AlertCounts,
+    /// The e-mail alerts, when `[alerts]` is set.
+    alerts: std::sync::OnceLock<Alerts>,
 }
 
 impl Default for Metrics {
@@ -423,6 +464,12 @@ impl Default for Metrics {
         );
         let outbox = OutboxMetrics::register(&mut registry);
         let subscriptions = SubscriptionMetrics::register(&mut registry);
+        let alert_counts = AlertCounts::default();
+        registry.register(
+            "alerts",
+            "E-mail alerts per kind (dead_letter, backend_down, backend_up, outbox_backlog, xa_in_doubt) and outcome: mailed, held (the rate limit: summed up in the next mail), failed",
+            alert_counts.0.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -449,11 +496,30 @@ impl Default for Metrics {
             subscriptions,
             activity: Arc::new(Activity::default()),
             recent_lateness: RecentLateness::default(),
+            alert_counts,
+            alerts: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl Metrics {
+    /// Mails the alerts raised from now on (once; later calls are ignored).
+    pub fn set_alerts(&self, alerts: Alerts) {
+        let _ = self.alerts.set(alerts);
+    }
+
+    /// Hands `alert` to the e-mail alerts, when they are on.
+    pub fn alert(&self, alert: Alert) {
+        if let Some(alerts) = self.alerts.get() {
+            alerts.raise(alert);
+        }
+    }
+
+    /// Whether e-mail alerts are on.
+    pub fn alerting(&self) -> bool {
+        self.alerts.get().is_some()
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -578,9 +644,14 @@ impl dq_core::Observer for Metrics {
         self.activity.failed(reason);
     }
 
-    fn dead(&self, topic: &str) {
-        self.dead.get_or_create(&topic_labels(topic)).inc();
+    fn dead(&self, topic: &dq_core::Topic, letter: &GivenUp<'_>) {
+        self.dead.get_or_create(&topic_labels(&topic.name)).inc();
         self.activity.dead();
+        if let Some(alert) =
+            Alert::dead_letter(Origin::Topic, &topic.name, letter, &topic.alert_email)
+        {
+            self.alert(alert);
+        }
     }
 
     fn lease_lost(&self, topic: &str) {

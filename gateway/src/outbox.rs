@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use dq_core::alert::Alert;
 use dq_core::amqp::Producer;
 use dq_core::outbox::{Kind, Relay, RelayObserver, RelayState};
 use dq_core::xa::Databases;
@@ -155,6 +156,12 @@ impl Outboxes {
                     database: database.to_string(),
                 })
                 .inc();
+            self.metrics.alert(Alert::OutboxBacklog {
+                database: database.to_string(),
+                unsent: state.unsent,
+                oldest,
+                bound: self.config.alert_after,
+            });
         } else {
             tracing::info!(database, "outbox backlog alert over");
         }

@@ -270,7 +270,7 @@ impl SubscriptionObserver for Subscriptions {
         self.counts().failed(subscription, status, error);
     }
 
-    fn dead(&self, subscription: &str, status: Option<u16>, error: &str) {
-        self.counts().dead(subscription, status, error);
+    fn dead(&self, subscription: &str, letter: &dq_core::alert::GivenUp<'_>) {
+        self.counts().dead(subscription, letter);
     }
 }

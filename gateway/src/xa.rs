@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use dq_core::Result;
+use dq_core::alert::Alert;
 use dq_core::mysql::Pools;
 use dq_core::xa::{
     Action, Databases, Decision, DecisionLog, Gtrid, InDoubt, Pass, Recovery, Resolved, Xa,
@@ -163,6 +164,13 @@ impl XaRecovery {
         self.metrics
             .xa_recovery_errors
             .inc_by(pass.unreachable.len() as u64);
+        for resolved in pass.resolved.iter().filter(|r| r.action == Action::Failed) {
+            self.metrics.alert(Alert::InDoubt {
+                transaction: resolved.id.to_string(),
+                branch: format!("{} ({})", resolved.branch, resolved.server),
+                error: resolved.error.clone().unwrap_or_default(),
+            });
+        }
         if committed + rolled_back + failed > 0 {
             tracing::info!(
                 committed,

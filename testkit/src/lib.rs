@@ -3,6 +3,7 @@
 //! a test's own (`mysql`). Tests only.
 
 pub mod mysql;
+pub mod smtp;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

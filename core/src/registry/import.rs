@@ -5,8 +5,8 @@
 //! A row becomes a push topic named by its `topic` column (what its producers add to), with
 //! its `callback`, `delay` (seconds), `timeout` (ms) and `method`; `status` 1 is active, any
 //! other value paused (its messages wait until it is resumed). The retry ladder is dq's
-//! default (php-delayqueue's own is fixed in its code). `email` and `t_name` have no place in a
-//! topic yet: they are reported beside the topic.
+//! default (php-delayqueue's own is fixed in its code). `email` becomes the topic's
+//! `alert_email` (addresses that are not reported beside the topic); `t_name` is reported.
 
 use std::time::Duration;
 
@@ -33,8 +33,9 @@ pub struct ImportedTopic {
     pub row: i64,
     /// `t_name`, the row's display name.
     pub title: String,
-    /// `email`, the row's alert recipients.
-    pub email: String,
+    /// Addresses of the row's `email` that are not e-mail addresses (the others are the
+    /// topic's `alert_email`).
+    pub bad_email: Vec<String>,
 }
 
 /// Reads php-delayqueue's tables in the database of `url`, each statement within `timeout`.
@@ -98,12 +99,20 @@ pub async fn read_delayqueue(url: &MysqlUrl, timeout: Duration) -> Result<DelayQ
             &text("method"),
             number("status"),
         ) {
-            Ok(topic) => import.topics.push(ImportedTopic {
-                topic,
-                row: id,
-                title: text("t_name"),
-                email: text("email"),
-            }),
+            Ok(mut topic) => {
+                let (good, bad): (Vec<String>, Vec<String>) =
+                    super::topic::split_addresses(&text("email"))
+                        .into_iter()
+                        .partition(|a| crate::alert::mailbox("email", a).is_ok());
+                topic.alert_email = good;
+                topic.alert_email.truncate(crate::alert::MAX_RECIPIENTS);
+                import.topics.push(ImportedTopic {
+                    topic,
+                    row: id,
+                    title: text("t_name"),
+                    bad_email: bad,
+                })
+            }
             Err(e) => import.refused.push((id, name, e.message().to_string())),
         }
     }

@@ -98,6 +98,14 @@ pub struct Topic {
     /// Where to POST a dead letter when a message is given up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_webhook: Option<String>,
+    /// Who is mailed a dead letter of this topic, beside `[alerts] to` (one address or a
+    /// list; a string may list several, separated by commas).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "addresses"
+    )]
+    pub alert_email: Vec<String>,
     /// Deliveries of this topic in flight at once per gateway; default: the gateway's
     /// `topic_concurrency`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +140,7 @@ impl Topic {
             secret: None,
             status: Status::default(),
             alert_webhook: None,
+            alert_email: Vec::new(),
             concurrency: None,
             updated_at: 0,
         }
@@ -212,6 +221,16 @@ impl Topic {
         }
         if let Some(hook) = &self.alert_webhook {
             check_url("alert_webhook", hook)?;
+        }
+        if self.alert_email.len() > crate::alert::MAX_RECIPIENTS {
+            return Err(Error::invalid(format!(
+                "alert_email has {} addresses: at most {} are kept",
+                self.alert_email.len(),
+                crate::alert::MAX_RECIPIENTS
+            )));
+        }
+        for address in &self.alert_email {
+            crate::alert::mailbox("alert_email", address)?;
         }
         check_seconds("delay", self.delay)?;
         check_timeout_ms(self.timeout_ms)?;
@@ -320,9 +339,55 @@ pub(crate) fn check_url(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// `alert_email`: one string (several addresses separated by commas or semicolons, as
+/// php-delayqueue's `email` column has them) or a list of strings; `null` is none.
+fn addresses<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(text)) => split_addresses(&text),
+        Some(OneOrMany::Many(list)) => list.iter().flat_map(|a| split_addresses(a)).collect(),
+    })
+}
+
+/// `"a@x, b@y;c@z"` as its addresses, blanks left out.
+pub(crate) fn split_addresses(text: &str) -> Vec<String> {
+    text.split([',', ';'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alert_email_is_one_address_a_list_or_a_comma_separated_string() {
+        let read = |json: &str| serde_json::from_str::<Topic>(json).map(|t| t.alert_email);
+        let base = r#"{"name":"t","callback":"http://h/x","alert_email":"#;
+        assert_eq!(
+            read(&format!("{base}\"a@x.test, b@x.test;c@x.test\"}}")).unwrap(),
+            ["a@x.test", "b@x.test", "c@x.test"]
+        );
+        assert_eq!(
+            read(&format!("{base}[\"a@x.test\", \" \"]}}")).unwrap(),
+            ["a@x.test"]
+        );
+        assert!(read(&format!("{base}null}}")).unwrap().is_empty());
+        let mut t = Topic::new("t", "http://h/x");
+        t.alert_email = vec!["ops@x.test".into(), "nope".into()];
+        let e = t.validate().unwrap_err();
+        assert!(e.to_string().contains("alert_email \"nope\""), "{e}");
+        t.alert_email = (0..51).map(|i| format!("o{i}@x.test")).collect();
+        assert!(t.validate().unwrap_err().to_string().contains("51 addresses"));
+    }
 
     #[test]
     fn defaults_and_checks() {

@@ -23,8 +23,9 @@ use tokio::task::JoinSet;
 
 use super::{
     Answer, Delivered, Subscription, Verdict, attempts_so_far, dead_copy, header_number,
-    parse_retry_after, request, retry_copy, verdict,
+    header_text, parse_retry_after, request, retry_copy, verdict,
 };
+use crate::alert::GivenUp;
 use crate::amqp::{Delivery, OutgoingMessage, Producer, QueueOptions};
 use crate::error::{ErrorKind, Result};
 use crate::worker::{ANSWER_LIMIT, Callbacks};
@@ -69,7 +70,7 @@ pub trait SubscriptionObserver: Send + Sync {
     /// An attempt failed; the message will be tried again.
     fn failed(&self, _subscription: &str, _status: Option<u16>, _error: &str) {}
     /// A message was given up to the dead-letter queue.
-    fn dead(&self, _subscription: &str, _status: Option<u16>, _error: &str) {}
+    fn dead(&self, _subscription: &str, _letter: &GivenUp<'_>) {}
 }
 
 /// When a message was published, as precisely as it says: RabbitMQ's `timestamp_in_ms` header
@@ -320,7 +321,18 @@ impl SubscriptionWorker {
                     {
                         Ok(()) => {
                             tracing::warn!(subscription = %sub.name, attempt, error = %error, "message given up to the dead-letter queue");
-                            self.observer.dead(&sub.name, status, &error);
+                            let id =
+                                header_text(&copy.properties, "x-dq-dead-id").unwrap_or_default();
+                            self.observer.dead(
+                                &sub.name,
+                                &GivenUp {
+                                    id: &id,
+                                    attempts: attempt,
+                                    status,
+                                    error: &error,
+                                    asked: status == Some(410),
+                                },
+                            );
                             delivery.ack().await
                         }
                         Err(e) => {

@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::alert::GivenUp;
 use crate::error::Result;
 use crate::queue::{DelayQueue, Request, Shard};
-use crate::registry::Registry;
+use crate::registry::{Registry, Topic};
 use delivery::Leased;
 use slots::Slots;
 
@@ -80,8 +81,8 @@ pub trait Observer: Send + Sync + 'static {
     fn delivered(&self, _topic: &str, _lateness: Duration) {}
     /// An attempt failed, and why.
     fn failed(&self, _topic: &str, _reason: Failure) {}
-    /// A message became a dead letter.
-    fn dead(&self, _topic: &str) {}
+    /// A message of `topic` became a dead letter.
+    fn dead(&self, _topic: &Topic, _letter: &GivenUp<'_>) {}
     /// An attempt ended on a lease that was no longer its own: it had expired and the message
     /// passed on (the gateway was frozen or cut off from Redis), or the message was deleted or
     /// replaced meanwhile. Its outcome was not recorded: whoever holds the message settles it.

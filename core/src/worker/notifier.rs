@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::delivery::{Leased, Outcome};
 use super::slots::Slot;
 use super::{Failure, Shared, Trouble, Wake, next_id, pause};
+use crate::alert::GivenUp;
 use crate::error::{Error, Result};
 use crate::queue::{ACK, BURY, LuaScript, Request, keys, now_ms};
 use crate::registry::{Mode, Status, Topic};
@@ -314,7 +315,16 @@ async fn bury(
         return Ok(());
     }
     shared.observer.failed(&message.topic, reason);
-    shared.observer.dead(&message.topic);
+    shared.observer.dead(
+        attempt.topic,
+        &GivenUp {
+            id: &message.id,
+            attempts: message.attempt,
+            status,
+            error,
+            asked: reason == Failure::Gone,
+        },
+    );
     if shared.quiet.allow(&format!("dead:{}", message.topic)) {
         tracing::warn!(topic = %message.topic, id = %message.id, attempts = message.attempt, status,
             reason = reason.as_str(), error,

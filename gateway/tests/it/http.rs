@@ -441,7 +441,16 @@ async fn healthz_and_metrics() {
     gw.observer
         .delivered("m", std::time::Duration::from_millis(3));
     gw.observer.failed("m", dq_core::Failure::Status5xx);
-    gw.observer.dead("m");
+    gw.observer.dead(
+        &dq_core::Topic::new("m", "http://127.0.0.1:9/m"),
+        &dq_core::alert::GivenUp {
+            id: "1",
+            attempts: 6,
+            status: Some(500),
+            error: "HTTP 500",
+            asked: false,
+        },
+    );
     let (status, body) = gw.call("GET", "/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
     // The shared test Redis keeps nothing on disk: said, but not a failure.

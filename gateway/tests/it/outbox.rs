@@ -179,7 +179,7 @@ fn import_delayqueue_brings_php_delayqueues_topics() {
            status tinyint NOT NULL DEFAULT 1, method varchar(32) NOT NULL DEFAULT 'GET', priority int NOT NULL DEFAULT 2);
          INSERT INTO dq_alert (host, port, user, pwd) VALUES ('smtp.shop.test', 587, 'ops', 'hunter2');
          INSERT INTO dq_topic (t_name, delay, callback, timeout, email, topic, status, method) VALUES
-           ('Order close', 1800, 'http://shop.test/close', 3000, 'ops@shop.test', 'order.close', 1, 'GET'),
+           ('Order close', 1800, 'http://shop.test/close', 3000, 'ops@shop.test; boss@shop.test,nope', 'order.close', 1, 'GET'),
            ('Pay notify', 0, 'https://shop.test/notify', 5000, '', 'pay.notify', 0, 'POST'),
            ('Broken', 0, 'shop.test/nohttp', 3000, '', 'broken', 1, 'GET'),
            ('Spaces', 0, 'http://shop.test/x', 3000, '', 'bad name', 1, 'GET');",
@@ -215,7 +215,11 @@ fn import_delayqueue_brings_php_delayqueues_topics() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("imported  order.close (row 1, \"Order close\"): GET http://shop.test/close delay 1800 s"), "{stdout}");
-    assert!(stdout.contains("alert e-mail ops@shop.test"), "{stdout}");
+    assert!(
+        stdout
+            .contains("alert e-mail ops@shop.test, boss@shop.test; left out, not addresses: nope"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("imported  pay.notify (row 2, \"Pay notify\"): POST"),
         "{stdout}"
@@ -245,6 +249,7 @@ fn import_delayqueue_brings_php_delayqueues_topics() {
         .unwrap();
     let topic = registry.get("order.close").unwrap();
     assert_eq!((topic.delay, topic.timeout_ms), (1800.0, 3000));
+    assert_eq!(topic.alert_email, ["ops@shop.test", "boss@shop.test"]);
     assert_eq!(
         registry.get("pay.notify").unwrap().status,
         dq_core::Status::Paused

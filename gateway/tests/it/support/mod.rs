@@ -464,7 +464,7 @@ impl dq_core::Observer for Counts {
             .unwrap()
             .push((topic.to_string(), reason));
     }
-    fn dead(&self, _topic: &str) {
+    fn dead(&self, _topic: &dq_core::Topic, _letter: &dq_core::alert::GivenUp<'_>) {
         self.dead.fetch_add(1, Ordering::SeqCst);
     }
     fn lease_lost(&self, _topic: &str) {
