@@ -63,6 +63,9 @@ enum Command {
         /// php-delayqueue's database: mysql://user:pass@host:3306/dq
         url: String,
     },
+    /// Send one test mail through `[alerts]` (to its `to`), then exit: 0 when the SMTP server
+    /// accepted it, 1 with the server's answer when not.
+    AlertTest,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -113,6 +116,38 @@ fn main() -> ExitCode {
                 Ok(false) => ExitCode::from(3),
                 Err(e) => {
                     eprintln!("dq-gateway import-delayqueue: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::AlertTest) => {
+            let Some(alerts) = &config.alerts else {
+                eprintln!(
+                    "dq-gateway alert-test: [alerts] is not set: give smtp, from and to in the config file"
+                );
+                return ExitCode::from(2);
+            };
+            let sent = runtime.block_on(dq_core::alert::Alerts::send_now(
+                alerts,
+                "test alert",
+                "This is a test alert sent by `dq-gateway alert-test`: alerts reach you.\n",
+            ));
+            return match sent {
+                Ok(()) => {
+                    println!(
+                        "sent a test alert through {} to {}",
+                        alerts.smtp,
+                        alerts
+                            .to
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dq-gateway alert-test: {e}");
                     ExitCode::FAILURE
                 }
             };

@@ -386,7 +386,12 @@ mod tests {
         let e = t.validate().unwrap_err();
         assert!(e.to_string().contains("alert_email \"nope\""), "{e}");
         t.alert_email = (0..51).map(|i| format!("o{i}@x.test")).collect();
-        assert!(t.validate().unwrap_err().to_string().contains("51 addresses"));
+        assert!(
+            t.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("51 addresses")
+        );
     }
 
     #[test]

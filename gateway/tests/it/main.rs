@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alerts;
 mod crash;
 mod exchanges;
 mod http;

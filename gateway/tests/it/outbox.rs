@@ -88,14 +88,17 @@ async fn a_refused_row_shows_in_metrics_and_healthz_and_fires_the_backlog_alert(
     let dbs = TestDatabases::new(&["app"]);
     let vhost = TestVhost::new();
     let sink = Sink::start(always(200)).await;
+    let smtp = dq_testkit::smtp::SmtpSink::start();
     let dir = TempDir::new();
     let config = dir.write(
         "gateway.toml",
         &format!(
-            "amqp = \"{}\"\n[databases]\napp = \"{}\"\n[outbox]\ndatabases = [\"app\"]\ninterval = 0.02\nalert_after = 1\nalert_webhook = \"{}\"\n",
+            "amqp = \"{}\"\n[databases]\napp = \"{}\"\n[outbox]\ndatabases = [\"app\"]\ninterval = 0.02\nalert_after = 1\nalert_webhook = \"{}\"\n\
+             [alerts]\nsmtp = \"smtp://127.0.0.1:{}\"\nfrom = \"dq@gateway.test\"\nto = \"ops@shop.test\"\n",
             vhost.url(),
             dbs.url("app"),
-            sink.url("/alerts")
+            sink.url("/alerts"),
+            smtp.port
         ),
     );
     let (ok, stdout, stderr) = migrate(&config);
@@ -116,6 +119,20 @@ async fn a_refused_row_shows_in_metrics_and_healthz_and_fires_the_backlog_alert(
     assert_eq!(alert["database"], "app");
     assert_eq!(alert["unsent"], 1);
     assert!(alert["oldest_unsent_s"].as_f64().unwrap() > 1.0, "{alert}");
+    // And mailed.
+    let mails = block_in_place(|| smtp.wait_for(1, Duration::from_secs(10)));
+    assert!(
+        mails[0]
+            .subject()
+            .starts_with("[dq] outbox app: the oldest unsent row is "),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0].data.contains("1 unsent row(s)"),
+        "{}",
+        mails[0].data
+    );
     let (status, body) = block_in_place(|| gateway.request("GET", "/healthz", None));
     assert_eq!(status, 200, "{body}");
     let health: Value = serde_json::from_str(&body).unwrap();

@@ -26,6 +26,7 @@ const TOPIC_FIELDS = [
   { name: 'concurrency', label: 'Concurrency', type: 'int', optional: true, hint: 'Deliveries in flight at once per gateway. Empty: the gateway\'s topic_concurrency.' },
   { name: 'secret', label: 'Secret', type: 'secret', optional: true, hint: 'Signs each delivery (X-Dq-Signature); never shown again.' },
   { name: 'alert_webhook', label: 'Alert webhook', type: 'url', optional: true, placeholder: 'https://ops.example/dq-alerts', hint: 'POSTed each dead letter.' },
+  { name: 'alert_email', label: 'Alert e-mail', type: 'list-text', optional: true, placeholder: 'owner@shop.example, ops@shop.example', hint: 'Mailed each dead letter (at most one mail per alert interval), beside the gateway\'s [alerts] to; separated by commas.' },
   { name: 'status', label: 'Status', type: 'select', options: ['active', 'paused', 'disabled'], default: 'active', hint: 'paused: takes messages, delivers later; disabled: refuses new messages.' },
 ];
 
@@ -128,6 +129,7 @@ export async function show(ctx) {
       ['Concurrency', t.concurrency != null ? fmtInt(t.concurrency) : 'the gateway\'s topic_concurrency'],
       ['Secret', t.secret_set ? 'set (deliveries are signed)' : 'none'],
       ['Alert webhook', t.alert_webhook ? h('span', { class: 'mono break' }, t.alert_webhook) : 'none'],
+      ['Alert e-mail', t.alert_email && t.alert_email.length ? t.alert_email.join(', ') : 'none'],
       ['Updated', `${fmtTime(t.updated_at)} (${fmtDuration(Date.now() / 1000 - t.updated_at)} ago)`],
     ])),
   );
