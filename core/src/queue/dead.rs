@@ -1,14 +1,19 @@
 //! Dead letters: messages given up after their last attempt or a 410. Listed newest first
-//! across shards, put back to be delivered again (with a fresh retry ladder), or removed.
+//! across shards (a page at any depth, filtered by text and last status), put back to be
+//! delivered again (with a fresh retry ladder), or removed.
+//!
+//! Listing never runs a script over the dead letters: a filter reads them in chunks of plain
+//! commands (ZREVRANGE, HMGET), so Redis keeps serving the workers and adds in between.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use super::{DelayQueue, LuaScript, Meta, keys, now_ms, shard_index};
+use super::{DelayQueue, LuaScript, Meta, Request, Shard, keys, now_ms, shard_index};
 use crate::error::{Error, Result};
 use crate::input::{check_id, check_topic};
 
-/// Most dead letters one listing may reach (offset + limit).
-pub const MAX_DEAD_PAGE: usize = 10_000;
+/// Dead letters read per round trip while a filter looks through them.
+const SCAN_CHUNK: isize = 2000;
 
 /// A dead letter, as the dead-letter routes show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +30,73 @@ pub struct DeadLetter {
     pub died_at_ms: i64,
 }
 
+/// Which dead letters a listing shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeadQuery {
+    pub offset: usize,
+    pub limit: usize,
+    /// Text found (case-insensitive) in the id, the body or the last error.
+    pub text: Option<String>,
+    /// The last answer: a status (`503`), a class (`4xx`, `5xx`) or `none` (no HTTP answer: a
+    /// timeout, a refused connection).
+    pub status: Option<StatusFilter>,
+}
+
+/// The last-answer filter of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Code(u16),
+    /// 1 to 5: any status of that hundred.
+    Class(u16),
+    None,
+}
+
+impl StatusFilter {
+    /// `503`, `4xx`, `5xx`, `none`; the error names the value.
+    pub fn parse(text: &str) -> Result<StatusFilter> {
+        let t = text.trim().to_ascii_lowercase();
+        if t == "none" {
+            return Ok(StatusFilter::None);
+        }
+        if let Some(class) = t.strip_suffix("xx")
+            && let Ok(c @ 1..=5) = class.parse::<u16>()
+        {
+            return Ok(StatusFilter::Class(c));
+        }
+        match t.parse::<u16>() {
+            Ok(code @ 100..=599) => Ok(StatusFilter::Code(code)),
+            _ => Err(Error::invalid(format!(
+                "status {text:?} is not a filter: expected an HTTP status (e.g. 503), a class \
+                 (4xx, 5xx) or none (no answer: timeouts, refused connections)"
+            ))),
+        }
+    }
+
+    /// Whether a letter whose last answer was `status` passes.
+    pub fn matches(self, status: Option<u16>) -> bool {
+        match (self, status) {
+            (StatusFilter::None, None) => true,
+            (StatusFilter::Code(c), Some(s)) => c == s,
+            (StatusFilter::Class(c), Some(s)) => s / 100 == c,
+            _ => false,
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadPage {
+    pub letters: Vec<DeadLetter>,
+    /// Dead letters that match (all of them without a filter).
+    pub total: u64,
+}
+
+impl DeadQuery {
+    fn filtered(&self) -> bool {
+        self.text.as_deref().is_some_and(|t| !t.is_empty()) || self.status.is_some()
+    }
+}
+
 impl DelayQueue {
     /// A topic's dead letters, newest first: `limit` of them after skipping `offset`.
     pub async fn dead_letters(
@@ -33,27 +105,160 @@ impl DelayQueue {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
-        check_topic(topic)?;
-        // Checked: offset and limit come from a query string and may be near usize::MAX.
-        let reach = match offset.checked_add(limit) {
-            Some(reach) if reach <= MAX_DEAD_PAGE => reach,
-            _ => {
-                return Err(Error::invalid(format!(
-                    "offset {offset} + limit {limit} is over {MAX_DEAD_PAGE}: remove or requeue dead letters first"
-                )));
-            }
+        let query = DeadQuery {
+            offset,
+            limit,
+            ..DeadQuery::default()
         };
-        let base = self.keys.topic_base(topic);
-        let reach = reach.to_string();
-        let (keys, args): ([&str; 1], [&[u8]; 1]) = ([&base], [reach.as_bytes()]);
-        let pages = self.shards.iter().map(|shard| {
-            shard.eval::<Vec<(String, String, String, i64)>>(&DEAD_PAGE, &keys, &args)
+        Ok(self.dead_page(topic, &query).await?.letters)
+    }
+
+    /// A page of a topic's dead letters, newest first, as `query` asks; at any depth (one
+    /// shard reads only the page; several read the ids above it), the total of those that
+    /// match beside it.
+    pub async fn dead_page(&self, topic: &str, query: &DeadQuery) -> Result<DeadPage> {
+        check_topic(topic)?;
+        let dead = format!("{}:dead", self.keys.topic_base(topic));
+        let (ids, total) = if query.filtered() {
+            self.dead_matching(topic, &dead, query).await?
+        } else {
+            self.dead_ids(&dead, query).await?
+        };
+        let letters = self.dead_details(topic, ids).await?;
+        Ok(DeadPage { letters, total })
+    }
+
+    /// The page's ids (with their time of death) without a filter, and the total.
+    async fn dead_ids(&self, dead: &str, query: &DeadQuery) -> Result<(Vec<(String, i64)>, u64)> {
+        let one = self.shards.len() == 1;
+        // One shard: the page itself. Several: every id above the page's end, merged.
+        let (from, to) = if one {
+            (query.offset, query.offset.saturating_add(query.limit))
+        } else {
+            (0, query.offset.saturating_add(query.limit))
+        };
+        let from = isize::try_from(from).unwrap_or(isize::MAX);
+        let to = isize::try_from(to).unwrap_or(isize::MAX).saturating_sub(1);
+        let reads = self.shards.iter().map(|shard| async move {
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZCARD").arg(dead);
+            pipe.cmd("ZREVRANGE")
+                .arg(dead)
+                .arg(from)
+                .arg(to)
+                .arg("WITHSCORES");
+            shard
+                .query::<(u64, Vec<(String, f64)>)>(Request::Pipe(&pipe))
+                .await
         });
-        let mut letters = Vec::new();
-        for page in futures_util::future::join_all(pages).await {
-            for (id, body, meta, died_at_ms) in page? {
-                let meta: Meta = serde_json::from_str(&meta).unwrap_or_default();
-                letters.push(DeadLetter {
+        let mut total = 0;
+        let mut ids = Vec::new();
+        for read in futures_util::future::join_all(reads).await {
+            let (count, page) = read?;
+            total += count;
+            ids.extend(page.into_iter().map(|(id, at)| (id, at as i64)));
+        }
+        newest_first(&mut ids);
+        let skip = if one { 0 } else { query.offset };
+        Ok((
+            ids.into_iter().skip(skip).take(query.limit).collect(),
+            total,
+        ))
+    }
+
+    /// The page's ids among those that match the filter, and how many match: every shard's
+    /// dead letters are read in chunks, bodies only where the text must be looked for.
+    async fn dead_matching(
+        &self,
+        topic: &str,
+        dead: &str,
+        query: &DeadQuery,
+    ) -> Result<(Vec<(String, i64)>, u64)> {
+        let base = self.keys.topic_base(topic);
+        let (meta_key, body_key) = (format!("{base}:meta"), format!("{base}:body"));
+        let text = query
+            .text
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|t| !t.is_empty());
+        let scans = self.shards.iter().map(|shard| {
+            scan_shard(
+                shard,
+                dead,
+                &meta_key,
+                &body_key,
+                text.as_deref(),
+                query.status,
+            )
+        });
+        let mut ids = Vec::new();
+        for scan in futures_util::future::join_all(scans).await {
+            ids.extend(scan?);
+        }
+        newest_first(&mut ids);
+        let total = ids.len() as u64;
+        Ok((
+            ids.into_iter()
+                .skip(query.offset)
+                .take(query.limit)
+                .collect(),
+            total,
+        ))
+    }
+
+    /// Bodies and meta of the page's dead letters, in the page's order (one that went away in
+    /// between is left out).
+    async fn dead_details(&self, topic: &str, ids: Vec<(String, i64)>) -> Result<Vec<DeadLetter>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let base = self.keys.topic_base(topic);
+        let (meta_key, body_key) = (format!("{base}:meta"), format!("{base}:body"));
+        let count = self.shards.len();
+        let mut per_shard: Vec<Vec<usize>> = vec![Vec::new(); count];
+        for (n, (id, _)) in ids.iter().enumerate() {
+            per_shard[shard_index(topic, id, count)].push(n);
+        }
+        let reads = per_shard.iter().enumerate().map(|(s, rows)| {
+            let (ids, meta_key, body_key) = (&ids, &meta_key, &body_key);
+            async move {
+                if rows.is_empty() {
+                    return Ok((Vec::new(), Vec::new()));
+                }
+                let mut pipe = redis::pipe();
+                let hmget = |pipe: &mut redis::Pipeline, key: &str| {
+                    let cmd = pipe.cmd("HMGET").arg(key);
+                    for &n in rows {
+                        cmd.arg(&ids[n].0);
+                    }
+                };
+                hmget(&mut pipe, body_key);
+                hmget(&mut pipe, meta_key);
+                self.shards[s]
+                    .query::<(Vec<Option<String>>, Vec<Option<String>>)>(Request::Pipe(&pipe))
+                    .await
+            }
+        });
+        let mut found: Vec<Option<(String, Meta)>> = ids.iter().map(|_| None).collect();
+        for (rows, read) in per_shard
+            .iter()
+            .zip(futures_util::future::join_all(reads).await)
+        {
+            let (bodies, metas) = read?;
+            for ((&n, body), meta) in rows.iter().zip(bodies).zip(metas) {
+                let Some(body) = body else { continue };
+                let meta: Meta = meta
+                    .and_then(|m| serde_json::from_str(&m).ok())
+                    .unwrap_or_default();
+                found[n] = Some((body, meta));
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .zip(found)
+            .filter_map(|((id, died_at_ms), found)| {
+                let (body, meta) = found?;
+                Some(DeadLetter {
                     id,
                     body,
                     attempts: meta.attempts,
@@ -61,15 +266,9 @@ impl DelayQueue {
                     last_error: meta.last_error,
                     due_at_ms: meta.due_at.unwrap_or(died_at_ms),
                     died_at_ms,
-                });
-            }
-        }
-        letters.sort_by(|a, b| {
-            b.died_at_ms
-                .cmp(&a.died_at_ms)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(letters.into_iter().skip(offset).take(limit).collect())
+                })
+            })
+            .collect())
     }
 
     /// Puts a dead letter back to be delivered now, its attempts counted from zero again.
@@ -105,24 +304,6 @@ impl DelayQueue {
     }
 }
 
-/// The newest ARGV[1] dead letters with their bodies and meta.
-/// KEYS: topic base. Returns {id, body, meta, died at ms} for each.
-static DEAD_PAGE: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(&keys::lua(
-        r"
-local ids = redis.call('ZREVRANGE', @dead, 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-local out = {}
-for i = 1, #ids, 2 do
-  local id = ids[i]
-  local body = redis.call('HGET', @body, id) or 'null'
-  local meta = redis.call('HGET', @meta, id) or '{}'
-  out[#out + 1] = {id, body, meta, tonumber(ids[i + 1])}
-end
-return out
-",
-    ))
-});
-
 /// Moves a dead letter to ready, due ARGV[3], with its attempts and lease cleared.
 /// KEYS: topic base, prefix. ARGV: id, topic, now ms. Returns 1 if it was a dead letter.
 static REQUEUE: LazyLock<LuaScript> = LazyLock::new(|| {
@@ -152,3 +333,107 @@ return 1
 ",
     ))
 });
+
+/// Newest first; the same time of death by id.
+fn newest_first(ids: &mut [(String, i64)]) {
+    ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+}
+
+/// Every dead letter of one shard's set that matches, with its time of death: read a chunk at
+/// a time (ids, then their meta, and their bodies when there is text to look for).
+async fn scan_shard(
+    shard: &Shard,
+    dead: &str,
+    meta_key: &str,
+    body_key: &str,
+    text: Option<&str>,
+    status: Option<StatusFilter>,
+) -> Result<Vec<(String, i64)>> {
+    let mut matched = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut start: isize = 0;
+    loop {
+        let chunk: Vec<(String, f64)> = shard
+            .query(Request::Cmd(
+                redis::cmd("ZREVRANGE")
+                    .arg(dead)
+                    .arg(start)
+                    .arg(start + SCAN_CHUNK - 1)
+                    .arg("WITHSCORES"),
+            ))
+            .await?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(meta_key);
+        for (id, _) in &chunk {
+            pipe.arg(id);
+        }
+        if text.is_some() {
+            pipe.cmd("HMGET").arg(body_key);
+            for (id, _) in &chunk {
+                pipe.arg(id);
+            }
+        }
+        let mut columns: Vec<Vec<Option<String>>> = shard.query(Request::Pipe(&pipe)).await?;
+        let bodies = if text.is_some() { columns.pop() } else { None };
+        let metas = columns.pop().unwrap_or_default();
+        for (n, (id, at)) in chunk.iter().enumerate() {
+            // New dead letters push the others down between chunks: one may be read twice.
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let raw_meta = metas.get(n).cloned().flatten();
+            let meta: Meta = raw_meta
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default();
+            if status.is_some_and(|s| !s.matches(meta.last_status)) {
+                continue;
+            }
+            if let Some(text) = text {
+                let body = bodies
+                    .as_ref()
+                    .and_then(|b| b.get(n).cloned().flatten())
+                    .unwrap_or_default();
+                let found = id.to_lowercase().contains(text)
+                    || body.to_lowercase().contains(text)
+                    || meta
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.to_lowercase().contains(text));
+                if !found {
+                    continue;
+                }
+            }
+            matched.push((id.clone(), *at as i64));
+        }
+        if (chunk.len() as isize) < SCAN_CHUNK {
+            break;
+        }
+        start += SCAN_CHUNK;
+    }
+    Ok(matched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_filters_read_and_match() {
+        let f = |t: &str| StatusFilter::parse(t).unwrap();
+        assert!(f("503").matches(Some(503)));
+        assert!(!f("503").matches(Some(500)));
+        assert!(f("5xx").matches(Some(502)));
+        assert!(f("4XX").matches(Some(410)));
+        assert!(!f("4xx").matches(None));
+        assert!(f("none").matches(None));
+        assert!(!f("none").matches(Some(200)));
+        for bad in ["99", "6xx", "abc", "600", ""] {
+            let e = StatusFilter::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("status {bad:?}")), "{e}");
+        }
+    }
+}

@@ -82,22 +82,43 @@ impl<'a> DeadLetters<'a> {
 
     /// Letters `offset..offset + limit`, oldest first; every letter stays in the queue.
     pub async fn list(&self, offset: usize, limit: usize) -> Result<DeadPage> {
+        self.list_matching(offset, limit, None).await
+    }
+
+    /// As [`DeadLetters::list`], among the letters `matches` accepts (looked for among the
+    /// first 100,000); `total` is then how many of those match.
+    pub async fn list_matching(
+        &self,
+        offset: usize,
+        limit: usize,
+        matches: Option<&(dyn Fn(&DeadLetter) -> bool + Sync)>,
+    ) -> Result<DeadPage> {
         let Some(browser) = self.open().await? else {
             return Ok(DeadPage {
                 letters: Vec::new(),
                 total: 0,
             });
         };
-        let total = browser.count();
+        let mut total = browser.count();
         let mut letters = Vec::new();
         let mut seen = 0;
+        let mut read_all = 0;
         let read = async {
-            while seen < offset.saturating_add(limit) && seen < SCAN_LIMIT {
+            loop {
+                let wanted = seen < offset.saturating_add(limit);
+                if (matches.is_none() && !wanted) || read_all >= SCAN_LIMIT {
+                    break;
+                }
                 let Some(message) = browser.next().await? else {
                     break;
                 };
-                if seen >= offset {
-                    letters.push(letter(&message));
+                read_all += 1;
+                let letter = letter(&message);
+                if matches.is_some_and(|m| !m(&letter)) {
+                    continue;
+                }
+                if seen >= offset && letters.len() < limit {
+                    letters.push(letter);
                 }
                 seen += 1;
             }
@@ -106,6 +127,9 @@ impl<'a> DeadLetters<'a> {
         let outcome = read.await;
         browser.close().await;
         outcome?;
+        if matches.is_some() {
+            total = u32::try_from(seen).unwrap_or(u32::MAX);
+        }
         Ok(DeadPage { letters, total })
     }
 

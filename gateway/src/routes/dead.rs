@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use dq_core::subscription::{DeadLetter, Subscription};
+use dq_core::{DeadQuery, StatusFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,6 +23,12 @@ pub struct Page {
     offset: usize,
     #[serde(default = "default_limit")]
     limit: usize,
+    /// Text in the id, the body or the last error (case-insensitive).
+    #[serde(default)]
+    q: Option<String>,
+    /// The last answer: `503`, `4xx`, `5xx`, `none`.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 fn default_limit() -> usize {
@@ -40,19 +47,28 @@ impl Page {
     }
 }
 
-/// Newest first: `{"dead": [...], "total": n}`; `?offset=&limit=` page through them.
+/// Newest first: `{"dead": [...], "total": n, "offset": o}`; `?offset=&limit=` page through
+/// them at any depth, `?q=` (text in the id, body or last error) and `?status=` (`503`, `4xx`,
+/// `none`) filter them, `total` then counting those that match.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(topic): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
     let page = page.checked()?;
-    let letters = state
-        .queue
-        .dead_letters(&topic, page.offset, page.limit)
-        .await?;
-    let total = state.queue.stats(&topic).await?.dead;
-    let dead: Vec<Value> = letters
+    let status = match page.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(StatusFilter::parse(s)?),
+        None => None,
+    };
+    let query = DeadQuery {
+        offset: page.offset,
+        limit: page.limit,
+        text: page.q.clone().filter(|q| !q.is_empty()),
+        status,
+    };
+    let found = state.queue.dead_page(&topic, &query).await?;
+    let dead: Vec<Value> = found
+        .letters
         .iter()
         .map(|d| {
             let body: Value = serde_json::from_str(&d.body).unwrap_or(Value::Null);
@@ -68,7 +84,7 @@ pub async fn list(
         })
         .collect();
     Ok(Json(
-        json!({ "dead": dead, "total": total, "offset": page.offset }),
+        json!({ "dead": dead, "total": found.total, "offset": page.offset }),
     ))
 }
 
@@ -107,14 +123,38 @@ fn not_dead(topic: &str, id: &str) -> ApiError {
 const LISTED: usize = 10_000;
 
 /// A subscription's dead letters, oldest first: `{"dead": [...], "total": n, "offset": o,
-/// "queue": q}`; `?offset=&limit=` page through them. Each letter stays in the queue.
+/// "queue": q}`; `?offset=&limit=` page through the first 10,000 (a queue is read from its
+/// front), `?q=` and `?status=` filter the first 100,000. Each letter stays in the queue.
 pub async fn subscription_list(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
     let page = page.checked()?;
-    if page.offset + page.limit > LISTED {
+    let status = match page.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(StatusFilter::parse(s)?),
+        None => None,
+    };
+    let text = page
+        .q
+        .as_deref()
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    let filtered = status.is_some() || text.is_some();
+    let matches = move |letter: &DeadLetter| {
+        status.is_none_or(|s| s.matches(letter.last_status))
+            && text.as_deref().is_none_or(|text| {
+                letter.id.to_lowercase().contains(text)
+                    || String::from_utf8_lossy(&letter.body)
+                        .to_lowercase()
+                        .contains(text)
+                    || letter
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.to_lowercase().contains(text))
+            })
+    };
+    if page.offset.saturating_add(page.limit) > LISTED {
         return Err(ApiError::invalid(format!(
             "offset {} + limit {} is over {LISTED}: a listing reaches the first {LISTED} dead letters; requeue or remove some to see further",
             page.offset, page.limit
@@ -122,7 +162,13 @@ pub async fn subscription_list(
     }
     let subscription = held::<Subscription>(&state, &name)?;
     let letters = state.subscriptions.dead_letters(&subscription);
-    let found = letters.list(page.offset, page.limit).await?;
+    let found = letters
+        .list_matching(
+            page.offset,
+            page.limit,
+            if filtered { Some(&matches) } else { None },
+        )
+        .await?;
     let dead: Vec<Value> = found.letters.iter().map(shown).collect();
     Ok(Json(json!({
         "dead": dead,

@@ -1,13 +1,16 @@
-// Dead letters of a topic or of a subscription. The API pages with offset/limit only, so the
-// text and reason filters apply to the letters loaded so far, and "Load more" fetches the next
-// page from the server; the page says how many there are in all. Requeue or delete one, the
-// selected ones, or all of them.
+// Dead letters of a topic or of a subscription, paged and filtered by the server (`?q=` text in
+// the id, body or last error; `?status=` the last answer): "Load more" fetches the next page of
+// those that match, and the page says how many match in all. Requeue or delete one, the selected
+// ones, or all that match.
 
 import { api, get, enc } from './api.js';
 import { h, clear, badge, button, table, emptyState, facts, fmtInt, timeEl, pretty, plural, confirm, dialog, toast, errorBox, fill } from './dom.js';
 
 const PAGE = 100;
-const API_REACH = 10000; // offset + limit beyond this is refused (422)
+// A subscription's dead letters are read from the front of its queue: the API pages through the
+// first 10,000 (a topic's have no such bound).
+const reachOf = (src) => (src.kind === 'subscription' ? 10000 : Infinity);
+const REASONS = [['', 'Any answer'], ['410', '410 Gone'], ['4xx', 'A 4xx status'], ['5xx', 'A 5xx status'], ['none', 'No answer (timeout, refused)']];
 
 function sourceOf(query) {
   if (query.get('topic')) return { kind: 'topic', name: query.get('topic') };
@@ -77,28 +80,42 @@ class DeadView {
     this.selected = new Set();
     this.busy = false;
     this.q = h('input', { id: 'dead-q', type: 'search', placeholder: 'id, body or error', autocomplete: 'off' });
-    this.reason = h('input', { id: 'dead-reason', type: 'search', placeholder: 'e.g. 410 or timeout', list: 'dead-reasons', autocomplete: 'off' });
-    this.reasons = h('datalist', { id: 'dead-reasons' });
+    this.reason = h('select', { id: 'dead-reason' }, REASONS.map(([v, label]) => h('option', { value: v }, label)));
+    this.reach = reachOf(src);
     this.summary = h('p', { class: 'sub', role: 'status' });
     this.progress = h('p', { class: 'progress', role: 'status', hidden: true });
     this.bulk = h('div', { class: 'bulk' });
     this.list = h('div', {});
     this.more = h('div', { class: 'more' });
-    for (const input of [this.q, this.reason]) input.addEventListener('input', () => this.draw());
+    // Each change asks the server again, once typing pauses.
+    let timer = null;
+    for (const input of [this.q, this.reason]) {
+      input.addEventListener(input === this.q ? 'input' : 'change', () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => this.reload(), input === this.q ? 300 : 0);
+      });
+    }
     this.el = h('div', {},
       h('form', { class: 'form form-inline filters', role: 'search', onsubmit: (e) => e.preventDefault() },
         h('div', { class: 'field' }, h('label', { for: 'dead-q' }, 'Filter'), this.q),
-        h('div', { class: 'field' }, h('label', { for: 'dead-reason' }, 'Reason (status or error)'), this.reason, this.reasons)),
+        h('div', { class: 'field' }, h('label', { for: 'dead-reason' }, 'Last answer'), this.reason)),
       this.summary, this.progress, ctx.readonly ? null : this.bulk, this.list, this.more);
   }
 
+  filtering() {
+    return Boolean(this.q.value.trim() || this.reason.value);
+  }
+
   async fetchPage(offset, limit) {
-    return get(`${base(this.src)}?offset=${offset}&limit=${limit}`, { signal: this.ctx.signal });
+    const q = this.q.value.trim();
+    const status = this.reason.value;
+    const filter = `${q ? `&q=${enc(q)}` : ''}${status ? `&status=${enc(status)}` : ''}`;
+    return get(`${base(this.src)}?offset=${offset}&limit=${limit}${filter}`, { signal: this.ctx.signal });
   }
 
   async loadMore() {
     const offset = this.letters.length;
-    const limit = Math.min(PAGE, API_REACH - offset);
+    const limit = Math.min(PAGE, this.reach - offset);
     if (limit <= 0) return;
     fill(this.more, h('p', { class: 'loading' }, 'Loading…'));
     let page;
@@ -109,6 +126,8 @@ class DeadView {
       fill(this.more, errorBox(e));
       return;
     }
+    // A filter changed while this page came: the newer request's answer is the one shown.
+    if (offset !== this.letters.length) return;
     const seen = new Set(this.letters.map((l) => l.id));
     this.letters.push(...page.dead.filter((l) => !seen.has(l.id)));
     this.total = page.total;
@@ -121,37 +140,29 @@ class DeadView {
     await this.loadMore();
   }
 
-  matches(l) {
-    const q = this.q.value.trim().toLowerCase();
-    const r = this.reason.value.trim().toLowerCase();
-    const body = l.body !== undefined ? (typeof l.body === 'string' ? l.body : JSON.stringify(l.body)) : '';
-    if (q && ![l.id, l.last_error || '', body, l.routing_key || ''].some((s) => s.toLowerCase().includes(q))) return false;
-    if (r && !(String(l.last_status ?? 'no answer').includes(r) || (l.last_error || '').toLowerCase().includes(r))) return false;
-    return true;
-  }
-
   draw() {
     const { ctx, src } = this;
-    const shown = this.letters.filter((l) => this.matches(l));
-    const filtering = this.q.value.trim() || this.reason.value.trim();
+    const shown = this.letters;
+    const filtering = this.filtering();
     const order = src.kind === 'topic' ? 'newest first' : 'oldest first';
+    const scope = src.kind === 'subscription' ? ' (among the first 100,000)' : '';
     this.summary.textContent = this.total === 0 ? ''
-      : `${fmtInt(this.letters.length)} of ${plural(this.total, 'dead letter')} loaded (${order})${filtering ? `; ${fmtInt(shown.length)} match the filter. Filters look at the loaded letters only: load more to search further.` : '.'}`;
-    fill(this.reasons, [...new Set(this.letters.flatMap((l) => [l.last_status != null ? String(l.last_status) : null, l.last_error]).filter(Boolean))]
-      .slice(0, 30).map((v) => h('option', { value: v })));
+      : filtering
+        ? `${fmtInt(this.letters.length)} of ${plural(this.total, 'dead letter')} that match the filter${scope} loaded (${order}).`
+        : `${fmtInt(this.letters.length)} of ${plural(this.total, 'dead letter')} loaded (${order}).`;
     this.drawBulk(shown);
-    if (this.total === 0) {
+    if (this.total === 0 && filtering) {
+      fill(this.list, emptyState('Nothing matches', `No dead letter of ${src.kind} ${src.name} matches the filter: change it, or clear it to see them all.`));
+    } else if (this.total === 0) {
       fill(this.list, emptyState('No dead letters', `Every message of ${src.kind} ${src.name} was delivered or is still on its way. Letters land here after their last attempt, or at once when the endpoint answers 410.`));
-    } else if (!shown.length) {
-      fill(this.list, emptyState('Nothing matches', 'No loaded letter matches the filter: change it, or load more letters.'));
     } else {
       fill(this.list, this.table(shown));
     }
     clear(this.more);
     const left = this.total - this.letters.length;
     if (left > 0) {
-      if (this.letters.length >= API_REACH) {
-        this.more.append(h('p', { class: 'muted' }, `The API lists the first ${fmtInt(API_REACH)} dead letters only: requeue or delete some to reach the other ${fmtInt(left)}.`));
+      if (this.letters.length >= this.reach) {
+        this.more.append(h('p', { class: 'muted' }, `A subscription's dead letters are read from the front of its queue: the first ${fmtInt(this.reach)} are listed. Filter them, or requeue or delete some to reach the other ${fmtInt(left)}.`));
       } else {
         this.more.append(button(`Load ${fmtInt(Math.min(PAGE, left))} more (${fmtInt(left)} not loaded)`, () => this.loadMore(), { name: 'load-more' }));
       }
@@ -167,8 +178,8 @@ class DeadView {
       button(`Requeue selected`, () => this.run('requeue', [...this.selected]), { kind: 'btn-small', disabled: !n || busy, name: 'requeue-selected' }),
       button(`Delete selected`, () => this.run('delete', [...this.selected]), { kind: 'btn-small btn-danger-quiet', disabled: !n || busy, name: 'delete-selected' }),
       h('span', { class: 'sep', 'aria-hidden': 'true' }),
-      button(`Requeue all ${fmtInt(all)}`, () => this.runAll('requeue'), { kind: 'btn-small', disabled: !all || busy, name: 'requeue-all' }),
-      button(`Delete all ${fmtInt(all)}`, () => this.runAll('delete'), { kind: 'btn-small btn-danger-quiet', disabled: !all || busy, name: 'delete-all' }));
+      button(`Requeue all ${fmtInt(all)}${this.filtering() ? ' that match' : ''}`, () => this.runAll('requeue'), { kind: 'btn-small', disabled: !all || busy, name: 'requeue-all' }),
+      button(`Delete all ${fmtInt(all)}${this.filtering() ? ' that match' : ''}`, () => this.runAll('delete'), { kind: 'btn-small btn-danger-quiet', disabled: !all || busy, name: 'delete-all' }));
     this.shown = shown;
   }
 
@@ -286,14 +297,15 @@ class DeadView {
   async runAll(op) {
     const verb = op === 'requeue' ? 'Requeue' : 'Delete';
     const target = this.total;
+    const which = this.filtering() ? ' that match the filter' : '';
     const text = op === 'requeue'
-      ? `All ${plural(target, 'dead letter')} of ${this.src.kind} ${this.src.name} go back to be delivered again.`
-      : `All ${plural(target, 'dead letter')} of ${this.src.kind} ${this.src.name} are removed for good.`;
+      ? `All ${plural(target, 'dead letter')} of ${this.src.kind} ${this.src.name}${which} go back to be delivered again.`
+      : `All ${plural(target, 'dead letter')} of ${this.src.kind} ${this.src.name}${which} are removed for good.`;
     if (!await confirm(`${verb} all ${plural(target, 'dead letter')}?`, text, `${verb} all`, op === 'delete')) return;
     this.setBusy(true);
     let done = 0;
     const failures = [];
-    if (op === 'requeue' && this.src.kind === 'subscription') {
+    if (op === 'requeue' && this.src.kind === 'subscription' && !this.filtering()) {
       try {
         done = (await api('POST', `${base(this.src)}/requeue`)).requeued;
       } catch (e) {
@@ -304,7 +316,7 @@ class DeadView {
       while (!this.stopRequested && done + failures.length < target) {
         let page;
         try {
-          page = await this.fetchPage(Math.min(failures.length, API_REACH - 500), 500);
+          page = await this.fetchPage(Math.min(failures.length, this.reach - 500), 500);
         } catch (e) {
           failures.push(e.message);
           break;
