@@ -68,3 +68,5 @@ echo
 bash bench/workers.sh
 echo
 bash bench/subscriptions.sh   # RabbitMQ to HTTP: [[subscription]] against the PHP consumer daemon
+echo
+bash bench/operator.sh   # the admin UI's reads with 1,000 topics and 100,000 dead letters

@@ -12,8 +12,10 @@ use super::{DelayQueue, LuaScript, Meta, Request, Shard, keys, now_ms, shard_ind
 use crate::error::{Error, Result};
 use crate::input::{check_id, check_topic};
 
-/// Dead letters read per round trip while a filter looks through them.
-const SCAN_CHUNK: isize = 2000;
+/// Dead letters per chunk while a filter looks through them.
+const SCAN_CHUNK: isize = 5000;
+/// Chunks asked for at once.
+const SCAN_AHEAD: usize = 3;
 
 /// A dead letter, as the dead-letter routes show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -334,13 +336,35 @@ return 1
     ))
 });
 
+/// The `last_status` of a dead letter's meta (JSON written by dq's scripts), read without
+/// parsing the rest: the filters read it for every letter.
+fn last_status(meta: &str) -> Option<u16> {
+    let at = meta.find("\"last_status\":")? + "\"last_status\":".len();
+    let digits: &str = &meta[at..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// Whether `haystack` holds `needle` (already lower case), ignoring case; ASCII is compared
+/// without allocating.
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle)
+}
+
 /// Newest first; the same time of death by id.
 fn newest_first(ids: &mut [(String, i64)]) {
     ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 }
 
 /// Every dead letter of one shard's set that matches, with its time of death: read a chunk at
-/// a time (ids, then their meta, and their bodies when there is text to look for).
+/// a time (ids, then their meta, and their bodies when there is text to look for), a few
+/// chunks at once so that Redis reads the next while the gateway looks at one.
 async fn scan_shard(
     shard: &Shard,
     dead: &str,
@@ -349,70 +373,91 @@ async fn scan_shard(
     text: Option<&str>,
     status: Option<StatusFilter>,
 ) -> Result<Vec<(String, i64)>> {
+    use futures_util::StreamExt;
+    let count: isize = shard
+        .query(Request::Cmd(redis::cmd("ZCARD").arg(dead)))
+        .await?;
+    // One chunk more than there are: letters that died meanwhile push the others down.
+    let starts = (0..=count / SCAN_CHUNK).map(|n| n * SCAN_CHUNK);
+    let mut chunks = futures_util::stream::iter(starts)
+        .map(|start| scan_chunk(shard, dead, meta_key, body_key, start, text, status))
+        .buffered(SCAN_AHEAD);
     let mut matched = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut start: isize = 0;
-    loop {
-        let chunk: Vec<(String, f64)> = shard
-            .query(Request::Cmd(
-                redis::cmd("ZREVRANGE")
-                    .arg(dead)
-                    .arg(start)
-                    .arg(start + SCAN_CHUNK - 1)
-                    .arg("WITHSCORES"),
-            ))
-            .await?;
-        if chunk.is_empty() {
-            break;
+    while let Some(chunk) = chunks.next().await {
+        for (id, at) in chunk? {
+            // A letter pushed across a chunk's edge is read twice.
+            if seen.insert(id.clone()) {
+                matched.push((id, at));
+            }
         }
-        let mut pipe = redis::pipe();
-        pipe.cmd("HMGET").arg(meta_key);
+    }
+    Ok(matched)
+}
+
+/// The letters `start..start + SCAN_CHUNK` of a shard's set that match.
+async fn scan_chunk(
+    shard: &Shard,
+    dead: &str,
+    meta_key: &str,
+    body_key: &str,
+    start: isize,
+    text: Option<&str>,
+    status: Option<StatusFilter>,
+) -> Result<Vec<(String, i64)>> {
+    let chunk: Vec<(String, f64)> = shard
+        .query(Request::Cmd(
+            redis::cmd("ZREVRANGE")
+                .arg(dead)
+                .arg(start)
+                .arg(start + SCAN_CHUNK - 1)
+                .arg("WITHSCORES"),
+        ))
+        .await?;
+    if chunk.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    pipe.cmd("HMGET").arg(meta_key);
+    for (id, _) in &chunk {
+        pipe.arg(id);
+    }
+    if text.is_some() {
+        pipe.cmd("HMGET").arg(body_key);
         for (id, _) in &chunk {
             pipe.arg(id);
         }
-        if text.is_some() {
-            pipe.cmd("HMGET").arg(body_key);
-            for (id, _) in &chunk {
-                pipe.arg(id);
-            }
+    }
+    let mut columns: Vec<Vec<Option<String>>> = shard.query(Request::Pipe(&pipe)).await?;
+    let bodies = if text.is_some() { columns.pop() } else { None };
+    let metas = columns.pop().unwrap_or_default();
+    let mut matched = Vec::new();
+    for (n, (id, at)) in chunk.into_iter().enumerate() {
+        let raw_meta = metas.get(n).and_then(|m| m.as_deref()).unwrap_or("");
+        if let Some(status) = status
+            && !status.matches(last_status(raw_meta))
+        {
+            continue;
         }
-        let mut columns: Vec<Vec<Option<String>>> = shard.query(Request::Pipe(&pipe)).await?;
-        let bodies = if text.is_some() { columns.pop() } else { None };
-        let metas = columns.pop().unwrap_or_default();
-        for (n, (id, at)) in chunk.iter().enumerate() {
-            // New dead letters push the others down between chunks: one may be read twice.
-            if !seen.insert(id.clone()) {
+        if let Some(text) = text {
+            let body = bodies
+                .as_ref()
+                .and_then(|b| b.get(n))
+                .and_then(|b| b.as_deref())
+                .unwrap_or("");
+            let found = contains_folded(&id, text)
+                || contains_folded(body, text)
+                || (contains_folded(raw_meta, text)
+                    && serde_json::from_str::<Meta>(raw_meta).is_ok_and(|m| {
+                        m.last_error
+                            .as_deref()
+                            .is_some_and(|e| contains_folded(e, text))
+                    }));
+            if !found {
                 continue;
             }
-            let raw_meta = metas.get(n).cloned().flatten();
-            let meta: Meta = raw_meta
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or_default();
-            if status.is_some_and(|s| !s.matches(meta.last_status)) {
-                continue;
-            }
-            if let Some(text) = text {
-                let body = bodies
-                    .as_ref()
-                    .and_then(|b| b.get(n).cloned().flatten())
-                    .unwrap_or_default();
-                let found = id.to_lowercase().contains(text)
-                    || body.to_lowercase().contains(text)
-                    || meta
-                        .last_error
-                        .as_deref()
-                        .is_some_and(|e| e.to_lowercase().contains(text));
-                if !found {
-                    continue;
-                }
-            }
-            matched.push((id.clone(), *at as i64));
         }
-        if (chunk.len() as isize) < SCAN_CHUNK {
-            break;
-        }
-        start += SCAN_CHUNK;
+        matched.push((id, at as i64));
     }
     Ok(matched)
 }
@@ -420,6 +465,19 @@ async fn scan_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_status_and_text_are_found_without_parsing_everything() {
+        assert_eq!(
+            last_status(r#"{"attempts":6,"last_status":503,"last_error":"HTTP 503"}"#),
+            Some(503)
+        );
+        assert_eq!(last_status(r#"{"attempts":1,"last_status":null}"#), None);
+        assert_eq!(last_status(""), None);
+        assert!(contains_folded("Order-42 FAILED", "failed"));
+        assert!(contains_folded("Überweisung", "überweisung"));
+        assert!(!contains_folded("abc", "abd"));
+    }
 
     #[test]
     fn status_filters_read_and_match() {

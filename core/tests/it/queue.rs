@@ -354,3 +354,82 @@ async fn a_timed_out_add_may_have_stored_the_message_and_says_so() {
     .unwrap();
     assert_eq!(real.stats("orders").await.unwrap().delayed, 3);
 }
+
+#[tokio::test]
+async fn dead_letters_are_paged_at_any_depth_and_filtered_over_two_shards() {
+    let shards = ["redis://127.0.0.1:6379/14", "redis://127.0.0.1:6379/15"];
+    let scratch = Scratch::new(&shards);
+    let queue = scratch.queue();
+    let registry = dq_core::Registry::new(queue.clone());
+    let mut topic = dq_core::Topic::new("pulled", "");
+    topic.mode = dq_core::Mode::Pull;
+    registry.put(topic).await.unwrap();
+    let messages: Vec<NewMessage> = (0..30)
+        .map(|i| {
+            let tag = if i % 3 == 0 { "Needle" } else { "hay" };
+            message(
+                &queue,
+                json!({"id": format!("m{i}"), "body": {"n": i, "tag": tag}}),
+            )
+        })
+        .collect();
+    assert_eq!(queue.add_many("pulled", &messages).await.unwrap(), 30);
+    for _ in 0..30 {
+        let job = queue
+            .reserve("pulled", Duration::from_secs(2))
+            .await
+            .unwrap()
+            .expect("a due job");
+        let n: u32 = job.id[1..].parse().unwrap();
+        let reason = if n % 5 == 0 {
+            "Timeout talking to the bank"
+        } else {
+            "refused"
+        };
+        queue.fail("pulled", &job.lease, reason).await.unwrap();
+    }
+    let page = |offset: usize, limit: usize, text: Option<&str>, status: Option<&str>| {
+        let query = dq_core::DeadQuery {
+            offset,
+            limit,
+            text: text.map(str::to_string),
+            status: status.map(|s| dq_core::StatusFilter::parse(s).unwrap()),
+        };
+        let queue = queue.clone();
+        async move { queue.dead_page("pulled", &query).await.unwrap() }
+    };
+    // Pages of 10 cover all 30 once, newest first, across both shards.
+    let mut ids = Vec::new();
+    let mut died = Vec::new();
+    for offset in [0, 10, 20] {
+        let p = page(offset, 10, None, None).await;
+        assert_eq!((p.letters.len(), p.total), (10, 30));
+        ids.extend(p.letters.iter().map(|l| l.id.clone()));
+        died.extend(p.letters.iter().map(|l| l.died_at_ms));
+    }
+    assert!(
+        died.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {died:?}"
+    );
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 30);
+    assert_eq!(page(25, 10, None, None).await.letters.len(), 5);
+    assert!(page(30, 10, None, None).await.letters.is_empty());
+    // Text in the body, the last error or the id, in any case.
+    let needle = page(0, 100, Some("needle"), None).await;
+    assert_eq!(needle.total, 10);
+    assert!(needle.letters.iter().all(|l| l.body.contains("Needle")));
+    let timeouts = page(0, 3, Some("TIMEOUT"), None).await;
+    assert_eq!((timeouts.total, timeouts.letters.len()), (6, 3));
+    assert_eq!(
+        timeouts.letters[0].last_error.as_deref(),
+        Some("Timeout talking to the bank")
+    );
+    assert_eq!(page(0, 100, Some("m1"), None).await.total, 11);
+    // The last answer: none here (failed by a worker, no HTTP status).
+    assert_eq!(page(0, 100, None, Some("none")).await.total, 30);
+    assert_eq!(page(0, 100, None, Some("5xx")).await.total, 0);
+    assert_eq!(page(0, 100, Some("needle"), Some("none")).await.total, 10);
+}
