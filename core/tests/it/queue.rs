@@ -381,7 +381,7 @@ async fn dead_letters_are_paged_at_any_depth_and_filtered_over_two_shards() {
             .unwrap()
             .expect("a due job");
         let n: u32 = job.id[1..].parse().unwrap();
-        let reason = if n % 5 == 0 {
+        let reason = if n.is_multiple_of(5) {
             "Timeout talking to the bank"
         } else {
             "refused"
