@@ -42,9 +42,9 @@ pub use config::{QueueConfig, RedisServer, mask_password};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{InputRules, MessageFields, NewMessage, Schedule};
 pub use queue::{
-    Added, ConnectionMode, DeadLetter, DeadPage, DeadQuery, DelayQueue, Job, MAX_RESERVE_WAIT,
-    Message, Retried, ServerFacts, ServerReport, ShardHealth, State, Stats, StatusFilter,
-    TopicSource,
+    Added, ConnectionMode, DeadLetter, DeadPage, DeadQuery, DelayQueue, DeliverNow, Job,
+    MAX_RESERVE_WAIT, Message, Retried, ServerFacts, ServerReport, ShardHealth, State, Stats,
+    StatusFilter, TopicSource,
 };
 pub use registry::{
     DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, Definition, DelayQueueImport, ImportedTopic, Method, Mode,

@@ -85,6 +85,19 @@ impl StatusFilter {
     }
 }
 
+/// What [`DelayQueue::deliver_now`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliverNow {
+    /// It is due now (it was waiting, or due already).
+    Due,
+    /// A worker is delivering it.
+    InFlight,
+    /// It is a dead letter (requeue it instead).
+    Dead,
+    /// No such message.
+    Missing,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadPage {
@@ -280,6 +293,28 @@ impl DelayQueue {
             .await
     }
 
+    /// Makes a waiting message due now (its attempts and body as they are), in one step: no
+    /// moment when it is in neither set, nor a second copy. What it found: see [`DeliverNow`].
+    pub async fn deliver_now(&self, topic: &str, id: &str) -> Result<DeliverNow> {
+        check_topic(topic)?;
+        check_id(id)?;
+        let shard = &self.shards[shard_index(topic, id, self.shards.len())];
+        let now = now_ms().to_string();
+        let found: i64 = shard
+            .eval(
+                &DELIVER_NOW,
+                &[&self.keys.topic_base(topic), self.keys.prefix()],
+                &[id.as_bytes(), topic.as_bytes(), now.as_bytes()],
+            )
+            .await?;
+        Ok(match found {
+            1 => DeliverNow::Due,
+            2 => DeliverNow::InFlight,
+            3 => DeliverNow::Dead,
+            _ => DeliverNow::Missing,
+        })
+    }
+
     /// Removes a dead letter. `false` if there is no such dead letter.
     pub async fn delete_dead(&self, topic: &str, id: &str) -> Result<bool> {
         self.dead_script(&DELETE, topic, id, "").await
@@ -322,6 +357,26 @@ return 1
     ))
 });
 
+/// Moves a delayed message to ready, due ARGV[3]; a ready one stays as it is.
+/// KEYS: topic base, prefix. ARGV: id, topic, now ms. Returns 1 due now (or already), 2 being
+/// delivered, 3 a dead letter, 0 not there.
+static DELIVER_NOW: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&keys::lua(
+        r"
+local id, topic = ARGV[1], ARGV[2]
+if redis.call('ZREM', @delayed, id) == 1 then
+  redis.call('ZADD', @ready, ARGV[3], id)
+  mark_ready(topic)
+  return 1
+end
+if redis.call('ZSCORE', @ready, id) then return 1 end
+if redis.call('ZSCORE', @inflight, id) then return 2 end
+if redis.call('ZSCORE', @dead, id) then return 3 end
+return 0
+",
+    ))
+});
+
 /// Removes a dead letter (and only a dead letter).
 /// KEYS: topic base, prefix. ARGV: id. Returns 1 if it was a dead letter.
 static DELETE: LazyLock<LuaScript> = LazyLock::new(|| {
@@ -357,9 +412,13 @@ fn contains_folded(haystack: &str, needle: &str) -> bool {
     haystack.to_lowercase().contains(needle)
 }
 
-/// Newest first; the same time of death by id.
+/// Newest first; the same time of death by id, descending, as ZREVRANGE orders them: each
+/// shard's top of the page then holds exactly the letters the merged page needs.
 fn newest_first(ids: &mut [(String, i64)]) {
-    ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ids.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| b.0.as_bytes().cmp(a.0.as_bytes()))
+    });
 }
 
 /// Every dead letter of one shard's set that matches, with its time of death: read a chunk at

@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorKind, Result, shown};
 use crate::input::{InputRules, NewMessage, check_id, check_topic};
 use crate::registry::Topic;
 
-pub use dead::{DeadLetter, DeadPage, DeadQuery, StatusFilter};
+pub use dead::{DeadLetter, DeadPage, DeadQuery, DeliverNow, StatusFilter};
 pub(crate) use jobs::{ACK, BURY};
 pub use jobs::{Job, MAX_RESERVE_WAIT, Retried};
 pub(crate) use keys::Keys;

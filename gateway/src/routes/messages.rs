@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dq_core::Message;
+use dq_core::{DeliverNow, Message};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -94,6 +94,34 @@ pub async fn delete(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&topic, &id))
+    }
+}
+
+/// Makes a waiting message due now, in one step (its attempts and body unchanged): 200
+/// `{"id", "state": "ready"}`; 409 when it is being delivered or is a dead letter; 404 when
+/// there is none.
+pub async fn deliver_now(
+    State(state): State<Arc<AppState>>,
+    Path((topic, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let conflict = |message: String| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            dq_core::Error::new(dq_core::ErrorKind::Rejected, message),
+        )
+    };
+    match state.queue.deliver_now(&topic, &id).await? {
+        DeliverNow::Due => {
+            tracing::info!(topic = %topic, id = %id, "message made due now");
+            Ok(Json(json!({"id": id, "state": "ready"})))
+        }
+        DeliverNow::InFlight => Err(conflict(format!(
+            "message \"{id}\" of topic \"{topic}\" is being delivered now"
+        ))),
+        DeliverNow::Dead => Err(conflict(format!(
+            "message \"{id}\" of topic \"{topic}\" is a dead letter: requeue it with POST /v1/topics/{topic}/dead/{id}/requeue"
+        ))),
+        DeliverNow::Missing => Err(not_found(&topic, &id)),
     }
 }
 

@@ -79,6 +79,10 @@ pub fn operations() -> Vec<Operation> {
         Op::post("/v1/topics/{topic}/messages", messages::add),
         Op::get("/v1/topics/{topic}/messages/{id}", messages::show),
         Op::delete("/v1/topics/{topic}/messages/{id}", messages::delete),
+        Op::post(
+            "/v1/topics/{topic}/messages/{id}/deliver",
+            messages::deliver_now,
+        ),
         Op::get("/v1/topics/{topic}/stats", messages::stats),
         Op::post("/v1/topics/{topic}/reserve", jobs::reserve),
         Op::post("/v1/topics/{topic}/jobs/{lease}/ack", jobs::ack),

@@ -264,6 +264,49 @@ async fn bad_topics_are_422_naming_the_field() {
 }
 
 #[tokio::test]
+async fn deliver_now_makes_a_waiting_message_due_in_one_step() {
+    let gw = gateway();
+    gw.topic("orders").await;
+    let (status, _) = gw
+        .call(
+            "POST",
+            "/v1/topics/orders/messages",
+            Some(json!({"id": "o-1", "body": {"n": 1}, "delay": 3600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = gw
+        .call("POST", "/v1/topics/orders/messages/o-1/deliver", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"id": "o-1", "state": "ready"}));
+    let (_, body) = gw.call("GET", "/v1/topics/orders/messages/o-1", None).await;
+    assert_eq!(body["state"], "ready", "{body}");
+    assert_eq!(body["body"], json!({"n": 1}));
+    let (_, body) = gw.call("GET", "/v1/topics/orders/stats", None).await;
+    assert_eq!(
+        body,
+        json!({"delayed": 0, "ready": 1, "inflight": 0, "dead": 0})
+    );
+    // Again: still due, still one.
+    let (status, _) = gw
+        .call("POST", "/v1/topics/orders/messages/o-1/deliver", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = gw
+        .call("POST", "/v1/topics/orders/messages/nope/deliver", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"nope\""),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn messages_add_get_delete_stats() {
     let gw = gateway();
     gw.topic("orders").await;

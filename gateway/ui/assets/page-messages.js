@@ -1,7 +1,6 @@
-// Message lookup by topic and id: view, delete, deliver now. "Deliver now" adds the message
-// again with the same id, its body and "delay": 0 — an add with an existing id replaces the
-// pending message (README: one message per (topic, id)), so it is due at once; its attempts
-// start again from zero. A dead message is requeued instead.
+// Message lookup by topic and id: view, delete, deliver now. "Deliver now" makes the waiting
+// message due in one step on the server (POST .../messages/{id}/deliver: its body and attempts
+// unchanged). A dead message is requeued instead.
 
 import { api, get, enc } from './api.js';
 import { h, badge, button, facts, fmtInt, timeEl, pretty, confirm, toast, errorBox, emptyState, linkButton } from './dom.js';
@@ -55,9 +54,9 @@ async function lookup(ctx, result, topic, id) {
   if (!ctx.readonly) {
     if (m.state === 'delayed' || m.state === 'ready') {
       buttons.push(button('Deliver now', async () => {
-        if (!await confirm(`Deliver ${id} now?`, 'It is added again with the same id and body and no delay, replacing the waiting one; its attempts count from zero.', 'Deliver now')) return;
+        if (!await confirm(`Deliver ${id} now?`, 'It becomes due at once, its body and attempts as they are.', 'Deliver now')) return;
         try {
-          await api('POST', `/v1/topics/${enc(topic)}/messages`, { id: m.id, body: m.body, delay: 0 });
+          await api('POST', `/v1/topics/${enc(topic)}/messages/${enc(id)}/deliver`);
           toast(`Message ${id} is due now.`);
           again();
         } catch (e) {
