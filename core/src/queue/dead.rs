@@ -56,7 +56,7 @@ pub enum StatusFilter {
 impl StatusFilter {
     /// `503`, `4xx`, `5xx`, `none`; the error names the value.
     pub fn parse(text: &str) -> Result<StatusFilter> {
-        let t = text.trim().to_ascii_lowercase();
+        let t = text.to_ascii_lowercase();
         if t == "none" {
             return Ok(StatusFilter::None);
         }
@@ -548,7 +548,7 @@ mod tests {
         assert!(!f("4xx").matches(None));
         assert!(f("none").matches(None));
         assert!(!f("none").matches(Some(200)));
-        for bad in ["99", "6xx", "abc", "600", ""] {
+        for bad in ["99", "6xx", "abc", "600", "", " 503"] {
             let e = StatusFilter::parse(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("status {bad:?}")), "{e}");
         }
