@@ -31,12 +31,23 @@ pub struct Page {
     status: Option<String>,
 }
 
+/// The longest `?q=` text.
+const MAX_TEXT: usize = 1000;
+
 fn default_limit() -> usize {
     100
 }
 
 impl Page {
     fn checked(self) -> Result<Page, ApiError> {
+        if let Some(q) = &self.q
+            && q.chars().count() > MAX_TEXT
+        {
+            return Err(ApiError::invalid(format!(
+                "q is {} characters long: at most {MAX_TEXT}",
+                q.chars().count()
+            )));
+        }
         if self.limit == 0 || self.limit > 1000 {
             return Err(ApiError::invalid(format!(
                 "limit {} is out of range: expected 1 to 1000",
