@@ -69,14 +69,7 @@ pub async fn watch_backends(state: Arc<AppState>, mut shutdown: watch::Receiver<
     }
     let mut watched: HashMap<String, Watched> = HashMap::new();
     loop {
-        let amqp = state.amqp_in_use();
-        let (servers, broker) = tokio::join!(state.queue.servers(), async {
-            if amqp {
-                Some(state.producer.check(BROKER_CHECK).await)
-            } else {
-                None
-            }
-        });
+        let (servers, broker) = crate::routes::health::probe(&state, BROKER_CHECK).await;
         let mut results: Vec<(String, Result<(), String>)> = servers
             .iter()
             .map(|report| {

@@ -26,14 +26,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Va
 
 /// The health report and its status, as `/healthz` answers them.
 pub async fn report(state: &AppState) -> (StatusCode, Value) {
-    let amqp_in_use = state.amqp_in_use();
-    let (servers, broker) = tokio::join!(state.queue.servers(), async {
-        if amqp_in_use {
-            Some(state.producer.check(BROKER_CHECK).await)
-        } else {
-            None
-        }
-    });
+    let (servers, broker) = probe(state, BROKER_CHECK).await;
     let mut down = false;
     let mut warnings = Vec::new();
     let redis: Vec<Value> = servers
@@ -107,6 +100,25 @@ pub async fn report(state: &AppState) -> (StatusCode, Value) {
         body["subscriptions"] = subscriptions;
     }
     (status, body)
+}
+
+/// Every Redis shard's answer, and RabbitMQ's round trip (within `broker_timeout`) when it is
+/// in use (`None` when not), asked at once: `/healthz` and the alerts' watch of the backends.
+pub(crate) async fn probe(
+    state: &AppState,
+    broker_timeout: Duration,
+) -> (
+    Vec<dq_core::ServerReport>,
+    Option<dq_core::Result<Duration>>,
+) {
+    let amqp_in_use = state.amqp_in_use();
+    tokio::join!(state.queue.servers(), async {
+        if amqp_in_use {
+            Some(state.producer.check(broker_timeout).await)
+        } else {
+            None
+        }
+    })
 }
 
 /// What the `xa` worker's last pass found (MySQL is not asked here); its error is a warning.

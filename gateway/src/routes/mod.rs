@@ -5,7 +5,7 @@
 mod dead;
 mod definitions;
 mod exchanges;
-mod health;
+pub(crate) mod health;
 mod jobs;
 mod messages;
 mod openapi;

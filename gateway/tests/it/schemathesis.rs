@@ -26,27 +26,14 @@ use tokio::task::block_in_place;
 
 const TOKEN: &str = "schemathesis-token";
 
-/// Where scripts/setup.sh puts the venv: `DQ_VENV`, else `$XDG_CACHE_HOME/dq/venv`, else
-/// `~/.cache/dq/venv`.
-fn venv() -> PathBuf {
-    if let Some(venv) = std::env::var_os("DQ_VENV") {
-        return PathBuf::from(venv);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
-        PathBuf::from,
-    );
-    cache.join("dq/venv")
-}
-
 /// A program of the test venv; panics saying how to install it when it is missing.
 fn tool(name: &str) -> PathBuf {
-    let path = venv().join("bin").join(name);
+    let path = dq_testkit::smtp::venv().join("bin").join(name);
     assert!(
         path.exists(),
         "{} is missing: run `bash scripts/setup.sh` (it installs schemathesis and openapi-spec-validator into {})",
         path.display(),
-        venv().display()
+        dq_testkit::smtp::venv().display()
     );
     path
 }
