@@ -66,8 +66,8 @@ foreach (["''" => '', '"a\nb"' => "a\nb", '129 bytes' => str_repeat('x', 129)] a
 ?>
 --EXPECTF--
 -- options
-unknown option         Dq\InvalidArgumentException(2): unknown option "prefx" (options: redis, prefix, timeout, body_limit)
-unknown, case          Dq\InvalidArgumentException(2): unknown option "Prefix" (options: redis, prefix, timeout, body_limit)
+unknown option         Dq\InvalidArgumentException(2): unknown option "prefx" (options: redis, prefix, timeout, body_limit, replicas)
+unknown, case          Dq\InvalidArgumentException(2): unknown option "Prefix" (options: redis, prefix, timeout, body_limit, replicas)
 prefix with space      Dq\InvalidArgumentException(2): options['prefix']: prefix "my app" is invalid: expected 1 to 64 characters of A-Z a-z 0-9 _ . : -
 prefix empty           Dq\InvalidArgumentException(2): options['prefix']: prefix "" is invalid: expected 1 to 64 characters of A-Z a-z 0-9 _ . : -
 prefix 65 chars        Dq\InvalidArgumentException(2): options['prefix']: prefix "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp" is invalid: expected 1 to 64 characters of A-Z a-z 0-9 _ . : -

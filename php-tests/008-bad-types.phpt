@@ -44,7 +44,7 @@ prefix 5           Dq\InvalidArgumentException(2): options['prefix']%s5%sint%S: 
 redis 42           Dq\InvalidArgumentException(2): options['redis']%s42%sint%S: expected a string or an array of servers
 body_limit -1      Dq\InvalidArgumentException(2): options['body_limit']%s-1%s
 body_limit "x"     Dq\InvalidArgumentException(2): options['body_limit']%s"x"%s
-option key 5       Dq\InvalidArgumentException(2): unknown option %r"?5"?%r (options: redis, prefix, timeout, body_limit)
+option key 5       Dq\InvalidArgumentException(2): unknown option %r"?5"?%r (options: redis, prefix, timeout, body_limit, replicas)
 addServer(42)      Dq\InvalidArgumentException(2): servers%s42%sint%S: expected a string or an array of servers
 addServer([42])    Dq\InvalidArgumentException(2): servers%s42%sint%S: expected a string such as "127.0.0.1:6379"
 get(1.5)           Dq\InvalidArgumentException(2): id%s1.5%sfloat%S: expected a string or an integer

@@ -110,5 +110,6 @@ dq.redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:*** => redis://:***@10.0.
 dq.amqp => amqp://guest:***@mq:5672/%2f => amqp://guest:***@mq:5672/%2f
 dq.prefix => myapp => myapp
 dq.timeout => 1.5 => 1.5
+dq.replicas => 0 => 0
 dq.mysql => mysql://root@127.0.0.1:3306/dq => mysql://root@127.0.0.1:3306/dq
 no password shown: true

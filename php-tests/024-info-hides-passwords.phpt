@@ -70,6 +70,7 @@ dq.redis => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***,redis://app:***@r:637
 dq.amqp => amqp://user:***@mq.internal:5672/%2f => amqp://user:***@mq.internal:5672/%2f
 dq.prefix => dq => dq
 dq.timeout => 3.0 => 3.0
+dq.replicas => 0 => 0
 dq.mysql => mysql://dq:***@db.internal:3306/dq => mysql://dq:***@db.internal:3306/dq
 shows a password: false
 -- phpinfo() after ini_set()
@@ -77,6 +78,7 @@ dq.redis => 127.0.0.1:6379:*** => redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***
 dq.amqp => amqp://***@mq2:5672/v => amqp://user:***@mq.internal:5672/%2f
 dq.prefix => no value => dq
 dq.timeout => 3.0 => 3.0
+dq.replicas => 0 => 0
 dq.mysql => mysql://dq:***@db2:3306/dq => mysql://dq:***@db.internal:3306/dq
 shows a password: false
 every directive listed: true
@@ -85,5 +87,6 @@ dq.redis | 127.0.0.1:6379:*** | redis://:***@10.0.0.1:6379/2,10.0.0.2:6380:***,r
 dq.amqp | amqp://***@mq2:5672/v | amqp://user:***@mq.internal:5672/%2f
 dq.prefix | no value | dq
 dq.timeout | 3.0 | 3.0
+dq.replicas | 0 | 0
 dq.mysql | mysql://dq:***@db2:3306/dq | mysql://dq:***@db.internal:3306/dq
 shows a password: false

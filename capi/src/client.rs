@@ -18,7 +18,8 @@ pub struct dq_client {
     time_zone: Tz,
 }
 
-/// Reads `{"redis", "prefix", "timeout", "body_limit", "timezone"}`; every key is optional.
+/// Reads `{"redis", "prefix", "timeout", "body_limit", "replicas", "timezone"}`; every key is
+/// optional.
 fn config(options: &Map<String, Value>) -> Result<(QueueConfig, Tz), Error> {
     let mut config = QueueConfig::default();
     let mut time_zone = system_time_zone();
@@ -52,15 +53,19 @@ fn config(options: &Map<String, Value>) -> Result<(QueueConfig, Tz), Error> {
                         ))
                     })?;
             }
+            ("replicas", Value::Number(n)) => {
+                config.replicas = dq_core::config::parse_replicas(n.as_i64().unwrap_or(-1))
+                    .map_err(|e| e.context("options.replicas"))?;
+            }
             ("timezone", Value::String(name)) => time_zone = parse_time_zone(name)?,
-            ("redis" | "prefix" | "timeout" | "body_limit" | "timezone", other) => {
+            ("redis" | "prefix" | "timeout" | "body_limit" | "replicas" | "timezone", other) => {
                 return Err(Error::invalid(format!(
                     "options.{key} {other} has the wrong type"
                 )));
             }
             _ => {
                 return Err(Error::invalid(format!(
-                    "unknown option {key:?} (options: redis, prefix, timeout, body_limit, timezone)"
+                    "unknown option {key:?} (options: redis, prefix, timeout, body_limit, replicas, timezone)"
                 )));
             }
         }

@@ -257,7 +257,7 @@ namespace DqFfi {
         /** PHP's time zone when the handle was made: dq reads fix_time strings in it. */
         private string $zone = '';
 
-        /** @param array{redis?: string|array, prefix?: string, timeout?: int|float, body_limit?: int} $options */
+        /** @param array{redis?: string|array, prefix?: string, timeout?: int|float, body_limit?: int, replicas?: int} $options */
         public function __construct(array $options = [])
         {
             $this->ffi = Library::ffi();
@@ -275,8 +275,11 @@ namespace DqFfi {
                 } elseif ($key === 'body_limit') {
                     $this->options['body_limit'] = is_int($value) && $value > 0 ? $value
                         : throw Library::invalid("$name " . Library::described($value) . ': expected a positive number of bytes');
+                } elseif ($key === 'replicas') {
+                    $this->options['replicas'] = is_int($value) ? $value
+                        : throw Library::invalid("$name " . Library::described($value) . ': expected a number of Redis replicas');
                 } elseif ($key !== 'amqp' && $key !== 'confirm') { // Producer options: one array may serve both classes
-                    throw Library::invalid("unknown option \"$key\" (options: redis, prefix, timeout, body_limit)");
+                    throw Library::invalid("unknown option \"$key\" (options: redis, prefix, timeout, body_limit, replicas)");
                 }
             }
             $defaults = self::iniDefaults();
@@ -566,6 +569,10 @@ namespace DqFfi {
             $timeout = ini_get('dq.timeout');
             if (is_string($timeout) && is_numeric($timeout)) {
                 $defaults['timeout'] = (float) $timeout;
+            }
+            $replicas = ini_get('dq.replicas');
+            if (is_string($replicas) && is_numeric($replicas)) {
+                $defaults['replicas'] = (int) $replicas;
             }
             return $defaults;
         }

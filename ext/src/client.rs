@@ -48,6 +48,7 @@ struct Given {
     redis: bool,
     prefix: bool,
     timeout: bool,
+    replicas: bool,
 }
 
 /// The delay queue client. Connections are kept per process, across requests, and rebuilt
@@ -66,7 +67,8 @@ pub struct Client {
 #[php_impl]
 impl Client {
     /// Options: `redis` (URL, "host:port[:auth]", comma-separated list or array of them),
-    /// `prefix`, `timeout` (seconds), `body_limit` (bytes). Defaults come from `dq.*` ini.
+    /// `prefix`, `timeout` (seconds), `body_limit` (bytes), `replicas` (that confirm each add).
+    /// Defaults come from `dq.*` ini.
     #[php(defaults(options = Options(None)))]
     pub fn __construct(options: Options<'_>) -> PhpResult<Self> {
         let mut client = Client {
@@ -88,6 +90,9 @@ impl Client {
         }
         if !given.timeout {
             client.config.timeout = ini::timeout().map_err(to_php)?;
+        }
+        if !given.replicas {
+            client.config.replicas = ini::replicas().map_err(to_php)?;
         }
         Ok(client)
     }
@@ -239,11 +244,25 @@ impl Client {
                             ))
                         })?;
                 }
+                "replicas" => {
+                    self.config.replicas = value
+                        .long()
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "{name} {}: expected a number of Redis replicas",
+                                convert::described(value)
+                            ))
+                        })
+                        .and_then(|n| {
+                            dq_core::config::parse_replicas(n).map_err(|e| to_php(e.context(&name)))
+                        })?;
+                    given.replicas = true;
+                }
                 // Producer options, so one options array can serve both classes.
                 "amqp" | "confirm" => {}
                 other => {
                     return Err(invalid(format!(
-                        "unknown option \"{other}\" (options: redis, prefix, timeout, body_limit)"
+                        "unknown option \"{other}\" (options: redis, prefix, timeout, body_limit, replicas)"
                     )));
                 }
             }

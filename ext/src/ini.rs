@@ -13,7 +13,7 @@ use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_s
 
 use crate::php_sys;
 
-pub static ENTRIES: IniEntryDefs<6> = IniEntryDefs::new([
+pub static ENTRIES: IniEntryDefs<7> = IniEntryDefs::new([
     IniEntryDef::new(
         c"dq.redis",
         c"redis://127.0.0.1:6379/0",
@@ -26,6 +26,7 @@ pub static ENTRIES: IniEntryDefs<6> = IniEntryDefs::new([
     ),
     IniEntryDef::new(c"dq.prefix", c"dq", IniEntryPermission::All),
     IniEntryDef::new(c"dq.timeout", c"3.0", IniEntryPermission::All),
+    IniEntryDef::new(c"dq.replicas", c"0", IniEntryPermission::All),
     IniEntryDef::new(
         c"dq.mysql",
         c"mysql://root@127.0.0.1:3306/dq",
@@ -35,11 +36,12 @@ pub static ENTRIES: IniEntryDefs<6> = IniEntryDefs::new([
 ]);
 
 /// The directives of `ENTRIES`, in the same order: the rows of the `php --ri dq` table.
-const DIRECTIVES: [&CStr; 5] = [
+const DIRECTIVES: [&CStr; 6] = [
     c"dq.redis",
     c"dq.amqp",
     c"dq.prefix",
     c"dq.timeout",
+    c"dq.replicas",
     c"dq.mysql",
 ];
 
@@ -100,6 +102,18 @@ pub fn timeout() -> Result<Duration, Error> {
         .parse::<f64>()
         .map_err(|_| Error::invalid(format!("dq.timeout \"{text}\" is not a number of seconds")))?;
     parse_timeout(seconds).map_err(|e| e.context("dq.timeout"))
+}
+
+/// `dq.replicas`: replicas that must confirm an add.
+pub fn replicas() -> Result<u32, Error> {
+    let text = string(c"dq.replicas").unwrap_or_else(|| "0".to_string());
+    let value = text.trim().parse::<i64>().map_err(|_| {
+        Error::invalid(format!(
+            "dq.replicas {} is not a number of Redis replicas",
+            dq_core::error::shown(&text)
+        ))
+    })?;
+    dq_core::config::parse_replicas(value).map_err(|e| e.context("dq.replicas"))
 }
 
 /// A setting as `phpinfo()` may show it: the password of every URL masked (`dq.redis` is a

@@ -185,7 +185,7 @@ pub(crate) fn amqp_options(
                     })?;
                 }
                 "prefetch" if extra.contains(&"prefetch") => {}
-                "redis" | "body_limit" | "confirm" => {}
+                "redis" | "body_limit" | "replicas" | "confirm" => {}
                 other => {
                     let mut known = vec!["amqp", "prefix", "timeout"];
                     known.extend_from_slice(extra);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dq_core::alert::{AlertConfig, MAX_RECIPIENTS, SmtpUrl, mailbox};
 use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP};
-use dq_core::config::{check_prefix, parse_timeout};
+use dq_core::config::{check_prefix, parse_replicas, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::mysql::MysqlUrl;
 use dq_core::outbox::RelayConfig;
@@ -90,6 +90,7 @@ struct File {
     timezone: Option<String>,
     timeout: Option<f64>,
     body_limit: Option<usize>,
+    replicas: Option<i64>,
     request_limit: Option<usize>,
     shutdown_timeout: Option<f64>,
     registry_sync_interval: Option<f64>,
@@ -187,6 +188,10 @@ impl GatewayConfig {
             Some(name) => parse_time_zone(name).map_err(|e| format!("{source}: {e}"))?,
         };
         let body_limit = file.body_limit.unwrap_or(defaults.body_limit);
+        let replicas = match file.replicas {
+            None => defaults.replicas,
+            Some(n) => parse_replicas(n).map_err(|e| format!("{source}: {e}"))?,
+        };
         let shutdown_timeout = seconds(
             "shutdown_timeout",
             file.shutdown_timeout,
@@ -283,6 +288,7 @@ impl GatewayConfig {
                 prefix,
                 timeout,
                 body_limit,
+                replicas,
             },
             amqp_configured: file.amqp.is_some(),
             amqp,
@@ -377,7 +383,7 @@ impl GatewayConfig {
         Ok(())
     }
 
-    /// Applies `DQ_LISTEN`, `DQ_REDIS`, `DQ_AMQP`, `DQ_MYSQL`, `DQ_PREFIX`, `DQ_TOKEN` as given
+    /// Applies `DQ_LISTEN`, `DQ_REDIS`, `DQ_REPLICAS`, `DQ_AMQP`, `DQ_MYSQL`, `DQ_PREFIX`, `DQ_TOKEN` as given
     /// by `var` (the process environment in `main`, a map in tests).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(listen) = var("DQ_LISTEN") {
@@ -402,6 +408,18 @@ impl GatewayConfig {
             check_prefix(&prefix).map_err(|e| format!("DQ_PREFIX: {e}"))?;
             self.amqp.prefix = prefix.clone();
             self.queue.prefix = prefix;
+        }
+        if let Some(replicas) = var("DQ_REPLICAS") {
+            self.queue.replicas = replicas
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| {
+                    format!(
+                        "DQ_REPLICAS: {} is not a number of Redis replicas",
+                        dq_core::error::shown(&replicas)
+                    )
+                })
+                .and_then(|n| parse_replicas(n).map_err(|e| format!("DQ_REPLICAS: {e}")))?;
         }
         if let Some(token) = var("DQ_TOKEN") {
             self.token = Some(token).filter(|t| !t.is_empty());

@@ -16,7 +16,9 @@ use dq_gateway::{AppState, GatewayConfig, config::EMBEDDED, run};
     after_help = "\
 Environment (overrides the configuration file):
   DQ_LISTEN  HTTP address to listen on (default 127.0.0.1:8088)
-  DQ_REDIS   Redis URL; several, comma-separated, are shards (default redis://127.0.0.1:6379/0)
+  DQ_REDIS   Redis URL; several, comma-separated, are shards (default redis://127.0.0.1:6379/0);
+             redis+cluster://host:port,host:port[/?partitions=N] is a Redis Cluster
+  DQ_REPLICAS  replicas that must confirm each add (WAIT) before it is acknowledged (default 0)
   DQ_AMQP    RabbitMQ URL (default amqp://guest:guest@127.0.0.1:5672/%2f)
   DQ_MYSQL   MySQL/MariaDB URL of dq's database: the XA decision log (default none; empty: none)
   DQ_PREFIX  namespace of every Redis key and AMQP object (default dq)

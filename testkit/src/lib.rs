@@ -13,6 +13,20 @@ use dq_core::{DelayQueue, QueueConfig, RedisServer, Registry, Topic};
 
 pub const REDIS: &str = "redis://127.0.0.1:6379/0";
 
+/// What a test's `REDIS` stands for: the shared server, or what `DQ_TEST_REDIS` names (the
+/// suites run again on a private Redis Cluster that way: `scripts/cluster-tests.sh`).
+pub fn test_redis() -> String {
+    std::env::var("DQ_TEST_REDIS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| REDIS.to_string())
+}
+
+/// Whether the tests run on a Redis Cluster (`DQ_TEST_REDIS`).
+pub fn on_cluster() -> bool {
+    test_redis().starts_with("redis+cluster://")
+}
+
 /// A unique prefix; every key under it is deleted from the listed servers on drop.
 pub struct Scratch {
     pub prefix: String,
@@ -20,10 +34,20 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// `REDIS` among `servers` is [`test_redis`].
     pub fn new(servers: &[&str]) -> Scratch {
         Scratch {
             prefix: format!("dqtest-{}-{:x}", std::process::id(), fastrand::u64(..)),
-            servers: servers.iter().map(|s| s.to_string()).collect(),
+            servers: servers
+                .iter()
+                .map(|s| {
+                    if *s == REDIS {
+                        test_redis()
+                    } else {
+                        s.to_string()
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -67,31 +91,210 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        for server in &self.servers {
+        for server in self.servers.iter().flat_map(|s| nodes_of(s)) {
             let Ok(client) = redis::Client::open(server.as_str()) else {
                 continue;
             };
             let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
                 continue;
             };
-            for key in keys_of(server, &self.prefix) {
+            for key in keys_of(&server, &self.prefix) {
                 let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&key).query(&mut conn);
             }
         }
     }
 }
 
+/// The keys under `prefix` on a server, or on every master of a `redis+cluster://` URL.
 pub fn keys_of(server: &str, prefix: &str) -> Vec<String> {
-    let Ok(client) = redis::Client::open(server) else {
-        return vec![];
+    nodes_of(server)
+        .iter()
+        .flat_map(|node| {
+            let Ok(client) = redis::Client::open(node.as_str()) else {
+                return vec![];
+            };
+            let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+                return vec![];
+            };
+            redis::cmd("KEYS")
+                .arg(format!("{prefix}:*"))
+                .query::<Vec<String>>(&mut conn)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The server itself, or a cluster's masters (as its first node that answers lists them).
+fn nodes_of(server: &str) -> Vec<String> {
+    let Some(seeds) = server.strip_prefix("redis+cluster://") else {
+        return vec![server.to_string()];
     };
-    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-        return vec![];
-    };
-    redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query(&mut conn)
-        .unwrap_or_default()
+    let seeds = seeds.split(['/', '?']).next().unwrap_or_default();
+    for seed in seeds.split(',') {
+        let Ok(client) = redis::Client::open(format!("redis://{seed}")) else {
+            continue;
+        };
+        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let Ok(nodes) = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query::<String>(&mut conn)
+        else {
+            continue;
+        };
+        return nodes
+            .lines()
+            .filter(|line| {
+                let flags = line.split(' ').nth(2).unwrap_or_default();
+                flags.contains("master") && !flags.contains("fail")
+            })
+            .filter_map(|line| line.split(' ').nth(1)?.split('@').next())
+            .map(|address| format!("redis://{address}"))
+            .collect();
+    }
+    Vec::new()
+}
+
+/// A Redis Cluster of the test's own (`scripts/redis-cluster.sh`): masters and replicas on
+/// free loopback ports below 55535, stopped and removed on drop.
+pub struct RedisCluster {
+    dir: std::path::PathBuf,
+    url: String,
+    /// Every node's port, masters first (as created).
+    pub ports: Vec<u16>,
+}
+
+impl RedisCluster {
+    pub fn start(masters: usize, replicas: usize) -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!(
+            "dqtest-cluster-{}-{:x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/redis-cluster.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .arg(&dir)
+            .arg(masters.to_string())
+            .arg(replicas.to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("bash runs scripts/redis-cluster.sh");
+        assert!(
+            out.status.success(),
+            "scripts/redis-cluster.sh start failed"
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let ports = std::fs::read_to_string(dir.join("ports"))
+            .unwrap()
+            .lines()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        RedisCluster { dir, url, ports }
+    }
+
+    /// `redis+cluster://` and the masters' addresses.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Runs a command on the node at `port` (`None`: it did not answer).
+    pub fn node_cmd<T: redis::FromRedisValue>(&self, port: u16, args: &[&str]) -> Option<T> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .ok()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn).ok()
+    }
+
+    /// The port of the master that serves `key` now.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let port = self.ports[0];
+        let slot: i64 = self.node_cmd(port, &["CLUSTER", "KEYSLOT", key]).unwrap();
+        let slots: Vec<redis::Value> = self
+            .ports
+            .iter()
+            .find_map(|&p| self.node_cmd(p, &["CLUSTER", "SLOTS"]))
+            .unwrap();
+        for range in slots {
+            let redis::Value::Array(range) = range else {
+                continue;
+            };
+            let (Some(redis::Value::Int(low)), Some(redis::Value::Int(high))) =
+                (range.first(), range.get(1))
+            else {
+                continue;
+            };
+            if (*low..=*high).contains(&slot)
+                && let Some(redis::Value::Array(master)) = range.get(2)
+                && let Some(redis::Value::Int(port)) = master.get(1)
+            {
+                return *port as u16;
+            }
+        }
+        panic!("no master serves slot {slot}")
+    }
+
+    /// Kills the node at `port` (SIGKILL: nothing is flushed, as with a crash).
+    pub fn kill(&self, port: u16) {
+        let pid = std::fs::read_to_string(self.dir.join(format!("redis-{port}.pid"))).unwrap();
+        signal("KILL", pid.trim());
+    }
+
+    /// Waits until the nodes that answer say the cluster is ok (a failover finished).
+    pub fn wait_ok(&self, within: Duration) {
+        let started = Instant::now();
+        loop {
+            let states: Vec<String> = self
+                .ports
+                .iter()
+                .filter_map(|&p| self.node_cmd::<String>(p, &["CLUSTER", "INFO"]))
+                .collect();
+            if !states.is_empty() && states.iter().all(|s| s.contains("cluster_state:ok")) {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "the cluster is not ok: {states:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `redis-cli --cluster` with `args` against the first node that answers.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let port = self
+            .ports
+            .iter()
+            .copied()
+            .find(|&p| self.node_cmd::<String>(p, &["PING"]).is_some())
+            .unwrap();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg(args[0])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(&args[1..])
+            .output()
+            .expect("redis-cli is installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/redis-cluster.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
 }
 
 /// Runs a redis command on `server` synchronously (for inspecting and breaking things).

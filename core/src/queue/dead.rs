@@ -133,18 +133,17 @@ impl DelayQueue {
     /// match beside it.
     pub async fn dead_page(&self, topic: &str, query: &DeadQuery) -> Result<DeadPage> {
         check_topic(topic)?;
-        let dead = format!("{}:dead", self.keys.topic_base(topic));
         let (ids, total) = if query.filtered() {
-            self.dead_matching(topic, &dead, query).await?
+            self.dead_matching(topic, query).await?
         } else {
-            self.dead_ids(&dead, query).await?
+            self.dead_ids(topic, query).await?
         };
         let letters = self.dead_details(topic, ids).await?;
         Ok(DeadPage { letters, total })
     }
 
     /// The page's ids (with their time of death) without a filter, and the total.
-    async fn dead_ids(&self, dead: &str, query: &DeadQuery) -> Result<(Vec<(String, i64)>, u64)> {
+    async fn dead_ids(&self, topic: &str, query: &DeadQuery) -> Result<(Vec<(String, i64)>, u64)> {
         let one = self.shards.len() == 1;
         // One shard: the page itself. Several: every id above the page's end, merged.
         let (from, to) = if one {
@@ -155,10 +154,11 @@ impl DelayQueue {
         let from = isize::try_from(from).unwrap_or(isize::MAX);
         let to = isize::try_from(to).unwrap_or(isize::MAX).saturating_sub(1);
         let reads = self.shards.iter().map(|shard| async move {
+            let dead = shard.keys().topic(topic).dead;
             let mut pipe = redis::pipe();
-            pipe.cmd("ZCARD").arg(dead);
+            pipe.cmd("ZCARD").arg(&dead);
             pipe.cmd("ZREVRANGE")
-                .arg(dead)
+                .arg(&dead)
                 .arg(from)
                 .arg(to)
                 .arg("WITHSCORES");
@@ -186,25 +186,20 @@ impl DelayQueue {
     async fn dead_matching(
         &self,
         topic: &str,
-        dead: &str,
         query: &DeadQuery,
     ) -> Result<(Vec<(String, i64)>, u64)> {
-        let base = self.keys.topic_base(topic);
-        let (meta_key, body_key) = (format!("{base}:meta"), format!("{base}:body"));
         let text = query
             .text
             .as_deref()
             .map(str::to_lowercase)
             .filter(|t| !t.is_empty());
         let scans = self.shards.iter().map(|shard| {
-            scan_shard(
-                shard,
-                dead,
-                &meta_key,
-                &body_key,
-                text.as_deref(),
-                query.status,
-            )
+            let keys = shard.keys();
+            let base = keys.topic_base(topic);
+            let (meta_key, body_key) = (format!("{base}:meta"), format!("{base}:body"));
+            let dead = keys.topic(topic).dead;
+            let text = text.as_deref();
+            async move { scan_shard(shard, &dead, &meta_key, &body_key, text, query.status).await }
         });
         let mut ids = Vec::new();
         for scan in futures_util::future::join_all(scans).await {
@@ -227,19 +222,19 @@ impl DelayQueue {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let base = self.keys.topic_base(topic);
-        let (meta_key, body_key) = (format!("{base}:meta"), format!("{base}:body"));
         let count = self.shards.len();
         let mut per_shard: Vec<Vec<usize>> = vec![Vec::new(); count];
         for (n, (id, _)) in ids.iter().enumerate() {
             per_shard[shard_index(topic, id, count)].push(n);
         }
         let reads = per_shard.iter().enumerate().map(|(s, rows)| {
-            let (ids, meta_key, body_key) = (&ids, &meta_key, &body_key);
+            let ids = &ids;
             async move {
                 if rows.is_empty() {
                     return Ok((Vec::new(), Vec::new()));
                 }
+                let base = self.shards[s].keys().topic_base(topic);
+                let (meta_key, body_key) = (format!("{base}:meta"), format!("{base}:body"));
                 let mut pipe = redis::pipe();
                 let hmget = |pipe: &mut redis::Pipeline, key: &str| {
                     let cmd = pipe.cmd("HMGET").arg(key);
@@ -247,8 +242,8 @@ impl DelayQueue {
                         cmd.arg(&ids[n].0);
                     }
                 };
-                hmget(&mut pipe, body_key);
-                hmget(&mut pipe, meta_key);
+                hmget(&mut pipe, &body_key);
+                hmget(&mut pipe, &meta_key);
                 self.shards[s]
                     .query::<(Vec<Option<String>>, Vec<Option<String>>)>(Request::Pipe(&pipe))
                     .await
@@ -303,7 +298,7 @@ impl DelayQueue {
         let found: i64 = shard
             .eval(
                 &DELIVER_NOW,
-                &[&self.keys.topic_base(topic), self.keys.prefix()],
+                &[&shard.keys().topic_base(topic), shard.keys().base()],
                 &[id.as_bytes(), topic.as_bytes(), now.as_bytes()],
             )
             .await?;
@@ -333,7 +328,7 @@ impl DelayQueue {
         let done: i64 = shard
             .eval(
                 script,
-                &[&self.keys.topic_base(topic), self.keys.prefix()],
+                &[&shard.keys().topic_base(topic), shard.keys().base()],
                 &[id.as_bytes(), topic.as_bytes(), extra.as_bytes()],
             )
             .await?;

@@ -202,10 +202,11 @@ impl DelayQueue {
     /// One look at one shard: the job it leased, or when to look again.
     async fn reserve_on(&self, shard: usize, topic: &Topic) -> Result<Reserved> {
         let lease = Lease::new("");
-        let reply: ReserveReply = self.shards[shard]
+        let shard = &self.shards[shard];
+        let reply: ReserveReply = shard
             .eval(
                 &RESERVE,
-                &[&self.keys.topic_base(&topic.name), self.keys.prefix()],
+                &[&shard.keys().topic_base(&topic.name), shard.keys().base()],
                 &[
                     topic.name.as_bytes(),
                     topic.timeout_ms.to_string().as_bytes(),
@@ -321,10 +322,11 @@ impl DelayQueue {
             topic.as_bytes(),
         ];
         args.extend_from_slice(extra);
-        self.job_shard(topic, lease)
+        let shard = self.job_shard(topic, lease);
+        shard
             .eval(
                 script,
-                &[&self.keys.topic_base(topic), self.keys.prefix()],
+                &[&shard.keys().topic_base(topic), shard.keys().base()],
                 &args,
             )
             .await

@@ -1,5 +1,7 @@
-//! Every Redis key dq uses, in one place. A topic's keys share the hash tag `{topic}`, so that a
-//! topic's keys stay in one slot should the shards ever be Redis Cluster nodes.
+//! Every Redis key dq uses, in one place. On its own servers a topic's keys share the hash tag
+//! `{topic}`. In a Redis Cluster each partition has a hash tag of its own, `prefix:{tag}`, put
+//! in front of its topics' keys and its indexes alike, so that every script touches one slot and
+//! a topic is spread over as many slots as there are partitions.
 
 /// The suffixes of a topic's keys, after its base `prefix:{topic}`.
 const SUFFIXES: [(&str, &str); 6] = [
@@ -31,10 +33,12 @@ const SHARD_SUFFIXES: [(&str, &str); 4] = [
     ("@wake", ":wake"),
 ];
 
-/// Key names under one prefix.
+/// Key names under one prefix, on one shard.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Keys {
     prefix: String,
+    /// What the shard's keys start with: the prefix, or `prefix:{tag}` for a cluster partition.
+    base: String,
 }
 
 /// The keys of one topic's messages.
@@ -50,11 +54,25 @@ impl Keys {
     pub fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_string(),
+            base: prefix.to_string(),
+        }
+    }
+
+    /// The keys of partition `index` of `count` of a Redis Cluster.
+    pub fn partition(prefix: &str, index: usize, count: usize) -> Self {
+        Keys {
+            prefix: prefix.to_string(),
+            base: format!("{prefix}:{{{}}}", partition_tag(index, count)),
         }
     }
 
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The second key of every script (`KEYS[2]`): what the shard's indexes are named after.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// HASH topic name -> topic JSON (or a tombstone): the registry as the gateway publishes it.
@@ -69,27 +87,28 @@ impl Keys {
 
     /// ZSET topic -> earliest delayed due time, on each shard.
     pub fn timers(&self) -> String {
-        format!("{}{}", self.prefix, SHARD_SUFFIXES[0].1)
+        format!("{}{}", self.base, SHARD_SUFFIXES[0].1)
     }
 
     /// SET of topics with ready messages, on each shard.
     pub fn ready_topics(&self) -> String {
-        format!("{}{}", self.prefix, SHARD_SUFFIXES[1].1)
+        format!("{}{}", self.base, SHARD_SUFFIXES[1].1)
     }
 
     /// ZSET topic -> earliest lease deadline, on each shard.
     pub fn leases(&self) -> String {
-        format!("{}{}", self.prefix, SHARD_SUFFIXES[2].1)
+        format!("{}{}", self.base, SHARD_SUFFIXES[2].1)
     }
 
     /// The pub/sub channel that wakes the workers.
     pub fn wake(&self) -> String {
-        format!("{}{}", self.prefix, SHARD_SUFFIXES[3].1)
+        format!("{}{}", self.base, SHARD_SUFFIXES[3].1)
     }
 
-    /// `prefix:{topic}`, the base of every key of the topic.
+    /// `prefix:{topic}` (`prefix:{tag}:{topic}` in a cluster), the base of every key of the
+    /// topic on this shard.
     pub fn topic_base(&self, topic: &str) -> String {
-        format!("{}:{{{topic}}}", self.prefix)
+        format!("{}:{{{topic}}}", self.base)
     }
 
     pub fn topic(&self, topic: &str) -> TopicKeys {
@@ -101,6 +120,37 @@ impl Keys {
             dead: format!("{base}{}", SUFFIXES[3].1),
         }
     }
+}
+
+/// The hash tag of partition `index` of `count`: the first of `index.0`, `index.1`, ... whose
+/// slot lies in the `index`-th of `count` equal ranges of the 16,384 slots, so that partitions
+/// spread over a cluster's masters as its slots do. The same everywhere for the same count.
+pub(crate) fn partition_tag(index: usize, count: usize) -> String {
+    const SLOTS: usize = 16384;
+    let count = count.clamp(1, SLOTS);
+    let (low, high) = (index * SLOTS / count, (index + 1) * SLOTS / count);
+    (0u32..)
+        .map(|n| format!("{index}.{n}"))
+        .find(|tag| (low..high).contains(&slot(tag)))
+        .unwrap_or_else(|| index.to_string())
+}
+
+/// The cluster slot of a key (its hash tag's, if it has one).
+pub(crate) fn slot(key: &str) -> usize {
+    let bytes = key.as_bytes();
+    let hashed = bytes
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let inner = &bytes[open + 1..];
+            inner
+                .iter()
+                .position(|&b| b == b'}')
+                .filter(|&close| close > 0)
+                .map(|close| &inner[..close])
+        })
+        .unwrap_or(bytes);
+    usize::from(crc16::State::<crc16::XMODEM>::calculate(hashed)) % 16384
 }
 
 /// Lua functions the scripts share, each put in front of a script that calls it. They keep the
@@ -245,6 +295,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn partitions_have_a_slot_each_and_share_it_with_their_keys() {
+        // Redis's own example: "123456789" hashes to 0x31C3.
+        assert_eq!(slot("123456789"), 0x31C3);
+        assert_eq!(slot("a{123456789}b"), 0x31C3);
+        assert_eq!(slot("{}x"), slot("{}x"));
+        for count in [1, 3, 16, 1024] {
+            let mut slots = Vec::new();
+            for i in 0..count {
+                let k = Keys::partition("dq", i, count);
+                let s = slot(k.base());
+                assert!(
+                    s * count / 16384 == i,
+                    "partition {i} of {count} at slot {s}"
+                );
+                for key in [
+                    k.timers(),
+                    k.wake(),
+                    k.topic("t.x").delayed,
+                    k.topic_base("t"),
+                ] {
+                    assert_eq!(slot(&key), s, "{key}");
+                }
+                slots.push(s);
+            }
+            slots.dedup();
+            assert_eq!(slots.len(), count);
+        }
+        // Pinned: changing them strands every cluster user's messages.
+        assert_eq!(partition_tag(0, 16), "0.13");
+        assert_eq!(
+            Keys::partition("dq", 3, 16).topic("t").ready,
+            "dq:{3.0}:{t}:ready"
+        );
+    }
+
+    #[test]
     fn names() {
         let k = Keys::new("dq");
         assert_eq!(k.topics(), "dq:topics");
@@ -260,6 +346,7 @@ mod tests {
             "(KEYS[2] .. ':ready-topics') (KEYS[1] .. ':ready')"
         );
         assert_eq!(k.wake(), "dq:wake");
+        assert_eq!(k.base(), "dq");
         let script = lua("mark_ready(ARGV[1])");
         assert!(
             script.starts_with("-- The topic has ready messages"),

@@ -30,7 +30,7 @@ pub use jobs::{Job, MAX_RESERVE_WAIT, Retried};
 pub(crate) use keys::Keys;
 pub use shard::ConnectionMode;
 use shard::Peers;
-pub(crate) use shard::{LuaScript, Request, Shard, info_field};
+pub(crate) use shard::{Link, LuaScript, Request, Shard, info_field};
 use shard::{evalsha, shard_index};
 pub use topics::TopicSource;
 use topics::{Lookup, TopicCache};
@@ -124,9 +124,13 @@ pub struct ShardHealth {
 /// One shard's answer to [`DelayQueue::servers`].
 #[derive(Debug, Clone)]
 pub struct ServerReport {
-    /// The server's URL, password masked.
+    /// The server's URL, password masked; a cluster node's `host:port (role of URL)`.
     pub server: String,
     pub result: Result<ServerFacts>,
+    /// Whether dq needs this server to answer: every server of its own does; a cluster's node
+    /// only while the cluster cannot do without it (a master not replaced, or any node while
+    /// the cluster says it is failing). One not needed that fails is worth a warning only.
+    pub needed: bool,
 }
 
 /// What a Redis server says of itself.
@@ -198,8 +202,12 @@ pub(crate) struct Meta {
 /// The delay queue over one or more Redis shards.
 pub struct DelayQueue {
     shards: Vec<Shard>,
+    /// The registry's keys and wake channel: those of the first shard.
     keys: Keys,
     body_limit: usize,
+    /// Replicas an add waits for.
+    replicas: u32,
+    timeout: std::time::Duration,
     topics: TopicCache,
     /// Wake-channel subscriptions kept for `reserve` calls that wait.
     ready: ready::Subscriptions,
@@ -229,19 +237,58 @@ impl DelayQueue {
                 )));
             }
         }
-        let peers = Arc::new(Peers::new(&config.redis));
-        let shards = config
+        if config.replicas > crate::config::MAX_REPLICAS {
+            return Err(Error::invalid(format!(
+                "replicas {} is invalid: expected a number of Redis replicas from 0 to {}",
+                config.replicas,
+                crate::config::MAX_REPLICAS
+            )));
+        }
+        let shards = match config
             .redis
             .iter()
-            .enumerate()
-            .map(|(i, server)| Shard::new(server.clone(), config.timeout, mode, i, peers.clone()))
-            .collect::<Result<Vec<_>>>()?;
+            .find_map(|s| s.cluster().map(|c| (s, c)))
+        {
+            Some((server, cluster)) => {
+                if config.redis.len() > 1 {
+                    return Err(Error::invalid(format!(
+                        "Redis Cluster {} must be the only Redis server: a cluster spreads the keys itself, so it cannot be one shard among others",
+                        server.display
+                    )));
+                }
+                let link = Arc::new(Link::cluster(server.clone(), &cluster, config.timeout)?);
+                (0..cluster.partitions)
+                    .map(|i| {
+                        let keys = Keys::partition(&config.prefix, i, cluster.partitions);
+                        Shard::new(link.clone(), keys)
+                    })
+                    .collect()
+            }
+            None => {
+                let peers = Arc::new(Peers::new(&config.redis));
+                config
+                    .redis
+                    .iter()
+                    .enumerate()
+                    .map(|(i, server)| {
+                        let link =
+                            Link::new(server.clone(), config.timeout, mode, i, peers.clone())?;
+                        Ok(Shard::new(Arc::new(link), Keys::new(&config.prefix)))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let keys = shards
+            .first()
+            .map_or_else(|| Keys::new(&config.prefix), |s: &Shard| s.keys().clone());
         Ok(DelayQueue {
+            ready: ready::Subscriptions::new(shards.len()),
             shards,
-            keys: Keys::new(&config.prefix),
+            keys,
             body_limit: config.body_limit,
+            replicas: config.replicas,
+            timeout: config.timeout,
             topics: TopicCache::default(),
-            ready: ready::Subscriptions::new(config.redis.len()),
         })
     }
 
@@ -270,9 +317,16 @@ impl DelayQueue {
         let definition = self.active_topic(shard, topic).await?;
         let now = now_ms();
         let (due_at_ms, state) = placement(message, now, definition.delay_ms());
-        let add = add_command(&self.keys, topic, &[message], now, definition.delay_ms());
-        let _: i64 = shard
-            .script(&ADD, Request::Cmd(&add))
+        let mut pipe = redis::pipe();
+        pipe.add_command(add_command(
+            shard.keys(),
+            topic,
+            &[message],
+            now,
+            definition.delay_ms(),
+        ))
+        .ignore();
+        self.store(shard, pipe)
             .await
             .map_err(|e| unsure_if_stored(e, &message.id))?;
         Ok(Added {
@@ -306,18 +360,13 @@ impl DelayQueue {
             .enumerate()
             .filter(|(_, batch)| !batch.is_empty())
             .map(|(i, batch)| {
+                let shard = &self.shards[i];
                 let mut pipe = redis::pipe();
                 for chunk in batch.chunks(ADD_CHUNK) {
-                    pipe.add_command(add_command(&self.keys, topic, chunk, now, delay_ms))
+                    pipe.add_command(add_command(shard.keys(), topic, chunk, now, delay_ms))
                         .ignore();
                 }
-                let shard = &self.shards[i];
-                async move {
-                    shard
-                        .script::<()>(&ADD, Request::Pipe(&pipe))
-                        .await
-                        .map(|()| batch.len())
-                }
+                async move { self.store(shard, pipe).await.map(|()| batch.len()) }
             });
         let results = futures_util::future::join_all(batches).await;
         let stored: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
@@ -339,15 +388,38 @@ impl DelayQueue {
         Ok(stored)
     }
 
+    /// Runs the `ADD` calls of `pipe` (their replies ignored) on `shard`, and with `replicas`
+    /// set, `WAIT` in the same round trip: an error unless that many replicas confirmed.
+    async fn store(&self, shard: &Shard, mut pipe: redis::Pipeline) -> Result<()> {
+        if self.replicas == 0 {
+            return shard.script(&ADD, Request::Pipe(&pipe)).await;
+        }
+        // WAIT gets most of the operation's time; the rest is for the round trip.
+        let wait_ms = (self.timeout.as_millis() * 3 / 4).max(1);
+        pipe.cmd("WAIT").arg(self.replicas).arg(wait_ms as u64);
+        let (confirmed,): (u32,) = shard.script(&ADD, Request::Pipe(&pipe)).await?;
+        if confirmed < self.replicas {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "Redis at {} stored it, but only {confirmed} of the {} replicas asked for (replicas = {}) confirmed within {:.3}s, so a failover could lose it",
+                    shard.server().display,
+                    self.replicas,
+                    self.replicas,
+                    wait_ms as f64 / 1000.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The message, in whatever state, or `None`.
     pub async fn get(&self, topic: &str, id: &str) -> Result<Option<Message>> {
         check_topic(topic)?;
         check_id(id)?;
-        let base = self.keys.topic_base(topic);
-        let reply: Option<Vec<String>> = self
-            .shard(topic, id)
-            .eval(&GET, &[&base], &[id.as_bytes()])
-            .await?;
+        let shard = self.shard(topic, id);
+        let base = shard.keys().topic_base(topic);
+        let reply: Option<Vec<String>> = shard.eval(&GET, &[&base], &[id.as_bytes()]).await?;
         let Some(reply) = reply else {
             return Ok(None);
         };
@@ -382,12 +454,12 @@ impl DelayQueue {
     pub async fn del(&self, topic: &str, id: &str) -> Result<bool> {
         check_topic(topic)?;
         check_id(id)?;
-        let base = self.keys.topic_base(topic);
-        let removed: i64 = self
-            .shard(topic, id)
+        let shard = self.shard(topic, id);
+        let base = shard.keys().topic_base(topic);
+        let removed: i64 = shard
             .eval(
                 &DEL,
-                &[&base, self.keys.prefix()],
+                &[&base, shard.keys().base()],
                 &[id.as_bytes(), topic.as_bytes()],
             )
             .await?;
@@ -397,16 +469,17 @@ impl DelayQueue {
     /// Counts per state, summed over all shards (asked at once).
     pub async fn stats(&self, topic: &str) -> Result<Stats> {
         check_topic(topic)?;
-        let keys = self.keys.topic(topic);
-        let mut pipe = redis::pipe();
-        pipe.zcard(&keys.delayed)
-            .zcard(&keys.ready)
-            .zcard(&keys.inflight)
-            .zcard(&keys.dead);
-        let counts = self
-            .shards
-            .iter()
-            .map(|shard| shard.query::<(u64, u64, u64, u64)>(Request::Pipe(&pipe)));
+        let counts = self.shards.iter().map(|shard| async move {
+            let keys = shard.keys().topic(topic);
+            let mut pipe = redis::pipe();
+            pipe.zcard(&keys.delayed)
+                .zcard(&keys.ready)
+                .zcard(&keys.inflight)
+                .zcard(&keys.dead);
+            shard
+                .query::<(u64, u64, u64, u64)>(Request::Pipe(&pipe))
+                .await
+        });
         let mut stats = Stats::default();
         for counts in futures_util::future::join_all(counts).await {
             let (delayed, ready, inflight, dead) = counts?;
@@ -422,6 +495,30 @@ impl DelayQueue {
     /// answer within `within` is reported as timed out, so the answer comes in time even when
     /// one server hangs.
     pub async fn ping(&self, within: std::time::Duration) -> Vec<ShardHealth> {
+        if self.is_cluster() {
+            // Per node, as `servers` asks them (a PING sent to the cluster goes to every node).
+            let nodes = tokio::time::timeout(within, self.cluster_servers()).await;
+            let Ok(nodes) = nodes else {
+                return vec![ShardHealth {
+                    server: self.shards[0].server().display.clone(),
+                    result: Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "Redis Cluster {} did not answer within {:.3}s",
+                            self.shards[0].server().display,
+                            within.as_secs_f64()
+                        ),
+                    )),
+                }];
+            };
+            return nodes
+                .into_iter()
+                .map(|node| ShardHealth {
+                    server: node.server,
+                    result: node.result.map(|facts| facts.latency),
+                })
+                .collect();
+        }
         let pings = self.shards.iter().map(|shard| async move {
             let started = std::time::Instant::now();
             let cmd = redis::cmd("PING");
@@ -448,13 +545,93 @@ impl DelayQueue {
     /// Each shard's state and what it keeps on disk, asked at once; `None` facts where it
     /// did not answer.
     pub async fn servers(&self) -> Vec<ServerReport> {
+        if self.is_cluster() {
+            return self.cluster_servers().await;
+        }
         let reports = (0..self.shards.len()).map(|i| async move {
             ServerReport {
                 server: self.shards[i].server().display.clone(),
                 result: self.server_facts(i).await,
+                needed: true,
             }
         });
         futures_util::future::join_all(reports).await
+    }
+
+    /// Each node of the cluster, as `CLUSTER NODES` lists them, asked at once.
+    async fn cluster_servers(&self) -> Vec<ServerReport> {
+        let link = self.shards[0].link();
+        let display = &link.server().display;
+        let (list, state) = (
+            redis::cmd("CLUSTER").arg("NODES").to_owned(),
+            redis::cmd("CLUSTER").arg("INFO").to_owned(),
+        );
+        let (nodes, info) = tokio::join!(
+            self.shards[0].query::<String>(Request::Cmd(&list)),
+            self.shards[0].query::<String>(Request::Cmd(&state)),
+        );
+        let nodes = match nodes {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                return vec![ServerReport {
+                    server: display.clone(),
+                    result: Err(e),
+                    needed: true,
+                }];
+            }
+        };
+        let failing = info
+            .ok()
+            .and_then(|info| info_field(&info, "cluster_state").map(|s| s != "ok"))
+            .unwrap_or(true);
+        let reports = cluster_nodes(&nodes).into_iter().map(|node| async move {
+            let server = format!("{}:{} ({} of {display})", node.host, node.port, node.role);
+            let result = if node.failed {
+                Err(Error::new(
+                    ErrorKind::Connection,
+                    format!(
+                        "Redis at {server}: the cluster marks it failed{}",
+                        if node.role == "master" && !failing {
+                            " (its slots, if it had any, moved to a promoted replica)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ))
+            } else {
+                self.node_facts(link, &node.host, node.port).await
+            };
+            ServerReport {
+                server,
+                result,
+                needed: failing || (node.role == "master" && node.slots && !node.failed),
+            }
+        });
+        futures_util::future::join_all(reports).await
+    }
+
+    /// What the cluster node at `host:port` says of itself.
+    async fn node_facts(&self, link: &Link, host: &str, port: u16) -> Result<ServerFacts> {
+        let started = std::time::Instant::now();
+        let info: String = link
+            .query_node(
+                host,
+                port,
+                redis::cmd("INFO").arg("server").arg("persistence"),
+            )
+            .await?;
+        let latency = started.elapsed();
+        let save: Option<String> = link
+            .query_node::<Vec<String>>(host, port, redis::cmd("CONFIG").arg("GET").arg("save"))
+            .await
+            .ok()
+            .and_then(|pair| pair.into_iter().nth(1));
+        Ok(ServerFacts {
+            latency,
+            run_id: info_field(&info, "run_id").map(str::to_string),
+            appendonly: info_field(&info, "aof_enabled").map(|v| v == "1"),
+            save,
+        })
     }
 
     /// What shard `index`'s server says of itself: round-trip time, run id, persistence.
@@ -486,6 +663,18 @@ impl DelayQueue {
 
     pub(crate) fn shards(&self) -> &[Shard] {
         &self.shards
+    }
+
+    /// One shard per Redis server: every shard on servers of their own, the first partition of
+    /// a cluster (whose keys outside the partitions, the registry's, are kept once).
+    pub(crate) fn server_shards(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.shards.len())
+            .filter(|&i| i == 0 || !Arc::ptr_eq(self.shards[i].link(), self.shards[i - 1].link()))
+    }
+
+    /// Whether the shards are the partitions of a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.shards.first().is_some_and(|s| s.link().is_cluster())
     }
 
     pub(crate) fn keys(&self) -> &Keys {
@@ -549,6 +738,41 @@ impl DelayQueue {
     }
 }
 
+/// A node as a line of `CLUSTER NODES` describes it.
+#[derive(Debug, PartialEq)]
+struct ClusterNode {
+    host: String,
+    port: u16,
+    /// "master" or "replica".
+    role: &'static str,
+    /// Whether it serves slots.
+    slots: bool,
+    /// Flagged `fail` (or `fail?`, or without an address).
+    failed: bool,
+}
+
+/// The nodes of a `CLUSTER NODES` reply:
+/// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`.
+fn cluster_nodes(reply: &str) -> Vec<ClusterNode> {
+    reply
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let address = fields.get(1)?.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            let flags = fields.get(2)?;
+            let flag = |name: &str| flags.split(',').any(|f| f == name);
+            Some(ClusterNode {
+                host: host.to_string(),
+                port: port.parse().ok()?,
+                role: if flag("master") { "master" } else { "replica" },
+                slots: fields.len() > 8,
+                failed: flag("fail") || flag("fail?") || flag("noaddr") || host.is_empty(),
+            })
+        })
+        .collect()
+}
+
 /// A write that got no answer may still have been done: a timeout says so, and that adding
 /// again is safe.
 fn unsure_if_stored(err: Error, id: &str) -> Error {
@@ -603,7 +827,36 @@ fn add_command(
             state.as_str().as_bytes(),
         ]);
     }
-    evalsha(&ADD, &[&keys.topic_base(topic), keys.prefix()], &args)
+    evalsha(&ADD, &[&keys.topic_base(topic), keys.base()], &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_are_read_from_their_lines() {
+        let reply = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
+67ed 127.0.0.1:30002@40002,h2 master - 0 1426238316232 2 connected 5461-10922
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+6ec2 127.0.0.1:30003@40003 master,fail - 1426238316232 1426238315233 3 disconnected
+";
+        let nodes = cluster_nodes(reply);
+        assert_eq!(nodes.len(), 4);
+        assert_eq!(
+            nodes[1],
+            ClusterNode {
+                host: "127.0.0.1".into(),
+                port: 30002,
+                role: "master",
+                slots: true,
+                failed: false
+            }
+        );
+        assert_eq!((nodes[0].role, nodes[0].slots), ("replica", false));
+        assert!(nodes[3].failed && !nodes[3].slots);
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -34,10 +34,9 @@ impl Subscriptions {
 
     /// A subscription to every shard's wake channel, news that came while it sat idle dropped.
     pub async fn subscribe(&self, queue: &DelayQueue) -> Waiting {
-        let channel = queue.keys().wake();
         let opened = queue.shards().iter().enumerate().map(|(i, shard)| {
             let idle = self.take(i);
-            let channel = &channel;
+            let channel = shard.keys().wake();
             async move {
                 if let Some(mut pubsub) = idle {
                     let mut messages = pubsub.on_message();
@@ -60,7 +59,7 @@ impl Subscriptions {
                         return None;
                     }
                 };
-                match tokio::time::timeout(shard.timeout(), pubsub.subscribe(channel)).await {
+                match tokio::time::timeout(shard.timeout(), pubsub.subscribe(&channel)).await {
                     Ok(Ok(())) => Some(pubsub),
                     _ => None,
                 }

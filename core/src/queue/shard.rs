@@ -1,21 +1,29 @@
-//! One Redis server of the delay queue: its connection, kept across calls, replaced after it
-//! breaks or after the process forked, and the choice of shard for a message.
+//! One shard of the delay queue, and the link to the Redis behind it: its connection, kept
+//! across calls, replaced after it breaks or after the process forked, and the choice of shard
+//! for a message.
 //!
-//! The gateway shares one multiplexed connection per shard between all its tasks. The blocking
-//! facade (PHP, C) makes one call at a time, so it uses a plain connection instead: a request is
-//! written and its reply read on the calling thread, without the multiplexer's task hop.
+//! A shard is a Redis server of its own, or a partition of a Redis Cluster: then every
+//! partition's keys carry its hash tag, and all partitions share one cluster connection, which
+//! follows MOVED/ASK redirections and failovers.
+//!
+//! The gateway shares one multiplexed connection per server between all its tasks. The
+//! blocking facade (PHP, C) makes one call at a time, so it uses a plain connection instead: a
+//! request is written and its reply read on the calling thread, without the multiplexer's task
+//! hop. A cluster connection is always the multiplexed kind.
 
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout_at};
 
-use crate::config::RedisServer;
+use super::Keys;
+use crate::config::{ClusterSpec, RedisServer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::process;
 
@@ -50,9 +58,20 @@ pub(crate) enum Request<'a> {
     Pipe(&'a redis::Pipeline),
 }
 
-enum Link {
+enum Conn {
     Multiplexed(MultiplexedConnection),
     Blocking(redis::Connection),
+    Cluster(ClusterConnection),
+}
+
+/// How a link reaches its server(s).
+enum Client {
+    Server(redis::Client),
+    Cluster {
+        client: redis::cluster::ClusterClient,
+        /// One client per node named in the URL, for pub/sub (which a cluster broadcasts).
+        seeds: Vec<redis::Client>,
+    },
 }
 
 /// A connection and the process that opened it. A forked child must not touch its parent's
@@ -60,7 +79,7 @@ enum Link {
 struct Owned {
     process: u64,
     generation: u64,
-    link: ManuallyDrop<Link>,
+    link: ManuallyDrop<Conn>,
 }
 
 impl Drop for Owned {
@@ -72,9 +91,74 @@ impl Drop for Owned {
     }
 }
 
+/// One shard: the keys it names and the link it sends them on (shared by a cluster's
+/// partitions).
 pub(crate) struct Shard {
+    link: Arc<Link>,
+    keys: Keys,
+}
+
+impl Shard {
+    pub fn new(link: Arc<Link>, keys: Keys) -> Shard {
+        Shard { link, keys }
+    }
+
+    /// This shard's key names.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The link to the server(s), shared with the other partitions of a cluster.
+    pub fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+
+    pub fn server(&self) -> &RedisServer {
+        self.link.server()
+    }
+
+    /// The bound on each operation.
+    pub fn timeout(&self) -> Duration {
+        self.link.timeout
+    }
+
+    /// A new pub/sub connection (for the workers' wake-up channel).
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
+        self.link.pubsub().await
+    }
+
+    /// Sends `request` within the timeout. A connection that turns out to be broken (Redis
+    /// restarted) is replaced and the request sent once more, so callers see an error only when
+    /// Redis is really gone; every request dq sends is idempotent, which makes that safe.
+    pub async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T> {
+        self.link.query_inner(request, None).await
+    }
+
+    /// Runs `EVALSHA` of `script`, loading the script first if the server does not know it.
+    pub async fn eval<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<T> {
+        self.script(script, Request::Cmd(&evalsha(script, keys, args)))
+            .await
+    }
+
+    /// Sends `EVALSHA`s of `script` (built with [`evalsha`]), loading it when needed.
+    pub async fn script<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        request: Request<'_>,
+    ) -> Result<T> {
+        self.link.query_inner(request, Some(script)).await
+    }
+}
+
+/// The connection to one Redis server, or to a Redis Cluster.
+pub(crate) struct Link {
     server: RedisServer,
-    client: redis::Client,
+    client: Client,
     timeout: Duration,
     mode: ConnectionMode,
     slot: Mutex<Option<Owned>>,
@@ -128,14 +212,14 @@ impl Peers {
     }
 }
 
-impl Shard {
+impl Link {
     pub fn new(
         server: RedisServer,
         timeout: Duration,
         mode: ConnectionMode,
         index: usize,
         peers: Arc<Peers>,
-    ) -> Result<Shard> {
+    ) -> Result<Link> {
         let invalid = |e: RedisError| {
             Error::invalid(format!("Redis server {} is invalid: {e}", server.display))
         };
@@ -148,9 +232,9 @@ impl Shard {
         let db = info.redis_settings().db();
         let settings = info.redis_settings().clone().set_skip_set_lib_name();
         let client = redis::Client::open(info.set_redis_settings(settings)).map_err(invalid)?;
-        Ok(Shard {
+        Ok(Link {
             server,
-            client,
+            client: Client::Server(client),
             timeout,
             mode,
             slot: Mutex::new(None),
@@ -161,49 +245,104 @@ impl Shard {
         })
     }
 
+    /// A link to the Redis Cluster `server` names (`spec`, as parsed from it).
+    pub fn cluster(server: RedisServer, spec: &ClusterSpec, timeout: Duration) -> Result<Link> {
+        let invalid = |e: RedisError| {
+            Error::invalid(format!("Redis Cluster {} is invalid: {e}", server.display))
+        };
+        // Redirections and lost nodes are retried within the operation's timeout, not beyond.
+        let client =
+            redis::cluster::ClusterClientBuilder::new(spec.seeds.iter().map(String::as_str))
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(8)
+                .min_retry_wait(20)
+                .max_retry_wait(500)
+                .build()
+                .map_err(invalid)?;
+        let seeds = spec
+            .seeds
+            .iter()
+            .map(|seed| redis::Client::open(seed.as_str()).map_err(invalid))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Link {
+            server,
+            client: Client::Cluster { client, seeds },
+            timeout,
+            mode: ConnectionMode::Multiplexed,
+            slot: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            index: 0,
+            peers: Arc::new(Peers::default()),
+            db: 0,
+        })
+    }
+
     pub fn server(&self) -> &RedisServer {
         &self.server
     }
 
-    /// The bound on each operation.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
+    /// Whether this is a link to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.client, Client::Cluster { .. })
     }
 
-    /// A new pub/sub connection to this shard (for the workers' wake-up channel).
+    /// A new pub/sub connection: to the server, or to the first node of a cluster's URL that
+    /// answers (a cluster passes every PUBLISH on to all its nodes).
     pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
-        match tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await {
-            Ok(Ok(pubsub)) => Ok(pubsub),
-            Ok(Err(err)) => Err(self.cannot_connect(&err)),
-            Err(_) => Err(self.connect_timed_out()),
+        let clients = match &self.client {
+            Client::Server(client) => std::slice::from_ref(client),
+            Client::Cluster { seeds, .. } => seeds.as_slice(),
+        };
+        let mut last = None;
+        for client in clients {
+            match tokio::time::timeout(self.timeout, client.get_async_pubsub()).await {
+                Ok(Ok(pubsub)) => return Ok(pubsub),
+                Ok(Err(err)) => last = Some(self.cannot_connect(&err)),
+                Err(_) => last = Some(self.connect_timed_out()),
+            }
         }
+        Err(last.unwrap_or_else(|| self.connect_timed_out()))
     }
 
-    /// Sends `request` within the timeout. A connection that turns out to be broken (Redis
-    /// restarted) is replaced and the request sent once more, so callers see an error only when
-    /// Redis is really gone; every request dq sends is idempotent, which makes that safe.
-    pub async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T> {
-        self.query_inner(request, None).await
-    }
-
-    /// Runs `EVALSHA` of `script`, loading the script first if the server does not know it.
-    pub async fn eval<T: FromRedisValue>(
+    /// Sends `cmd` to the node at `host:port` of the cluster (to the server when it is not one).
+    pub async fn query_node<T: FromRedisValue>(
         &self,
-        script: &LuaScript,
-        keys: &[&str],
-        args: &[&[u8]],
+        host: &str,
+        port: u16,
+        cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.script(script, Request::Cmd(&evalsha(script, keys, args)))
-            .await
-    }
-
-    /// Sends `EVALSHA`s of `script` (built with [`evalsha`]), loading it when needed.
-    pub async fn script<T: FromRedisValue>(
-        &self,
-        script: &LuaScript,
-        request: Request<'_>,
-    ) -> Result<T> {
-        self.query_inner(request, Some(script)).await
+        if !self.is_cluster() {
+            return self.query_inner(Request::Cmd(cmd), None).await;
+        }
+        let deadline = Instant::now() + self.timeout;
+        let (outcome, generation, _) = self
+            .send_to(Request::Cmd(cmd), deadline, Some((host, port)))
+            .await?;
+        match outcome {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(err)) => {
+                if is_connection_error(&err) {
+                    self.discard(generation).await;
+                }
+                Err(Error::new(
+                    if is_connection_error(&err) {
+                        ErrorKind::Connection
+                    } else {
+                        ErrorKind::Backend
+                    },
+                    format!("Redis at {host}:{port} (of {}): {err}", self.server.display),
+                ))
+            }
+            None => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "Redis at {host}:{port} (of {}) did not answer within {:.3}s",
+                    self.server.display,
+                    self.timeout.as_secs_f64()
+                ),
+            )),
+        }
     }
 
     async fn query_inner<T: FromRedisValue>(
@@ -214,6 +353,7 @@ impl Shard {
         let deadline = Instant::now() + self.timeout;
         let mut retried = false;
         let mut loaded = false;
+        let mut pause = CLUSTER_PAUSE;
         loop {
             let (outcome, generation, fresh) = self.send(request, deadline).await?;
             let Some(outcome) = outcome else {
@@ -250,6 +390,29 @@ impl Shard {
                 self.discard(generation).await;
                 return Err(self.timed_out());
             }
+            if self.is_cluster() && (in_flux(&err) || is_connection_error(&err)) {
+                // A failover or a resharding under way: the same request again, to where the
+                // cluster says the slot is now (a MOVED makes a new connection, which learns
+                // the new slot map), until it settles or the time is up.
+                if Instant::now() + pause >= deadline {
+                    return Err(Error::new(
+                        ErrorKind::Connection,
+                        format!(
+                            "Redis Cluster {}: {err} (a failover or resharding did not settle within {:.3}s)",
+                            self.server.display,
+                            self.timeout.as_secs_f64()
+                        ),
+                    ));
+                }
+                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved)
+                    || is_connection_error(&err)
+                {
+                    self.discard(generation).await;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(CLUSTER_PAUSE_MAX);
+                continue;
+            }
             if !is_connection_error(&err) {
                 return Err(self.error(err));
             }
@@ -268,6 +431,16 @@ impl Shard {
         request: Request<'_>,
         deadline: Instant,
     ) -> Result<(Option<RedisResult<T>>, u64, bool)> {
+        self.send_to(request, deadline, None).await
+    }
+
+    /// [`Self::send`], to the cluster node `node` when given.
+    async fn send_to<T: FromRedisValue>(
+        &self,
+        request: Request<'_>,
+        deadline: Instant,
+        node: Option<(&str, u16)>,
+    ) -> Result<(Option<RedisResult<T>>, u64, bool)> {
         let mut slot = self.slot.lock().await;
         let fresh = match slot.as_ref() {
             Some(owned) if owned.process == process() => false,
@@ -282,7 +455,7 @@ impl Shard {
             .ok_or_else(|| Error::internal("no Redis connection"))?;
         let generation = owned.generation;
         let mut conn = match &mut *owned.link {
-            Link::Blocking(conn) => {
+            Conn::Blocking(conn) => {
                 // A new connection already spent part of the deadline: its first reply may only
                 // take what is left. Later requests each get the whole timeout.
                 if fresh {
@@ -298,13 +471,24 @@ impl Shard {
                 }
                 return Ok((Some(outcome), generation, fresh));
             }
-            Link::Multiplexed(conn) => conn.clone(),
+            Conn::Multiplexed(conn) => Async::Server(conn.clone()),
+            Conn::Cluster(conn) => Async::Cluster(conn.clone()),
         };
         drop(slot);
         let reply = async {
-            match request {
-                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
-                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            match (&mut conn, node, request) {
+                (Async::Cluster(conn), Some((host, port)), Request::Cmd(cmd)) => {
+                    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.to_string(),
+                        port,
+                    });
+                    conn.route_command(cmd.clone(), route)
+                        .await
+                        .and_then(|value| T::from_redis_value(value).map_err(Into::into))
+                }
+                (Async::Server(conn), _, request) => ask(conn, request).await,
+                (Async::Cluster(conn), _, request) => ask(conn, request).await,
             }
         };
         let outcome = timeout_at(deadline, reply).await.ok();
@@ -312,37 +496,37 @@ impl Shard {
     }
 
     async fn connect(&self, deadline: Instant) -> Result<Owned> {
+        let client = match &self.client {
+            Client::Server(client) => client,
+            Client::Cluster { client, .. } => return self.connect_cluster(client, deadline).await,
+        };
         let link = match self.mode {
             ConnectionMode::Multiplexed => {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.timeout))
                     .set_response_timeout(Some(self.timeout));
-                let connect = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(&config);
+                let connect = client.get_multiplexed_async_connection_with_config(&config);
                 match timeout_at(deadline, connect).await {
-                    Ok(Ok(conn)) => Link::Multiplexed(conn),
+                    Ok(Ok(conn)) => Conn::Multiplexed(conn),
                     Ok(Err(err)) if !err.is_timeout() => return Err(self.cannot_connect(&err)),
                     Ok(Err(_)) | Err(_) => return Err(self.connect_timed_out()),
                 }
             }
             ConnectionMode::Blocking => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let conn = match self
-                    .client
-                    .get_connection_with_timeout(left.max(Duration::from_millis(1)))
-                {
-                    Ok(conn) => conn,
-                    Err(err) if !err.is_timeout() => return Err(self.cannot_connect(&err)),
-                    Err(_) => return Err(self.connect_timed_out()),
-                };
+                let conn =
+                    match client.get_connection_with_timeout(left.max(Duration::from_millis(1))) {
+                        Ok(conn) => conn,
+                        Err(err) if !err.is_timeout() => return Err(self.cannot_connect(&err)),
+                        Err(_) => return Err(self.connect_timed_out()),
+                    };
                 // Bounds every read and write; a timed-out connection is discarded. Naming the
                 // connection (below) may only take what is left of the deadline.
                 let left = deadline.saturating_duration_since(Instant::now());
                 conn.set_read_timeout(Some(left.max(Duration::from_millis(1))))
                     .and_then(|()| conn.set_write_timeout(Some(self.timeout)))
                     .map_err(|e| self.cannot_connect(&e))?;
-                Link::Blocking(conn)
+                Conn::Blocking(conn)
             }
         };
         let mut owned = Owned {
@@ -380,6 +564,33 @@ impl Shard {
         }
     }
 
+    /// Connects to a cluster: its slots learnt from the first node of the URL that answers.
+    async fn connect_cluster(
+        &self,
+        client: &redis::cluster::ClusterClient,
+        deadline: Instant,
+    ) -> Result<Owned> {
+        let conn = match timeout_at(deadline, client.get_async_connection()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) if err.to_string().contains("cluster support disabled") => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "cannot use {} as a Redis Cluster: its nodes run with cluster support disabled; a single server is named redis://host:port/db",
+                        self.server.display
+                    ),
+                ));
+            }
+            Ok(Err(err)) if !err.is_timeout() => return Err(self.cannot_connect(&err)),
+            Ok(Err(_)) | Err(_) => return Err(self.connect_timed_out()),
+        };
+        Ok(Owned {
+            process: process(),
+            generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
+            link: ManuallyDrop::new(Conn::Cluster(conn)),
+        })
+    }
+
     /// Sends one command on a connection being set up, within the connect deadline.
     async fn query_new<T: FromRedisValue>(
         &self,
@@ -388,8 +599,12 @@ impl Shard {
         deadline: Instant,
     ) -> Result<RedisResult<T>> {
         let result = match &mut *owned.link {
-            Link::Blocking(conn) => cmd.query(conn),
-            Link::Multiplexed(conn) => match timeout_at(deadline, cmd.query_async(conn)).await {
+            Conn::Blocking(conn) => cmd.query(conn),
+            Conn::Multiplexed(conn) => match timeout_at(deadline, cmd.query_async(conn)).await {
+                Ok(result) => result,
+                Err(_) => return Err(self.connect_timed_out()),
+            },
+            Conn::Cluster(conn) => match timeout_at(deadline, cmd.query_async(conn)).await {
                 Ok(result) => result,
                 Err(_) => return Err(self.connect_timed_out()),
             },
@@ -447,6 +662,22 @@ impl Shard {
     }
 }
 
+/// An async connection, of either kind.
+enum Async {
+    Server(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+async fn ask<T: FromRedisValue, C: ConnectionLike>(
+    conn: &mut C,
+    request: Request<'_>,
+) -> RedisResult<T> {
+    match request {
+        Request::Cmd(cmd) => cmd.query_async(conn).await,
+        Request::Pipe(pipe) => pipe.query_async(conn).await,
+    }
+}
+
 /// `field:value` of an `INFO` reply.
 pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     info.lines().find_map(|line| {
@@ -454,6 +685,20 @@ pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
             .and_then(|rest| rest.strip_prefix(':'))
             .map(str::trim)
     })
+}
+
+/// First and longest wait before a request is sent again to a cluster in flux.
+const CLUSTER_PAUSE: Duration = Duration::from_millis(25);
+const CLUSTER_PAUSE_MAX: Duration = Duration::from_millis(250);
+
+/// A cluster's answer while slots move or a master is replaced: worth asking again.
+fn in_flux(err: &RedisError) -> bool {
+    use redis::ServerErrorKind as Kind;
+    err.is_cluster_error()
+        || matches!(
+            err.kind(),
+            redis::ErrorKind::Server(Kind::MasterDown | Kind::ReadOnly)
+        )
 }
 
 fn is_connection_error(err: &RedisError) -> bool {

@@ -34,7 +34,7 @@ pub(crate) async fn listen<L: Listener>(
 ) {
     let what = L::WHAT;
     let server = queue.shards()[shard].server().display.clone();
-    let channel = queue.keys().wake();
+    let channel = queue.shards()[shard].keys().wake();
     let mut retry = RETRY_FIRST;
     let mut failing = false;
     while !*stop.borrow() {

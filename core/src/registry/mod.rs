@@ -321,18 +321,13 @@ impl<T: Definition> Registry<T> {
         let key = self.queue.keys().registry(T::HASH);
         let wake = self.queue.keys().wake();
         let notice = self.notice();
-        let reads = self
-            .queue
-            .shards()
-            .iter()
-            .map(|shard| read_all(shard, &key));
+        let reads = self.queue.server_shards().map(|i| {
+            let key = &key;
+            async move { (i, read_all(&self.queue.shards()[i], key).await) }
+        });
         let mut first_error = None;
         let mut per_shard = Vec::new();
-        for (i, result) in futures_util::future::join_all(reads)
-            .await
-            .into_iter()
-            .enumerate()
-        {
+        for (i, result) in futures_util::future::join_all(reads).await {
             match result {
                 Ok(entries) => per_shard.push((i, entries)),
                 Err(e) => {
@@ -402,9 +397,8 @@ impl<T: Definition> Registry<T> {
         }
         let writes = self
             .queue
-            .shards()
-            .iter()
-            .map(|shard| write_entry(shard, &keys, &entry, &notice));
+            .server_shards()
+            .map(|i| write_entry(&self.queue.shards()[i], &keys, &entry, &notice));
         let results = futures_util::future::join_all(writes).await;
         let stored = results.iter().filter(|r| r.is_ok()).count();
         if stored == 0 && self.record.is_some() {
@@ -523,7 +517,7 @@ async fn read_all<T: Definition>(shard: &Shard, key: &str) -> Result<BTreeMap<St
 /// channel with `notice`, so other gateways sync at once.
 async fn write_entry<T: Definition>(
     shard: &Shard,
-    keys: &[&str; 2],
+    [key, wake]: &[&str; 2],
     entry: &Entry<T>,
     notice: &str,
 ) -> Result<()> {
@@ -531,12 +525,13 @@ async fn write_entry<T: Definition>(
     let _: i64 = shard
         .eval(
             &SET_IF_NEWER,
-            keys,
+            &[key],
             &[
                 entry.name().as_bytes(),
                 encoded.as_bytes(),
                 entry.updated_at().to_string().as_bytes(),
                 notice.as_bytes(),
+                wake.as_bytes(),
             ],
         )
         .await
@@ -548,8 +543,8 @@ async fn write_entry<T: Definition>(
 }
 
 /// Writes a registry entry unless the shard holds a newer one, and announces the write.
-/// KEYS: the registry's hash, wake channel. ARGV: name, entry JSON, its updated_at, notice.
-/// Returns 1 if written.
+/// KEYS: the registry's hash. ARGV: name, entry JSON, its updated_at, notice, wake channel (not
+/// a key: in a cluster it is another slot's). Returns 1 if written.
 static SET_IF_NEWER: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(
         r"
@@ -561,7 +556,7 @@ if held then
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 ",
     )

@@ -29,7 +29,9 @@ impl<T: Definition> Registry<T> {
         observer: Arc<dyn RegistryObserver>,
         stop: watch::Receiver<bool>,
     ) {
-        let watchers = (0..self.queue.shards().len())
+        let watchers = self
+            .queue
+            .server_shards()
             .map(|shard| watch_shard(self.clone(), shard, observer.clone(), stop.clone()));
         futures_util::future::join_all(watchers).await;
     }
@@ -96,6 +98,19 @@ async fn arrived<T: Definition>(
     observer: &dyn RegistryObserver,
 ) {
     let queue = &registry.queue;
+    if queue.is_cluster() {
+        // Failovers are the cluster's business, and its nodes' run ids are many: no restart
+        // to note, only each node's persistence, once per run of the node.
+        if known_run.is_none() {
+            for node in queue.servers().await {
+                if let Ok(facts) = &node.result {
+                    warn_if_not_durable(&node.server, facts);
+                }
+            }
+            *known_run = Some(String::new());
+        }
+        return;
+    }
     let Ok(facts) = queue.server_facts(shard).await else {
         return;
     };

@@ -121,7 +121,7 @@ async fn pass(shared: &Arc<Shared>, shard: usize) -> Result<Pass> {
 /// that none is always served last. Unknown topics wait until they are registered (again),
 /// paused ones until resumed; pull topics' messages wait for their workers to reserve them.
 async fn ready_topics(shared: &Shared, shard: usize) -> Result<Vec<Topic>> {
-    let keys = shared.queue.keys();
+    let keys = shared.queue.shards()[shard].keys();
     let mut names: Vec<String> = shared.queue.shards()[shard]
         .query(Request::Cmd(
             &redis::cmd("SMEMBERS").arg(keys.ready_topics()).to_owned(),
@@ -162,12 +162,12 @@ fn start(
 
 /// Leases up to `count` of the topic's ready messages, earliest due first.
 async fn lease(shared: &Shared, shard: usize, topic: &Topic, count: usize) -> Result<Vec<Leased>> {
-    let keys = shared.queue.keys();
+    let keys = shared.queue.shards()[shard].keys();
     let lease_ms = topic.timeout_ms + shared.config().lease_margin.as_millis() as u64;
     let reply: Vec<(String, String, u32, i64, String)> = shared.queue.shards()[shard]
         .eval(
             &LEASE,
-            &[&keys.topic_base(&topic.name), keys.prefix()],
+            &[&keys.topic_base(&topic.name), keys.base()],
             &[
                 topic.name.as_bytes(),
                 count.to_string().as_bytes(),
@@ -375,7 +375,7 @@ async fn on_lease(
     message: &Leased,
     extra: &[&[u8]],
 ) -> Result<bool> {
-    let keys = shared.queue.keys();
+    let keys = shared.queue.shards()[shard].keys();
     let base = keys.topic_base(&message.topic);
     let mut args: Vec<&[u8]> = vec![
         message.id.as_bytes(),
@@ -384,7 +384,7 @@ async fn on_lease(
     ];
     args.extend_from_slice(extra);
     let done: i64 = shared.queue.shards()[shard]
-        .eval(script, &[&base, keys.prefix()], &args)
+        .eval(script, &[&base, keys.base()], &args)
         .await?;
     Ok(done == 1)
 }

@@ -51,7 +51,7 @@ pub(super) async fn run(shared: Arc<Shared>, shard: usize) {
 
 /// Returns expired leases to ready. Returns when to look next (`None`: at once).
 async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
-    let keys = shared.queue.keys();
+    let keys = shared.queue.shards()[shard].keys();
     let shard_ref = &shared.queue.shards()[shard];
     let (now_s, now_us): (i64, i64) = shard_ref.query(Request::Cmd(&redis::cmd("TIME"))).await?;
     let now = now_s * 1000 + now_us / 1000;
@@ -61,7 +61,7 @@ async fn reap(shared: &Shared, shard: usize) -> Result<Option<Instant>> {
         let n: usize = shard_ref
             .eval(
                 &REAP,
-                &[&keys.topic_base(topic), keys.prefix()],
+                &[&keys.topic_base(topic), keys.base()],
                 &[topic.as_bytes(), PER_CALL.to_string().as_bytes()],
             )
             .await?;
@@ -96,7 +96,7 @@ fn expired_leases(shared: &Shared, topic: &str, count: usize) {
 
 /// Removes dead letters beyond the retention count and age, for every registered topic.
 async fn trim(shared: &Shared, shard: usize) -> Result<()> {
-    let keys = shared.queue.keys();
+    let keys = shared.queue.shards()[shard].keys();
     let shard_ref = &shared.queue.shards()[shard];
     let oldest_kept = now_ms() - shared.config().dead_max_age.as_millis() as i64;
     for topic in shared.registry.list() {
@@ -104,7 +104,7 @@ async fn trim(shared: &Shared, shard: usize) -> Result<()> {
             let removed: usize = shard_ref
                 .eval(
                     &TRIM,
-                    &[&keys.topic_base(&topic.name), keys.prefix()],
+                    &[&keys.topic_base(&topic.name), keys.base()],
                     &[
                         shared.config().dead_keep.to_string().as_bytes(),
                         oldest_kept.to_string().as_bytes(),

@@ -56,7 +56,7 @@ async fn round(
     clock: &mut Clock,
 ) -> Result<Option<Instant>> {
     let queue = &shared.queue;
-    let keys = queue.keys();
+    let keys = queue.shards()[shard].keys();
     let shard_ref = &queue.shards()[shard];
     clock.refresh(shard_ref).await?;
     let now = clock.redis_now();
@@ -74,7 +74,7 @@ async fn round(
         let n: usize = shard_ref
             .eval(
                 &MOVE,
-                &[&keys.topic_base(topic), keys.prefix()],
+                &[&keys.topic_base(topic), keys.base()],
                 &[topic.as_bytes(), batch.to_string().as_bytes()],
             )
             .await?;

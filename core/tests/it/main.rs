@@ -4,6 +4,7 @@
 mod alert;
 mod amqp;
 mod blocking;
+mod cluster;
 mod outbox;
 mod queue;
 mod registry;

@@ -17,8 +17,9 @@ use crate::{AppState, Coordinator};
 /// Each backend the gateway uses, and what would lose messages: 200 `ok` when all answer,
 /// 200 `warn` when a Redis keeps nothing on disk (or only snapshots) or the last XA recovery
 /// pass met an error, an outbox relay backs off or has rows older than its alert bound, or a
-/// subscription cannot consume; 503 `degraded` when a Redis shard, or RabbitMQ once it is in
-/// use, does not answer.
+/// subscription cannot consume, or a Redis Cluster node it can do without does not answer;
+/// 503 `degraded` when a Redis shard (a cluster's master), or RabbitMQ once it is in use, does
+/// not answer.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let (status, body) = report(&state).await;
     (status, Json(body))
@@ -49,7 +50,15 @@ pub async fn report(state: &AppState) -> (StatusCode, Value) {
                 })
             }
             Err(e) => {
-                down = true;
+                if report.needed {
+                    down = true;
+                } else {
+                    warnings.push(format!(
+                        "Redis at {}: does not answer; the cluster does without it: {}",
+                        report.server,
+                        e.message()
+                    ));
+                }
                 json!({"server": report.server, "state": "down", "error": e.message()})
             }
         })
