@@ -10,7 +10,7 @@ CARGO ?= cargo
 PHP ?= php
 BUILD := build
 
-.PHONY: all setup setup-build build run test test-scripts test-rust test-php test-ui lint bench install header clean
+.PHONY: all setup setup-build build run test test-scripts test-rust test-cluster test-php test-ui lint bench install header clean
 
 all: build
 
@@ -34,7 +34,7 @@ run: setup build
 	@bash scripts/try-it.sh
 	exec $(BUILD)/dq-gateway
 
-test: setup build test-scripts test-rust test-php test-ui
+test: setup build test-scripts test-rust test-cluster test-php test-ui
 
 # scripts/tests/*.sh: checks of the scripts themselves (the setup split).
 test-scripts:
@@ -43,6 +43,10 @@ test-scripts:
 # Includes the check that include/dq.h and include/dq_ffi.h match capi/src (`make header`).
 test-rust:
 	$(CARGO) test --release --locked --workspace
+
+# The delay queue's and the workers' suites again on a private Redis Cluster (3 + 3 nodes).
+test-cluster:
+	@bash scripts/cluster-tests.sh
 
 test-php:
 	@bash scripts/php-tests.sh

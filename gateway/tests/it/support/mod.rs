@@ -512,7 +512,7 @@ impl GatewayProcess {
             .args(args)
             .env("DQ_LISTEN", "127.0.0.1:0")
             .env("DQ_PREFIX", prefix)
-            .env("DQ_REDIS", dq_testkit::REDIS)
+            .env("DQ_REDIS", dq_testkit::test_redis())
             .env("DQ_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
