@@ -830,35 +830,6 @@ fn add_command(
     evalsha(&ADD, &[&keys.topic_base(topic), keys.base()], &args)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_nodes_are_read_from_their_lines() {
-        let reply = "\
-07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
-67ed 127.0.0.1:30002@40002,h2 master - 0 1426238316232 2 connected 5461-10922
-e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
-6ec2 127.0.0.1:30003@40003 master,fail - 1426238316232 1426238315233 3 disconnected
-";
-        let nodes = cluster_nodes(reply);
-        assert_eq!(nodes.len(), 4);
-        assert_eq!(
-            nodes[1],
-            ClusterNode {
-                host: "127.0.0.1".into(),
-                port: 30002,
-                role: "master",
-                slots: true,
-                failed: false
-            }
-        );
-        assert_eq!((nodes[0].role, nodes[0].slots), ("replica", false));
-        assert!(nodes[3].failed && !nodes[3].slots);
-    }
-}
-
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -942,3 +913,32 @@ return existed
 ",
     ))
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_are_read_from_their_lines() {
+        let reply = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
+67ed 127.0.0.1:30002@40002,h2 master - 0 1426238316232 2 connected 5461-10922
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+6ec2 127.0.0.1:30003@40003 master,fail - 1426238316232 1426238315233 3 disconnected
+";
+        let nodes = cluster_nodes(reply);
+        assert_eq!(nodes.len(), 4);
+        assert_eq!(
+            nodes[1],
+            ClusterNode {
+                host: "127.0.0.1".into(),
+                port: 30002,
+                role: "master",
+                slots: true,
+                failed: false
+            }
+        );
+        assert_eq!((nodes[0].role, nodes[0].slots), ("replica", false));
+        assert!(nodes[3].failed && !nodes[3].slots);
+    }
+}

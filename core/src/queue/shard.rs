@@ -68,7 +68,7 @@ enum Conn {
 enum Client {
     Server(redis::Client),
     Cluster {
-        client: redis::cluster::ClusterClient,
+        client: Box<redis::cluster::ClusterClient>,
         /// One client per node named in the URL, for pub/sub (which a cluster broadcasts).
         seeds: Vec<redis::Client>,
     },
@@ -267,7 +267,10 @@ impl Link {
             .collect::<Result<Vec<_>>>()?;
         Ok(Link {
             server,
-            client: Client::Cluster { client, seeds },
+            client: Client::Cluster {
+                client: Box::new(client),
+                seeds,
+            },
             timeout,
             mode: ConnectionMode::Multiplexed,
             slot: Mutex::new(None),
