@@ -2,6 +2,8 @@
 -- `thread_id` is a global: `setup` gives each thread its own through thread:set.
 local counter = 0
 local threads = {}
+-- Several wrk processes at once (bench/cluster.sh) tell their ids apart by DQ_WRK_TAG.
+local tag = os.getenv("DQ_WRK_TAG") or "w"
 
 function setup(thread)
   thread:set("thread_id", #threads)
@@ -18,8 +20,8 @@ wrk.headers["Content-Type"] = "application/json"
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"id":"w%d-%d","body":{"order_id":%d,"amount":99.5,"merchant":"m-42"},"delay":60}',
-    thread_id, counter, counter)
+    '{"id":"%s%d-%d","body":{"order_id":%d,"amount":99.5,"merchant":"m-42"},"delay":60}',
+    tag, thread_id, counter, counter)
   return wrk.format(nil, nil, nil, body)
 end
 

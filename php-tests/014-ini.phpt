@@ -111,5 +111,6 @@ dq.amqp => amqp://guest:***@mq:5672/%2f => amqp://guest:***@mq:5672/%2f
 dq.prefix => myapp => myapp
 dq.timeout => 1.5 => 1.5
 dq.replicas => 0 => 0
+dq.amqp_queue_type => classic => classic
 dq.mysql => mysql://root@127.0.0.1:3306/dq => mysql://root@127.0.0.1:3306/dq
 no password shown: true

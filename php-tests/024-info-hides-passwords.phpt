@@ -71,6 +71,7 @@ dq.amqp => amqp://user:***@mq.internal:5672/%2f => amqp://user:***@mq.internal:5
 dq.prefix => dq => dq
 dq.timeout => 3.0 => 3.0
 dq.replicas => 0 => 0
+dq.amqp_queue_type => classic => classic
 dq.mysql => mysql://dq:***@db.internal:3306/dq => mysql://dq:***@db.internal:3306/dq
 shows a password: false
 -- phpinfo() after ini_set()
@@ -79,6 +80,7 @@ dq.amqp => amqp://***@mq2:5672/v => amqp://user:***@mq.internal:5672/%2f
 dq.prefix => no value => dq
 dq.timeout => 3.0 => 3.0
 dq.replicas => 0 => 0
+dq.amqp_queue_type => classic => classic
 dq.mysql => mysql://dq:***@db2:3306/dq => mysql://dq:***@db.internal:3306/dq
 shows a password: false
 every directive listed: true
@@ -88,5 +90,6 @@ dq.amqp | amqp://***@mq2:5672/v | amqp://user:***@mq.internal:5672/%2f
 dq.prefix | no value | dq
 dq.timeout | 3.0 | 3.0
 dq.replicas | 0 | 0
+dq.amqp_queue_type | classic | classic
 dq.mysql | mysql://dq:***@db2:3306/dq | mysql://dq:***@db.internal:3306/dq
 shows a password: false

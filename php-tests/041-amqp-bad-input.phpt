@@ -109,10 +109,10 @@ var_dump($consumer->next(0.1));
 ?>
 --EXPECTF--
 -- constructor options
-unknown option: Dq\InvalidArgumentException(2): unknown option "confirms" (options: amqp, prefix, timeout, confirm)
-prefetch is not a producer option: Dq\InvalidArgumentException(2): unknown option "prefetch" (options: amqp, prefix, timeout, confirm)
-a list: Dq\InvalidArgumentException(2): unknown option "0" (options: amqp, prefix, timeout, confirm)
-consumer unknown option: Dq\InvalidArgumentException(2): unknown option "prefech" (options: amqp, prefix, timeout, prefetch)
+unknown option: Dq\InvalidArgumentException(2): unknown option "confirms" (options: amqp, prefix, timeout, amqp_queue_type, confirm)
+prefetch is not a producer option: Dq\InvalidArgumentException(2): unknown option "prefetch" (options: amqp, prefix, timeout, amqp_queue_type, confirm)
+a list: Dq\InvalidArgumentException(2): unknown option "0" (options: amqp, prefix, timeout, amqp_queue_type, confirm)
+consumer unknown option: Dq\InvalidArgumentException(2): unknown option "prefech" (options: amqp, prefix, timeout, amqp_queue_type, prefetch)
 amqp not a URL: Dq\InvalidArgumentException(2): RabbitMQ URL "http://127.0.0.1:5672/" is invalid (Invalid AMQP scheme: http): expected amqp://user:password@host:5672/vhost
 amqp bad port: Dq\InvalidArgumentException(2): RabbitMQ URL "amqp://guest:***@127.0.0.1:port/x" is invalid (invalid port number): expected amqp://user:password@host:5672/vhost
 amqp not a string: Dq\InvalidArgumentException(2): options['amqp'] 5672 is an int: expected a string

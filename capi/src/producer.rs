@@ -41,6 +41,7 @@ pub unsafe extern "C" fn dq_producer_new(
         let mut prefix = DEFAULT_PREFIX.to_string();
         let mut timeout = DEFAULT_TIMEOUT;
         let mut confirm = true;
+        let mut queue_type = dq_core::amqp::QueueType::Classic;
         for (key, value) in &options {
             match (key.as_str(), value) {
                 ("amqp", Value::String(v)) => url = v.clone(),
@@ -49,19 +50,24 @@ pub unsafe extern "C" fn dq_producer_new(
                     timeout = parse_timeout(n.as_f64().unwrap_or(-1.0))?
                 }
                 ("confirm", Value::Bool(b)) => confirm = *b,
-                ("amqp" | "prefix" | "timeout" | "confirm", other) => {
+                ("amqp_queue_type", Value::String(v)) => {
+                    queue_type = dq_core::amqp::QueueType::parse(v)
+                        .map_err(|e| e.context("options.amqp_queue_type"))?
+                }
+                ("amqp" | "prefix" | "timeout" | "confirm" | "amqp_queue_type", other) => {
                     return Err(Error::invalid(format!(
                         "options.{key} {other} has the wrong type"
                     )));
                 }
                 _ => {
                     return Err(Error::invalid(format!(
-                        "unknown option {key:?} (options: amqp, confirm, timeout, prefix)"
+                        "unknown option {key:?} (options: amqp, confirm, timeout, prefix, amqp_queue_type)"
                     )));
                 }
             }
         }
-        let producer = BlockingProducer::open(&AmqpConfig::new(&url, &prefix, timeout)?, confirm)?;
+        let config = AmqpConfig::new(&url, &prefix, timeout)?.with_queue_type(queue_type);
+        let producer = BlockingProducer::open(&config, confirm)?;
         // SAFETY: checked not NULL above.
         unsafe { *out_producer = Box::into_raw(Box::new(dq_producer { producer })) };
         Ok(())

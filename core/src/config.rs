@@ -185,6 +185,8 @@ pub struct ClusterSpec {
     /// The same, passwords masked.
     pub displays: Vec<String>,
     pub partitions: usize,
+    /// `[user]:password` of the URL, if it has one.
+    pub auth: Option<String>,
 }
 
 impl ClusterSpec {
@@ -270,6 +272,7 @@ impl ClusterSpec {
             seeds,
             displays,
             partitions,
+            auth: userinfo.map(str::to_string),
         })
     }
 }

@@ -278,7 +278,7 @@ namespace DqFfi {
                 } elseif ($key === 'replicas') {
                     $this->options['replicas'] = is_int($value) ? $value
                         : throw Library::invalid("$name " . Library::described($value) . ': expected a number of Redis replicas');
-                } elseif ($key !== 'amqp' && $key !== 'confirm') { // Producer options: one array may serve both classes
+                } elseif (!in_array($key, ['amqp', 'confirm', 'amqp_queue_type'], true)) { // Producer options: one array may serve both classes
                     throw Library::invalid("unknown option \"$key\" (options: redis, prefix, timeout, body_limit, replicas)");
                 }
             }
@@ -676,7 +676,7 @@ namespace DqFfi {
         private FFI $ffi;
         private CData $handle;
 
-        /** @param array{amqp?: string, confirm?: bool, timeout?: int|float, prefix?: string} $options */
+        /** @param array{amqp?: string, confirm?: bool, timeout?: int|float, prefix?: string, amqp_queue_type?: string} $options */
         public function __construct(array $options = [])
         {
             $this->ffi = Library::ffi();
@@ -684,13 +684,13 @@ namespace DqFfi {
             foreach ($options as $key => $value) {
                 $name = "options['$key']";
                 match ((string) $key) {
-                    'amqp', 'prefix' => is_string($value) ? $given[$key] = $value
+                    'amqp', 'prefix', 'amqp_queue_type' => is_string($value) ? $given[$key] = $value
                         : throw Library::invalid("$name " . Library::described($value) . ': expected a string'),
                     'timeout' => $given['timeout'] = self::seconds($value, $name),
                     'confirm' => is_bool($value) ? $given['confirm'] = $value
                         : throw Library::invalid("$name " . Library::described($value) . ': expected true or false'),
-                    'redis', 'body_limit' => null, // Client options: one array may serve both classes
-                    default => throw Library::invalid("unknown option \"$key\" (options: amqp, prefix, timeout, confirm)"),
+                    'redis', 'body_limit', 'replicas' => null, // Client options: one array may serve both classes
+                    default => throw Library::invalid("unknown option \"$key\" (options: amqp, prefix, timeout, amqp_queue_type, confirm)"),
                 };
             }
             $handle = $this->ffi->new('dq_producer *');

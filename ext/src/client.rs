@@ -259,7 +259,7 @@ impl Client {
                     given.replicas = true;
                 }
                 // Producer options, so one options array can serve both classes.
-                "amqp" | "confirm" => {}
+                "amqp" | "confirm" | "amqp_queue_type" => {}
                 other => {
                     return Err(invalid(format!(
                         "unknown option \"{other}\" (options: redis, prefix, timeout, body_limit, replicas)"

@@ -13,7 +13,7 @@ use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_s
 
 use crate::php_sys;
 
-pub static ENTRIES: IniEntryDefs<7> = IniEntryDefs::new([
+pub static ENTRIES: IniEntryDefs<8> = IniEntryDefs::new([
     IniEntryDef::new(
         c"dq.redis",
         c"redis://127.0.0.1:6379/0",
@@ -27,6 +27,7 @@ pub static ENTRIES: IniEntryDefs<7> = IniEntryDefs::new([
     IniEntryDef::new(c"dq.prefix", c"dq", IniEntryPermission::All),
     IniEntryDef::new(c"dq.timeout", c"3.0", IniEntryPermission::All),
     IniEntryDef::new(c"dq.replicas", c"0", IniEntryPermission::All),
+    IniEntryDef::new(c"dq.amqp_queue_type", c"classic", IniEntryPermission::All),
     IniEntryDef::new(
         c"dq.mysql",
         c"mysql://root@127.0.0.1:3306/dq",
@@ -36,12 +37,13 @@ pub static ENTRIES: IniEntryDefs<7> = IniEntryDefs::new([
 ]);
 
 /// The directives of `ENTRIES`, in the same order: the rows of the `php --ri dq` table.
-const DIRECTIVES: [&CStr; 6] = [
+const DIRECTIVES: [&CStr; 7] = [
     c"dq.redis",
     c"dq.amqp",
     c"dq.prefix",
     c"dq.timeout",
     c"dq.replicas",
+    c"dq.amqp_queue_type",
     c"dq.mysql",
 ];
 
@@ -116,10 +118,16 @@ pub fn replicas() -> Result<u32, Error> {
     dq_core::config::parse_replicas(value).map_err(|e| e.context("dq.replicas"))
 }
 
-/// A setting as `phpinfo()` may show it: the password of every URL masked (`dq.redis` is a
-/// comma-separated list of servers, `dq.amqp` one URL).
+/// `dq.amqp_queue_type`: the kind of queue dq declares for itself on RabbitMQ.
+pub fn amqp_queue_type() -> Result<dq_core::amqp::QueueType, Error> {
+    let text = string(c"dq.amqp_queue_type").unwrap_or_else(|| "classic".to_string());
+    dq_core::amqp::QueueType::parse(text.trim()).map_err(|e| e.context("dq.amqp_queue_type"))
+}
+
+/// A setting as `phpinfo()` may show it: the password of every URL masked (`dq.redis` and
+/// `dq.amqp` are comma-separated lists of servers or nodes).
 fn shown(name: &CStr, value: &str) -> String {
-    if name == c"dq.redis" {
+    if name == c"dq.redis" || name == c"dq.amqp" {
         value.split(',').map(masked).collect::<Vec<_>>().join(",")
     } else if name == c"dq.mysql"
         && let Ok(url) = MysqlUrl::parse("dq.mysql", value)

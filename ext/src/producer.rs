@@ -3,7 +3,9 @@
 // Parameter names are PHP's (named arguments): camelCase, as the contract spells them.
 #![allow(non_snake_case)]
 
-use dq_core::amqp::{AmqpConfig, ExchangeOptions, MAX_DELAY, OutgoingMessage, QueueOptions};
+use dq_core::amqp::{
+    AmqpConfig, ExchangeOptions, MAX_DELAY, OutgoingMessage, QueueOptions, QueueType,
+};
 use dq_core::config::parse_timeout;
 use dq_core::input::delay_from_seconds;
 use dq_core::{BlockingProducer, Error};
@@ -166,6 +168,7 @@ pub(crate) fn amqp_options(
     let mut url = None;
     let mut prefix = None;
     let mut timeout = None;
+    let mut queue_type = None;
     let mut confirm = true;
     if let Some(options) = options {
         for (key, value) in convert::entries(options) {
@@ -176,6 +179,11 @@ pub(crate) fn amqp_options(
                 "amqp" => url = Some(string_option(value, &name)?),
                 "prefix" => prefix = Some(string_option(value, &name)?),
                 "timeout" => timeout = Some(timeout_option(value, &name)?),
+                "amqp_queue_type" => {
+                    let text = string_option(value, &name)?;
+                    queue_type =
+                        Some(QueueType::parse(&text).map_err(|e| to_php(e.context(&name)))?);
+                }
                 "confirm" if extra.contains(&"confirm") => {
                     confirm = value.bool().ok_or_else(|| {
                         invalid(format!(
@@ -187,7 +195,7 @@ pub(crate) fn amqp_options(
                 "prefetch" if extra.contains(&"prefetch") => {}
                 "redis" | "body_limit" | "replicas" | "confirm" => {}
                 other => {
-                    let mut known = vec!["amqp", "prefix", "timeout"];
+                    let mut known = vec!["amqp", "prefix", "timeout", "amqp_queue_type"];
                     known.extend_from_slice(extra);
                     return Err(invalid(format!(
                         "unknown option \"{other}\" (options: {})",
@@ -209,7 +217,13 @@ pub(crate) fn amqp_options(
         Some(timeout) => timeout,
         None => ini::timeout().map_err(to_php)?,
     };
-    let config = AmqpConfig::new(&url, &prefix, timeout).map_err(to_php)?;
+    let queue_type = match queue_type {
+        Some(queue_type) => queue_type,
+        None => ini::amqp_queue_type().map_err(to_php)?,
+    };
+    let config = AmqpConfig::new(&url, &prefix, timeout)
+        .map_err(to_php)?
+        .with_queue_type(queue_type);
     Ok((config, confirm))
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dq_core::alert::{AlertConfig, MAX_RECIPIENTS, SmtpUrl, mailbox};
-use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP};
+use dq_core::amqp::{AmqpConfig, DEFAULT_AMQP, QueueType};
 use dq_core::config::{check_prefix, parse_replicas, parse_timeout};
 use dq_core::input::{parse_time_zone, system_time_zone};
 use dq_core::mysql::MysqlUrl;
@@ -83,6 +83,7 @@ struct File {
     listen: Option<String>,
     redis: Option<OneOrMany>,
     amqp: Option<String>,
+    amqp_queue_type: Option<String>,
     mysql: Option<String>,
     prefix: Option<String>,
     token: Option<String>,
@@ -251,12 +252,17 @@ impl GatewayConfig {
             shutdown_grace: shutdown_timeout,
         };
         let timeout = seconds("timeout", file.timeout, defaults.timeout)?;
+        let queue_type = match file.amqp_queue_type.as_deref() {
+            None => QueueType::Classic,
+            Some(t) => QueueType::parse(t).map_err(|e| format!("{source}: {e}"))?,
+        };
         let amqp = AmqpConfig::new(
             file.amqp.as_deref().unwrap_or(DEFAULT_AMQP),
             &prefix,
             timeout,
         )
-        .map_err(|e| format!("{source}: amqp: {e}"))?;
+        .map_err(|e| format!("{source}: amqp: {e}"))?
+        .with_queue_type(queue_type);
         let xa_interval = match w.xa_interval {
             None => XA_INTERVAL,
             Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
@@ -395,7 +401,8 @@ impl GatewayConfig {
         }
         if let Some(amqp) = var("DQ_AMQP") {
             self.amqp = AmqpConfig::new(&amqp, &self.amqp.prefix, self.amqp.timeout)
-                .map_err(|e| format!("DQ_AMQP: {e}"))?;
+                .map_err(|e| format!("DQ_AMQP: {e}"))?
+                .with_queue_type(self.amqp.queue_type);
             self.amqp_configured = true;
         }
         if let Some(mysql) = var("DQ_MYSQL") {
@@ -408,6 +415,10 @@ impl GatewayConfig {
             check_prefix(&prefix).map_err(|e| format!("DQ_PREFIX: {e}"))?;
             self.amqp.prefix = prefix.clone();
             self.queue.prefix = prefix;
+        }
+        if let Some(queue_type) = var("DQ_AMQP_QUEUE_TYPE") {
+            self.amqp.queue_type =
+                QueueType::parse(&queue_type).map_err(|e| format!("DQ_AMQP_QUEUE_TYPE: {e}"))?;
         }
         if let Some(replicas) = var("DQ_REPLICAS") {
             self.queue.replicas = replicas

@@ -19,7 +19,9 @@ Environment (overrides the configuration file):
   DQ_REDIS   Redis URL; several, comma-separated, are shards (default redis://127.0.0.1:6379/0);
              redis+cluster://host:port,host:port[/?partitions=N] is a Redis Cluster
   DQ_REPLICAS  replicas that must confirm each add (WAIT) before it is acknowledged (default 0)
-  DQ_AMQP    RabbitMQ URL (default amqp://guest:guest@127.0.0.1:5672/%2f)
+  DQ_AMQP    RabbitMQ URL (default amqp://guest:guest@127.0.0.1:5672/%2f); several,
+             comma-separated, are the nodes of one cluster, tried in turn
+  DQ_AMQP_QUEUE_TYPE  classic or quorum: the kind of queue dq declares for itself (default classic)
   DQ_MYSQL   MySQL/MariaDB URL of dq's database: the XA decision log (default none; empty: none)
   DQ_PREFIX  namespace of every Redis key and AMQP object (default dq)
   DQ_TOKEN   bearer token every route but /healthz requires (default none; empty: none)

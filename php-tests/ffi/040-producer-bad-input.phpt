@@ -106,7 +106,7 @@ echo json_encode(dq_list_queues($vhost)), "\n";
 ?>
 --EXPECTF--
 -- options
-unknown option       Dq\InvalidArgumentException(2): unknown option "ampq" (options: amqp, prefix, timeout, confirm)
+unknown option       Dq\InvalidArgumentException(2): unknown option "ampq" (options: amqp, prefix, timeout, amqp_queue_type, confirm)
 timeout "x"          Dq\InvalidArgumentException(2): options['timeout'] "x" is a string: expected seconds
 timeout 0            Dq\InvalidArgumentException(2): options['timeout']: timeout 0 is invalid: expected seconds above 0 and at most 3600
 timeout NAN          Dq\InvalidArgumentException(2): options['timeout']: timeout NaN is invalid: expected seconds above 0 and at most 3600

@@ -43,10 +43,14 @@ const PLAIN: u16 = 2;
 /// A batch is written in pieces of about this size, reading acks in between.
 const WRITE_CHUNK: usize = 256 * 1024;
 
-/// One blocking connection, opened on first use; `None` when the URL needs TLS (lapin's).
+/// One blocking connection, opened on first use, to the first of the nodes (of one cluster)
+/// that answers; unusable when a URL needs TLS (lapin's).
 pub(crate) struct Direct {
     config: AmqpConfig,
-    uri: Option<AMQPUri>,
+    /// Every node's URI; empty when one needs TLS.
+    uris: Vec<AMQPUri>,
+    /// The node tried first: the last that took a connection.
+    node: usize,
     conn: Option<Conn>,
 }
 
@@ -59,21 +63,26 @@ pub(crate) struct Sent<'a> {
 
 impl Direct {
     pub fn new(config: AmqpConfig) -> Direct {
-        let uri = config
-            .url
-            .parse::<AMQPUri>()
-            .ok()
-            .filter(|u| u.scheme == AMQPScheme::AMQP);
+        let uris: Option<Vec<AMQPUri>> = config
+            .urls
+            .iter()
+            .map(|url| {
+                url.parse::<AMQPUri>()
+                    .ok()
+                    .filter(|u| u.scheme == AMQPScheme::AMQP)
+            })
+            .collect();
         Direct {
             config,
-            uri,
+            uris: uris.unwrap_or_default(),
+            node: 0,
             conn: None,
         }
     }
 
     /// Whether this connection can serve the broker's URL (plain TCP; TLS is lapin's).
     pub fn usable(&self) -> bool {
-        self.uri.is_some()
+        !self.uris.is_empty()
     }
 
     /// Publishes messages (one, or a batch) and, with `confirm`, waits for their confirms: one
@@ -196,7 +205,12 @@ impl Direct {
         deadline: Instant,
         work: impl FnOnce(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
-        let Direct { config, uri, conn } = self;
+        let Direct {
+            config,
+            uris,
+            node,
+            conn,
+        } = self;
         let display = config.display.as_str();
         if conn.as_ref().is_some_and(|c| c.process != process()) {
             // A forked child's copy of its parent's socket: closing our descriptor leaves the
@@ -218,10 +232,44 @@ impl Direct {
         let open = match conn {
             Some(open) => open,
             None => {
-                let uri = uri
-                    .as_ref()
-                    .ok_or_else(|| Error::internal("TLS connections are lapin's"))?;
-                conn.insert(Conn::connect(uri, deadline, display).map_err(late)?)
+                if uris.is_empty() {
+                    return Err(Error::internal("TLS connections are lapin's"));
+                }
+                // The node that took the last connection first, then the others in turn.
+                let mut failures = Vec::new();
+                let mut opened = None;
+                for i in (0..uris.len()).map(|n| (*node + n) % uris.len()) {
+                    let one = crate::config::mask_password(&config.urls[i]);
+                    match Conn::connect(&uris[i], deadline, &one) {
+                        Ok(c) => {
+                            *node = i;
+                            opened = Some(c);
+                            break;
+                        }
+                        Err(e) => {
+                            let stop = e.kind() == ErrorKind::Timeout;
+                            failures.push(e);
+                            if stop {
+                                break;
+                            }
+                        }
+                    }
+                }
+                match opened {
+                    Some(c) => conn.insert(c),
+                    None if failures.len() == 1 => return Err(late(failures.remove(0))),
+                    None => {
+                        let kind = failures
+                            .last()
+                            .map_or(ErrorKind::Connection, |e| e.kind());
+                        let message = failures
+                            .iter()
+                            .map(|e| e.message().to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        return Err(late(Error::new(kind, message)));
+                    }
+                }
             }
         };
         let outcome = work(open, display);

@@ -47,6 +47,8 @@ impl Drop for Owned {
 pub(crate) struct Link {
     config: AmqpConfig,
     state: Mutex<Option<Owned>>,
+    /// The node (of `config.urls`) tried first: the last that took a connection.
+    node: std::sync::atomic::AtomicUsize,
 }
 
 /// Which shared channel an operation wants.
@@ -63,6 +65,7 @@ impl Link {
         Link {
             config,
             state: Mutex::new(None),
+            node: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -206,11 +209,7 @@ impl Link {
             .is_some_and(|o| o.process == process() && o.live.connection.status().connected());
         if !usable {
             *state = None;
-            let name = format!("dq:{}", std::process::id());
-            let properties = ConnectionProperties::default().with_connection_name(name.into());
-            let connection = Connection::connect(&self.config.url, properties)
-                .await
-                .map_err(|e| connect_error(&self.config.display, e))?;
+            let connection = self.connect().await?;
             *state = Some(Owned {
                 process: process(),
                 live: ManuallyDrop::new(Live {
@@ -224,6 +223,50 @@ impl Link {
             });
         }
         Ok(state)
+    }
+}
+
+impl Link {
+    /// A new connection: to the node that took the last one, else to the next that answers, in
+    /// the order of the URLs (the nodes of one cluster), each within the timeout.
+    async fn connect(&self) -> Result<Connection> {
+        use std::sync::atomic::Ordering;
+        let urls = &self.config.urls;
+        let first = self.node.load(Ordering::Relaxed) % urls.len().max(1);
+        let mut failures = Vec::new();
+        for i in (0..urls.len()).map(|n| (first + n) % urls.len()) {
+            let name = format!("dq:{}", std::process::id());
+            let properties = ConnectionProperties::default().with_connection_name(name.into());
+            let node = crate::config::mask_password(&urls[i]);
+            let attempt = tokio::time::timeout(
+                self.config.timeout,
+                Connection::connect(&urls[i], properties),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(connection)) => {
+                    if i != first {
+                        tracing::info!(node = %node, "RabbitMQ: connected to another node of the cluster");
+                    }
+                    self.node.store(i, Ordering::Relaxed);
+                    return Ok(connection);
+                }
+                Ok(Err(e)) => failures.push(connect_error(&node, e)),
+                Err(_) => failures.push(super::timed_out(&node, self.config.timeout)),
+            }
+        }
+        match failures.len() {
+            0 => Err(Error::internal("no RabbitMQ URL")),
+            1 => Err(failures.remove(0)),
+            _ => Err(Error::new(
+                crate::error::ErrorKind::Connection,
+                failures
+                    .iter()
+                    .map(|e| e.message().to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
     }
 }
 

@@ -54,31 +54,115 @@ pub(crate) fn short(what: &str, value: &str) -> Result<ShortString> {
 /// How to reach RabbitMQ, and the namespace of the objects dq creates there.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AmqpConfig {
+    /// The first node's URL.
     pub url: String,
-    /// The URL with its password masked.
+    /// Every node's URL (the nodes of one cluster), tried in turn.
+    pub urls: Vec<String>,
+    /// The URLs with their passwords masked.
     pub display: String,
     /// Prefix of the objects dq declares itself (delay queues).
     pub prefix: String,
     /// Bound on each operation, connecting included.
     pub timeout: Duration,
+    /// The kind of the queues dq declares for itself (delay queues, dead letters).
+    pub queue_type: QueueType,
+}
+
+/// The kind of queue dq declares for itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum QueueType {
+    /// RabbitMQ's classic queues: on the node that declared them.
+    #[default]
+    Classic,
+    /// Quorum queues: replicated over the cluster's nodes (Raft), so a node lost loses none of
+    /// their messages; dead-lettered at least once.
+    Quorum,
+}
+
+impl QueueType {
+    pub fn parse(value: &str) -> Result<QueueType> {
+        match value {
+            "classic" => Ok(QueueType::Classic),
+            "quorum" => Ok(QueueType::Quorum),
+            other => Err(Error::invalid(format!(
+                "amqp_queue_type {} is invalid: expected \"classic\" or \"quorum\"",
+                shown(other)
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        }
+    }
 }
 
 impl AmqpConfig {
+    /// One URL, or the nodes of one cluster as URLs separated by commas.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<AmqpConfig> {
-        let display = mask_password(url);
-        url.parse::<lapin::uri::AMQPUri>().map_err(|e| {
-            Error::invalid(format!(
-                "RabbitMQ URL {} is invalid ({e}): expected amqp://user:password@host:5672/vhost",
-                shown(&display)
-            ))
-        })?;
+        let urls: Vec<String> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        let display = urls
+            .iter()
+            .map(|u| mask_password(u))
+            .collect::<Vec<_>>()
+            .join(",");
+        if urls.is_empty() {
+            return Err(Error::invalid(
+                "RabbitMQ URL is empty: expected amqp://user:password@host:5672/vhost (several, comma-separated, for the nodes of a cluster)",
+            ));
+        }
+        for (i, one) in urls.iter().enumerate() {
+            one.parse::<lapin::uri::AMQPUri>().map_err(|e| {
+                Error::invalid(format!(
+                    "RabbitMQ URL {} is invalid ({e}): expected amqp://user:password@host:5672/vhost",
+                    shown(&mask_password(one))
+                ))
+            })?;
+            if urls[..i].contains(one) {
+                return Err(Error::invalid(format!(
+                    "RabbitMQ URL {} is listed twice in {}",
+                    shown(&mask_password(one)),
+                    shown(&display)
+                )));
+            }
+        }
         check_prefix(prefix)?;
         Ok(AmqpConfig {
-            url: url.to_string(),
+            url: urls[0].clone(),
+            urls,
             display,
             prefix: prefix.to_string(),
             timeout,
+            queue_type: QueueType::Classic,
         })
+    }
+
+    /// The same, with dq's own queues of `queue_type`.
+    pub fn with_queue_type(mut self, queue_type: QueueType) -> AmqpConfig {
+        self.queue_type = queue_type;
+        self
+    }
+
+    /// The arguments that make a queue dq declares for itself of the configured type.
+    pub(crate) fn own_queue_arguments(&self) -> Vec<(&'static str, &'static str)> {
+        match self.queue_type {
+            QueueType::Classic => Vec::new(),
+            QueueType::Quorum => vec![
+                ("x-queue-type", "quorum"),
+                // Dead-lettering (a delay queue's way to its target) at least once: a node
+                // lost in between loses nothing. It needs publishers refused, not messages
+                // dropped, when the queue is full.
+                ("x-dead-letter-strategy", "at-least-once"),
+                ("x-overflow", "reject-publish"),
+            ],
+        }
     }
 }
 

@@ -348,7 +348,13 @@ pub(super) async fn publish_delayed(
             shown(expiration.as_str())
         )));
     }
-    let queue = delay_queue_name(&producer.config().prefix, delay_ms, exchange, routing_key);
+    let config = producer.config();
+    let mut queue = delay_queue_name(&config.prefix, delay_ms, exchange, routing_key);
+    if config.queue_type == super::QueueType::Quorum {
+        // Its own name: a classic delay queue of the same delay and target may still exist
+        // (until it expires), and a queue's type cannot change.
+        queue = queue.replacen(".delay.", ".delay-qq.", 1);
+    }
     if producer.link.delay_queue_due(&queue, RENEW).await? {
         check_delay_target(producer, exchange, routing_key).await?;
         let mut arguments = FieldTable::default();
@@ -369,6 +375,12 @@ pub(super) async fn publish_delayed(
             "x-expires".into(),
             AMQPValue::LongLongInt(expires.as_millis() as i64),
         );
+        for (name, value) in config.own_queue_arguments() {
+            arguments.insert(
+                name.into(),
+                AMQPValue::LongString(LongString::from(value.as_bytes().to_vec())),
+            );
+        }
         let name = queue.as_str().into();
         on_own_channel(producer, |channel| async move {
             channel

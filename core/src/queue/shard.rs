@@ -71,6 +71,11 @@ enum Client {
         client: Box<redis::cluster::ClusterClient>,
         /// One client per node named in the URL, for pub/sub (which a cluster broadcasts).
         seeds: Vec<redis::Client>,
+        /// `user:password` of the URL, for connections to single nodes.
+        auth: Option<String>,
+        /// Connections to single nodes (health questions), by `host:port`, with the process
+        /// that opened them.
+        nodes: Mutex<std::collections::HashMap<String, (u64, MultiplexedConnection)>>,
     },
 }
 
@@ -270,6 +275,8 @@ impl Link {
             client: Client::Cluster {
                 client: Box::new(client),
                 seeds,
+                auth: spec.auth.clone(),
+                nodes: Mutex::new(std::collections::HashMap::new()),
             },
             timeout,
             mode: ConnectionMode::Multiplexed,
@@ -308,43 +315,82 @@ impl Link {
         Err(last.unwrap_or_else(|| self.connect_timed_out()))
     }
 
-    /// Sends `cmd` to the node at `host:port` of the cluster (to the server when it is not one).
+    /// Sends `cmd` to the node at `host:port` of the cluster (to the server when it is not one),
+    /// on a connection of its own to that node (replicas included), kept for the next time.
     pub async fn query_node<T: FromRedisValue>(
         &self,
         host: &str,
         port: u16,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        if !self.is_cluster() {
+        let Client::Cluster { auth, nodes, .. } = &self.client else {
             return self.query_inner(Request::Cmd(cmd), None).await;
-        }
-        let deadline = Instant::now() + self.timeout;
-        let (outcome, generation, _) = self
-            .send_to(Request::Cmd(cmd), deadline, Some((host, port)))
-            .await?;
-        match outcome {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(err)) => {
-                if is_connection_error(&err) {
-                    self.discard(generation).await;
-                }
-                Err(Error::new(
-                    if is_connection_error(&err) {
-                        ErrorKind::Connection
-                    } else {
-                        ErrorKind::Backend
-                    },
-                    format!("Redis at {host}:{port} (of {}): {err}", self.server.display),
+        };
+        let node = format!("{host}:{port}");
+        let failed = |kind: ErrorKind, what: String| {
+            Error::new(
+                kind,
+                format!("Redis at {node} (of {}): {what}", self.server.display),
+            )
+        };
+        let kept = nodes
+            .lock()
+            .await
+            .get(&node)
+            .filter(|(owner, _)| *owner == process())
+            .map(|(_, conn)| conn.clone());
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => {
+                let url = match auth {
+                    Some(auth) => format!("redis://{auth}@{node}"),
+                    None => format!("redis://{node}"),
+                };
+                let client = redis::Client::open(url)
+                    .map_err(|e| failed(ErrorKind::InvalidArgument, e.to_string()))?;
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout));
+                let conn = match tokio::time::timeout(
+                    self.timeout,
+                    client.get_multiplexed_async_connection_with_config(&config),
+                )
+                .await
+                {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(e)) => return Err(failed(ErrorKind::Connection, e.to_string())),
+                    Err(_) => {
+                        return Err(failed(
+                            ErrorKind::Timeout,
+                            format!("no connection within {:.3}s", self.timeout.as_secs_f64()),
+                        ));
+                    }
+                };
+                nodes
+                    .lock()
+                    .await
+                    .insert(node.clone(), (process(), conn.clone()));
+                conn
+            }
+        };
+        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                nodes.lock().await.remove(&node);
+                let kind = if is_connection_error(&e) {
+                    ErrorKind::Connection
+                } else {
+                    ErrorKind::Backend
+                };
+                Err(failed(kind, e.to_string()))
+            }
+            Err(_) => {
+                nodes.lock().await.remove(&node);
+                Err(failed(
+                    ErrorKind::Timeout,
+                    format!("no answer within {:.3}s", self.timeout.as_secs_f64()),
                 ))
             }
-            None => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "Redis at {host}:{port} (of {}) did not answer within {:.3}s",
-                    self.server.display,
-                    self.timeout.as_secs_f64()
-                ),
-            )),
         }
     }
 
@@ -434,16 +480,7 @@ impl Link {
         request: Request<'_>,
         deadline: Instant,
     ) -> Result<(Option<RedisResult<T>>, u64, bool)> {
-        self.send_to(request, deadline, None).await
-    }
 
-    /// [`Self::send`], to the cluster node `node` when given.
-    async fn send_to<T: FromRedisValue>(
-        &self,
-        request: Request<'_>,
-        deadline: Instant,
-        node: Option<(&str, u16)>,
-    ) -> Result<(Option<RedisResult<T>>, u64, bool)> {
         let mut slot = self.slot.lock().await;
         let fresh = match slot.as_ref() {
             Some(owned) if owned.process == process() => false,
@@ -479,19 +516,9 @@ impl Link {
         };
         drop(slot);
         let reply = async {
-            match (&mut conn, node, request) {
-                (Async::Cluster(conn), Some((host, port)), Request::Cmd(cmd)) => {
-                    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host: host.to_string(),
-                        port,
-                    });
-                    conn.route_command(cmd.clone(), route)
-                        .await
-                        .and_then(|value| T::from_redis_value(value).map_err(Into::into))
-                }
-                (Async::Server(conn), _, request) => ask(conn, request).await,
-                (Async::Cluster(conn), _, request) => ask(conn, request).await,
+            match &mut conn {
+                Async::Server(conn) => ask(conn, request).await,
+                Async::Cluster(conn) => ask(conn, request).await,
             }
         };
         let outcome = timeout_at(deadline, reply).await.ok();

@@ -126,28 +126,34 @@ impl SubscriptionWorker {
     /// Declares the queue (durable) unless it exists, its bindings, and the dead-letter queue.
     pub async fn declare(&self) -> Result<()> {
         let sub = &self.subscription;
-        let passive = QueueOptions {
-            passive: true,
-            ..QueueOptions::default()
-        };
-        match self.producer.declare_queue(&sub.queue, &passive).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                self.producer
-                    .declare_queue(&sub.queue, &QueueOptions::default())
-                    .await?;
-            }
-            Err(e) => return Err(e),
-        }
+        self.declare_unless_there(&sub.queue).await?;
         for (exchange, routing_key) in sub.bindings() {
             self.producer
                 .bind_queue(&sub.queue, exchange, routing_key, &serde_json::Map::new())
                 .await?;
         }
-        self.producer
-            .declare_queue(&sub.dead_queue(&self.prefix), &QueueOptions::default())
-            .await?;
-        Ok(())
+        self.declare_unless_there(&sub.dead_queue(&self.prefix))
+            .await
+    }
+
+    /// Declares `queue` (durable, of the configured `amqp_queue_type`) unless it exists: one
+    /// that does is used as it is, whatever its type.
+    async fn declare_unless_there(&self, queue: &str) -> Result<()> {
+        let passive = QueueOptions {
+            passive: true,
+            ..QueueOptions::default()
+        };
+        match self.producer.declare_queue(queue, &passive).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let mut options = QueueOptions::default();
+                for (name, value) in self.producer.config().own_queue_arguments() {
+                    options.arguments.insert(name.into(), value.into());
+                }
+                self.producer.declare_queue(queue, &options).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Consumes until `shutdown` turns true; deliveries under way then get `grace` to finish.

@@ -1,0 +1,163 @@
+--TEST--
+RabbitMQ cluster of 3 private nodes: dq.amqp with the three URLs; a node stopped while Dq\Producer publishes with confirms to a quorum queue loses nothing confirmed and the producer moves to another node by itself; with amqp_queue_type = quorum a subscription's own queues (its queue, the delay queues of its ladder, its dead letters) are quorum queues, and a node stopped while the gateway pushes loses none of the messages
+--EXTENSIONS--
+dq
+posix
+--SKIPIF--
+<?php
+if (!is_executable('/usr/sbin/rabbitmq-server') || !is_executable('/usr/sbin/rabbitmqctl')) die('skip rabbitmq-server not installed');
+if (function_exists('posix_geteuid') && posix_geteuid() !== 0) die('skip needs root to start private RabbitMQ nodes (the Debian wrappers su to rabbitmq)');
+?>
+--FILE--
+<?php
+require __DIR__ . '/inc/dq.inc';
+require __DIR__ . '/inc/subscription.inc';
+
+/** @var list<TestRabbit> $nodes */
+$nodes = [new TestRabbit(), new TestRabbit(), new TestRabbit()];
+foreach ([1, 2] as $i) {
+    $nodes[$i]->ctl(['stop_app']);
+    $nodes[$i]->ctl(['join_cluster', $nodes[0]->node]);
+    $nodes[$i]->ctl(['start_app']);
+}
+$running = function (TestRabbit $asked): int {
+    $status = json_decode($asked->ctl(['cluster_status', '--formatter', 'json'], false), true);
+    return count($status['running_nodes'] ?? []);
+};
+echo 'cluster of ', $running($nodes[2]), " running nodes\n";
+$urls = implode(',', array_map(fn (TestRabbit $n) => $n->url(), $nodes));
+$queues = function (TestRabbit $asked): array {
+    $out = [];
+    foreach (explode("\n", trim($asked->ctl(['list_queues', '--no-table-headers', 'name', 'type', 'messages']))) as $line) {
+        $fields = preg_split('/\s+/', trim($line));
+        if (count($fields) === 3) {
+            $out[$fields[0]] = ['type' => $fields[1], 'messages' => (int) $fields[2]];
+        }
+    }
+    ksort($out);
+    return $out;
+};
+
+echo "-- publishing with confirms while the first node stops\n";
+$producer = new Dq\Producer(['amqp' => $urls]);
+$producer->declareQueue('orders', ['arguments' => ['x-queue-type' => 'quorum']]);
+$confirmed = [];
+$refused = [];
+$started = microtime(true);
+$stopped = false;
+for ($i = 0; microtime(true) - $started < 6; $i++) {
+    if (!$stopped && microtime(true) - $started > 1) {
+        $nodes[0]->stop();
+        $stopped = true;
+    }
+    try {
+        $producer->publish('', 'orders', "o$i", ['message_id' => "o$i"]);
+        $confirmed[] = "o$i";
+    } catch (Dq\ConnectionException | Dq\TimeoutException $e) {
+        $refused[get_class($e)] = true;
+        usleep(50000);
+    }
+}
+echo 'confirmed: ', count($confirmed) > 200 ? 'many' : count($confirmed), '; refused while it moved: ', implode(', ', array_keys($refused)) ?: 'none', "\n";
+$after = $queues($nodes[1]);
+echo 'orders: ', $after['orders']['type'], ", holds every confirmed message: ", var_export($after['orders']['messages'] >= count($confirmed), true), "\n";
+$consumer = new Dq\Consumer('orders', ['amqp' => $urls, 'prefetch' => 200]);
+$seen = [];
+while (($delivery = $consumer->next(2.0)) !== null) {
+    $seen[$delivery->body()] = true;
+    $delivery->ack();
+}
+echo 'lost: ', count(array_diff($confirmed, array_keys($seen))), "\n";
+$nodes[0]->start();
+echo 'the node is back: ', $running($nodes[0]), " running nodes\n";
+
+echo "-- a subscription on quorum queues while a node stops\n";
+$prefix = dq_test_prefix('qq');
+$dir = sys_get_temp_dir() . "/$prefix";
+mkdir($dir);
+register_shutdown_function(function () use ($dir): void {
+    array_map('unlink', glob("$dir/*"));
+    @rmdir($dir);
+});
+// The endpoint refuses each message's first attempt (503), so the ladder's delay queue is
+// used, and gives message "poison" a 410: a dead letter.
+file_put_contents("$dir/endpoint.php", <<<'PHP'
+    <?php
+    $id = $_SERVER['HTTP_X_DQ_MESSAGE_ID'] ?? '?';
+    $attempt = (int) ($_SERVER['HTTP_X_DQ_ATTEMPT'] ?? 1);
+    if ($id === 'poison') { http_response_code(410); return; }
+    if ($attempt === 1) { http_response_code(503); return; }
+    file_put_contents(getenv('DIR') . '/taken.log', "$id\n", FILE_APPEND | LOCK_EX);
+    echo 'ok';
+    PHP);
+touch("$dir/taken.log");
+$taken = fn (): array => array_unique(file("$dir/taken.log", FILE_IGNORE_NEW_LINES) ?: []);
+$endpoint = new TestEndpoint("$dir/endpoint.php", ['DIR' => $dir, 'PHP_CLI_SERVER_WORKERS' => '2']);
+$file = "$dir/gateway.toml";
+file_put_contents($file, <<<TOML
+    amqp_queue_type = "quorum"
+    [[subscription]]
+    name = "jobs"
+    queue = "jobs"
+    callback = "{$endpoint->url}/jobs"
+    retry = [0.3]
+    max_attempts = 3
+    concurrency = 4
+    TOML);
+$gateway = new TestGateway($prefix, ['DQ_AMQP' => $urls], ['--config', $file], true);
+var_dump(dq_eventually(fn () => in_array('jobs', dq_consumed_queues_on($nodes[1]), true), 20));
+$publisher = new Dq\Producer(['amqp' => $urls]);
+$published = [];
+$publisher->publish('', 'jobs', 'poison', ['message_id' => 'poison']);
+for ($i = 0; $i < 300; $i++) {
+    if ($i === 100) {
+        $nodes[0]->stop();
+    }
+    try {
+        $publisher->publish('', 'jobs', "j$i", ['message_id' => "j$i"]);
+        $published[] = "j$i";
+    } catch (Dq\ConnectionException | Dq\TimeoutException $e) {
+        usleep(50000);
+    }
+}
+echo 'published: ', count($published) >= 290 ? 'nearly all' : count($published), "\n";
+$all = dq_eventually(fn () => array_diff($published, $taken()) === [], 60);
+echo 'every published message delivered: ', var_export($all, true), '; missing: ', count(array_diff($published, $taken())), "\n";
+$types = [];
+foreach ($queues($nodes[1]) as $name => $queue) {
+    if ($name === 'jobs' || str_starts_with($name, "$prefix.")) {
+        $types[preg_replace('/\.delay-qq\..*/', '.delay-qq.<ladder>', $name)] = $queue['type'];
+    }
+}
+ksort($types);
+foreach ($types as $name => $type) {
+    echo str_replace($prefix, '<prefix>', $name), ": $type\n";
+}
+[, $dead] = $gateway->request('GET', '/v1/subscriptions/jobs/dead');
+echo 'dead letters: ', implode(', ', array_column($dead['dead'] ?? [], 'message_id')), "\n";
+if (!$all) {
+    echo $gateway->log();
+}
+$gateway->stop();
+$endpoint->stop();
+
+function dq_consumed_queues_on(TestRabbit $node): array
+{
+    return array_filter(explode("\n", trim($node->ctl(['list_consumers', '--no-table-headers', 'queue_name'], false))), 'strlen');
+}
+?>
+--EXPECTF--
+cluster of 3 running nodes
+-- publishing with confirms while the first node stops
+confirmed: many; refused while it moved: %s
+orders: quorum, holds every confirmed message: true
+lost: 0
+the node is back: 3 running nodes
+-- a subscription on quorum queues while a node stops
+bool(true)
+published: nearly all
+every published message delivered: true; missing: 0
+<prefix>.dead.jobs: quorum
+<prefix>.delay-qq.<ladder>: quorum
+jobs: quorum
+dead letters: poison
