@@ -53,14 +53,15 @@ for ($i = 0; microtime(true) - $started < 6; $i++) {
     try {
         $producer->publish('', 'orders', "o$i", ['message_id' => "o$i"]);
         $confirmed[] = "o$i";
-    } catch (Dq\ConnectionException | Dq\TimeoutException $e) {
+    } catch (Dq\Exception $e) {
+        // Not confirmed: the connection lost, no answer in time, or a nack while the queue
+        // elects a new leader. Only confirmed messages count.
         $refused[get_class($e)] = true;
         usleep(50000);
     }
 }
 echo 'confirmed: ', count($confirmed) > 200 ? 'many' : count($confirmed), '; refused while it moved: ', implode(', ', array_keys($refused)) ?: 'none', "\n";
-$after = $queues($nodes[1]);
-echo 'orders: ', $after['orders']['type'], ", holds every confirmed message: ", var_export($after['orders']['messages'] >= count($confirmed), true), "\n";
+echo 'orders: ', $queues($nodes[1])['orders']['type'], "\n";
 $consumer = new Dq\Consumer('orders', ['amqp' => $urls, 'prefetch' => 200]);
 $seen = [];
 while (($delivery = $consumer->next(2.0)) !== null) {
@@ -111,12 +112,14 @@ $published = [];
 $publisher->publish('', 'jobs', 'poison', ['message_id' => 'poison']);
 for ($i = 0; $i < 300; $i++) {
     if ($i === 100) {
+        // Once the ladder's delay queue is in use: the first node stops.
+        dq_eventually(fn () => count($taken()) >= 50, 20);
         $nodes[0]->stop();
     }
     try {
         $publisher->publish('', 'jobs', "j$i", ['message_id' => "j$i"]);
         $published[] = "j$i";
-    } catch (Dq\ConnectionException | Dq\TimeoutException $e) {
+    } catch (Dq\Exception $e) {
         usleep(50000);
     }
 }
@@ -133,10 +136,10 @@ ksort($types);
 foreach ($types as $name => $type) {
     echo str_replace($prefix, '<prefix>', $name), ": $type\n";
 }
-[, $dead] = $gateway->request('GET', '/v1/subscriptions/jobs/dead');
-echo 'dead letters: ', implode(', ', array_column($dead['dead'] ?? [], 'message_id')), "\n";
+[$status, $dead] = $gateway->request('GET', '/v1/subscriptions/jobs/dead');
+echo 'dead letters: ', implode(', ', array_column(array_column($dead['dead'] ?? [], 'properties'), 'message_id')) ?: "none ($status " . json_encode($dead) . ')', "\n";
 if (!$all) {
-    echo $gateway->log();
+    echo json_encode($queues($nodes[1])), "\n", $gateway->log();
 }
 $gateway->stop();
 $endpoint->stop();
@@ -150,7 +153,7 @@ function dq_consumed_queues_on(TestRabbit $node): array
 cluster of 3 running nodes
 -- publishing with confirms while the first node stops
 confirmed: many; refused while it moved: %s
-orders: quorum, holds every confirmed message: true
+orders: quorum
 lost: 0
 the node is back: 3 running nodes
 -- a subscription on quorum queues while a node stops
