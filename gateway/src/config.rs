@@ -677,6 +677,61 @@ mod tests {
     }
 
     #[test]
+    fn clusters_replicas_and_quorum_queues() {
+        let text = r#"
+            redis = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000/?partitions=8"
+            replicas = 1
+            amqp = "amqp://guest:guest@r1:5672/%2f,amqp://guest:guest@r2:5672/%2f"
+            amqp_queue_type = "quorum"
+        "#;
+        let mut c = GatewayConfig::from_toml(text, "f.toml").unwrap();
+        assert_eq!(c.queue.redis[0].cluster().unwrap().partitions, 8);
+        assert_eq!(c.queue.replicas, 1);
+        assert_eq!(c.amqp.urls.len(), 2);
+        assert_eq!(c.amqp.queue_type, QueueType::Quorum);
+        // DQ_AMQP keeps the queue type; DQ_REPLICAS and DQ_AMQP_QUEUE_TYPE override.
+        c.apply_env(|k| match k {
+            "DQ_AMQP" => Some("amqp://guest:guest@r3:5672/%2f".into()),
+            "DQ_REPLICAS" => Some("2".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (c.amqp.urls.len(), c.amqp.queue_type),
+            (1, QueueType::Quorum)
+        );
+        assert_eq!(c.queue.replicas, 2);
+        c.apply_env(|k| (k == "DQ_AMQP_QUEUE_TYPE").then(|| "classic".into()))
+            .unwrap();
+        assert_eq!(c.amqp.queue_type, QueueType::Classic);
+        for (bad, says) in [
+            ("replicas = -1", "replicas -1"),
+            ("replicas = 17", "replicas 17"),
+            ("amqp_queue_type = \"stream\"", "amqp_queue_type \"stream\""),
+            (
+                "redis = \"redis://a:1/0,redis+cluster://b:2\"",
+                "must stand alone",
+            ),
+        ] {
+            let e = GatewayConfig::from_toml(bad, "f.toml").unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        for (name, value, says) in [
+            ("DQ_REPLICAS", "many", "DQ_REPLICAS: \"many\""),
+            (
+                "DQ_AMQP_QUEUE_TYPE",
+                "lazy",
+                "DQ_AMQP_QUEUE_TYPE: amqp_queue_type \"lazy\"",
+            ),
+        ] {
+            let e = c
+                .apply_env(|k| (k == name).then(|| value.to_string()))
+                .unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let e = GatewayConfig::from_toml("listn = \"x\"", "f.toml").unwrap_err();
         assert!(e.contains("listn"), "{e}");

@@ -259,9 +259,7 @@ impl Direct {
                     Some(c) => conn.insert(c),
                     None if failures.len() == 1 => return Err(late(failures.remove(0))),
                     None => {
-                        let kind = failures
-                            .last()
-                            .map_or(ErrorKind::Connection, |e| e.kind());
+                        let kind = failures.last().map_or(ErrorKind::Connection, |e| e.kind());
                         let message = failures
                             .iter()
                             .map(|e| e.message().to_string())

@@ -480,7 +480,6 @@ impl Link {
         request: Request<'_>,
         deadline: Instant,
     ) -> Result<(Option<RedisResult<T>>, u64, bool)> {
-
         let mut slot = self.slot.lock().await;
         let fresh = match slot.as_ref() {
             Some(owned) if owned.process == process() => false,

@@ -150,7 +150,10 @@ impl SubscriptionWorker {
                 for (name, value) in self.producer.config().own_queue_arguments() {
                     options.arguments.insert(name.into(), value.into());
                 }
-                self.producer.declare_queue(queue, &options).await.map(|_| ())
+                self.producer
+                    .declare_queue(queue, &options)
+                    .await
+                    .map(|_| ())
             }
             Err(e) => Err(e),
         }
