@@ -70,3 +70,5 @@ echo
 bash bench/subscriptions.sh   # RabbitMQ to HTTP: [[subscription]] against the PHP consumer daemon
 echo
 bash bench/operator.sh   # the admin UI's reads with 1,000 topics and 100,000 dead letters
+echo
+bash bench/cluster.sh   # one Redis against a 3-master Redis Cluster; 1, 2, 4 gateways

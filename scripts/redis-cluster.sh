@@ -4,7 +4,7 @@
 #   scripts/redis-cluster.sh start DIR [MASTERS [REPLICAS]]   prints its redis+cluster:// URL
 #   scripts/redis-cluster.sh stop DIR                          stops every node, removes DIR
 #
-# Nodes get free ports below 55535 (each node's bus listens 10000 above), their files in DIR
+# Nodes get free ports below the ephemeral range (each node's bus listens 10000 above), their files in DIR
 # (pid, log, nodes.conf), no persistence, and a node timeout of 1 s so that failovers are quick.
 # `start` returns once every slot is served, every node agrees and every replica is in sync.
 set -euo pipefail
@@ -33,23 +33,33 @@ start)
   count=$((masters * (1 + replicas)))
   mkdir -p "$dir"
   trap 'stop; exit 1' ERR
+  # Below the kernel's ephemeral range, bus ports included: a port a client happens to hold
+  # for an outgoing connection cannot be bound by a node.
+  read -r ephemeral _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral=32768
+  ((ephemeral > 55535)) && ephemeral=55535
+  span=$((ephemeral - 10000 - 11000))
+  ((span >= 1000)) || span=1000
   ports=()
   while ((${#ports[@]} < count)); do
-    port=$((20000 + RANDOM % 35000))
+    port=$((11000 + RANDOM % span))
     [[ " ${ports[*]} " == *" $port "* ]] && continue
-    listening "$port" || listening $((port + 10000)) || ports+=("$port")
-  done
-  for port in "${ports[@]}"; do
+    listening "$port" || listening $((port + 10000)) && continue
     redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$dir" \
       --pidfile "$dir/redis-$port.pid" --logfile "$dir/redis-$port.log" \
       --cluster-enabled yes --cluster-config-file "nodes-$port.conf" \
-      --cluster-node-timeout 1000 --save '' --appendonly no --dbfilename "dump-$port.rdb"
-  done
-  for port in "${ports[@]}"; do
+      --cluster-node-timeout 1000 --save '' --appendonly no --dbfilename "dump-$port.rdb" || continue
+    up=false
     for _ in $(seq 100); do
-      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      redis-cli -p "$port" ping >/dev/null 2>&1 && { up=true; break; }
       sleep 0.05
     done
+    if $up; then
+      ports+=("$port")
+    else
+      # Taken meanwhile (or refused): that port's node goes, another port is tried.
+      [[ -f $dir/redis-$port.pid ]] && kill -9 "$(<"$dir/redis-$port.pid")" 2>/dev/null || true
+      rm -f "$dir/redis-$port.pid"
+    fi
   done
   nodes=()
   for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
