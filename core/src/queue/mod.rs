@@ -599,7 +599,7 @@ impl DelayQueue {
                     ),
                 ))
             } else {
-                self.node_facts(link, &node.host, node.port).await
+                self.node_facts(link, Some((&node.host, node.port))).await
             };
             ServerReport {
                 server,
@@ -610,19 +610,20 @@ impl DelayQueue {
         futures_util::future::join_all(reports).await
     }
 
-    /// What the cluster node at `host:port` says of itself.
-    async fn node_facts(&self, link: &Link, host: &str, port: u16) -> Result<ServerFacts> {
+    /// What shard `index`'s server says of itself: round-trip time, run id, persistence.
+    pub(crate) async fn server_facts(&self, index: usize) -> Result<ServerFacts> {
+        self.node_facts(self.shards[index].link(), None).await
+    }
+
+    /// What a server says of itself: the link's own, or the cluster node at `host:port`.
+    async fn node_facts(&self, link: &Link, node: Option<(&str, u16)>) -> Result<ServerFacts> {
         let started = std::time::Instant::now();
-        let info: String = link
-            .query_node(
-                host,
-                port,
-                redis::cmd("INFO").arg("server").arg("persistence"),
-            )
-            .await?;
+        // Every section (a Redis before 7 takes one section name only).
+        let info: String = link.query_node(node, &redis::cmd("INFO")).await?;
         let latency = started.elapsed();
+        // CONFIG may be renamed or refused (managed Redis): then `save` is unknown.
         let save: Option<String> = link
-            .query_node::<Vec<String>>(host, port, redis::cmd("CONFIG").arg("GET").arg("save"))
+            .query_node::<Vec<String>>(node, redis::cmd("CONFIG").arg("GET").arg("save"))
             .await
             .ok()
             .and_then(|pair| pair.into_iter().nth(1));
@@ -630,33 +631,6 @@ impl DelayQueue {
             latency,
             run_id: info_field(&info, "run_id").map(str::to_string),
             appendonly: info_field(&info, "aof_enabled").map(|v| v == "1"),
-            save,
-        })
-    }
-
-    /// What shard `index`'s server says of itself: round-trip time, run id, persistence.
-    pub(crate) async fn server_facts(&self, index: usize) -> Result<ServerFacts> {
-        let shard = &self.shards[index];
-        let started = std::time::Instant::now();
-        let mut pipe = redis::pipe();
-        pipe.cmd("PING")
-            .cmd("INFO")
-            .arg("server")
-            .cmd("INFO")
-            .arg("persistence");
-        let (_, server, persistence): (String, String, String) =
-            shard.query(Request::Pipe(&pipe)).await?;
-        let latency = started.elapsed();
-        // CONFIG may be renamed or refused (managed Redis): then `save` is unknown.
-        let save: Option<String> = shard
-            .query::<Vec<String>>(Request::Cmd(redis::cmd("CONFIG").arg("GET").arg("save")))
-            .await
-            .ok()
-            .and_then(|pair| pair.into_iter().nth(1));
-        Ok(ServerFacts {
-            latency,
-            run_id: info_field(&server, "run_id").map(str::to_string),
-            appendonly: info_field(&persistence, "aof_enabled").map(|v| v == "1"),
             save,
         })
     }

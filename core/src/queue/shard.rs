@@ -315,15 +315,15 @@ impl Link {
         Err(last.unwrap_or_else(|| self.connect_timed_out()))
     }
 
-    /// Sends `cmd` to the node at `host:port` of the cluster (to the server when it is not one),
-    /// on a connection of its own to that node (replicas included), kept for the next time.
+    /// Sends `cmd` to the cluster's node at `host:port`, on a connection of its own to that
+    /// node (replicas included) kept for the next time; with `None`, or when the link is to a
+    /// single server, as any request.
     pub async fn query_node<T: FromRedisValue>(
         &self,
-        host: &str,
-        port: u16,
+        node: Option<(&str, u16)>,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        let Client::Cluster { auth, nodes, .. } = &self.client else {
+        let (Client::Cluster { auth, nodes, .. }, Some((host, port))) = (&self.client, node) else {
             return self.query_inner(Request::Cmd(cmd), None).await;
         };
         let node = format!("{host}:{port}");
