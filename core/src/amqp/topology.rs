@@ -381,6 +381,11 @@ pub(super) async fn publish_delayed(
                 AMQPValue::LongString(LongString::from(value.as_bytes().to_vec())),
             );
         }
+        // A quorum queue that was just created confirms messages before it can dead-letter
+        // them: published to within a moment of its creation, they expire into nothing
+        // (RabbitMQ 3.10; seen in php-tests/121). A new one is given time to settle.
+        let created = config.queue_type == super::QueueType::Quorum
+            && !queue_exists(producer, &queue).await?;
         let name = queue.as_str().into();
         on_own_channel(producer, |channel| async move {
             channel
@@ -395,9 +400,28 @@ pub(super) async fn publish_delayed(
                 .await
         })
         .await?;
+        if created {
+            tokio::time::sleep(QUORUM_SETTLE).await;
+        }
         producer.link.delay_queue_declared(&queue).await;
     }
     producer.publish("", &queue, message).await
+}
+
+/// How long a new quorum delay queue is left before its first message.
+const QUORUM_SETTLE: Duration = Duration::from_secs(1);
+
+/// Whether `queue` exists (a passive declare on a channel of its own).
+async fn queue_exists(producer: &Producer, queue: &str) -> Result<bool> {
+    let probe = producer.link.channel().await?;
+    match ask_queue(&probe, short("queue", queue)?).await {
+        Ok(_) => {
+            let _ = probe.close(200, "check done".into()).await;
+            Ok(true)
+        }
+        Err(e) if soft_error(&e) == Some(AMQPSoftError::NOTFOUND) => Ok(false),
+        Err(e) => Err(amqp_error(&producer.config().display, e)),
+    }
 }
 
 /// That the target of a delay queue exists, checked when the queue is (re)declared (once per
