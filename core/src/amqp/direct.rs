@@ -257,15 +257,9 @@ impl Direct {
                 }
                 match opened {
                     Some(c) => conn.insert(c),
-                    None if failures.len() == 1 => return Err(late(failures.remove(0))),
                     None => {
                         let kind = failures.last().map_or(ErrorKind::Connection, |e| e.kind());
-                        let message = failures
-                            .iter()
-                            .map(|e| e.message().to_string())
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        return Err(late(Error::new(kind, message)));
+                        return Err(late(super::no_node(failures, kind)));
                     }
                 }
             }

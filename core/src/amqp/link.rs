@@ -255,18 +255,10 @@ impl Link {
                 Err(_) => failures.push(super::timed_out(&node, self.config.timeout)),
             }
         }
-        match failures.len() {
-            0 => Err(Error::internal("no RabbitMQ URL")),
-            1 => Err(failures.remove(0)),
-            _ => Err(Error::new(
-                crate::error::ErrorKind::Connection,
-                failures
-                    .iter()
-                    .map(|e| e.message().to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
-        }
+        Err(super::no_node(
+            failures,
+            crate::error::ErrorKind::Connection,
+        ))
     }
 }
 

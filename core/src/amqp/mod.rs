@@ -584,6 +584,22 @@ pub(crate) fn nacked(exchange: &str, routing_key: &str) -> Error {
 }
 
 /// A failure to open a connection: always a connection error, whatever the broker said.
+/// Why no node of a cluster took a connection: the one failure, or all of them as `kind`.
+pub(crate) fn no_node(mut failures: Vec<Error>, kind: ErrorKind) -> Error {
+    match failures.len() {
+        0 => Error::internal("no RabbitMQ URL"),
+        1 => failures.remove(0),
+        _ => Error::new(
+            kind,
+            failures
+                .iter()
+                .map(|e| e.message().to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
 pub(crate) fn connect_error(display: &str, error: lapin::Error) -> Error {
     let err = amqp_error(display, error);
     Error::new(ErrorKind::Connection, format!("cannot connect: {err}"))
