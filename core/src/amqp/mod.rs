@@ -154,15 +154,22 @@ impl AmqpConfig {
     pub(crate) fn own_queue_arguments(&self) -> Vec<(&'static str, &'static str)> {
         match self.queue_type {
             QueueType::Classic => Vec::new(),
-            QueueType::Quorum => vec![
-                ("x-queue-type", "quorum"),
-                // Dead-lettering (a delay queue's way to its target) at least once: a node
-                // lost in between loses nothing. It needs publishers refused, not messages
-                // dropped, when the queue is full.
-                ("x-dead-letter-strategy", "at-least-once"),
-                ("x-overflow", "reject-publish"),
-            ],
+            QueueType::Quorum => vec![("x-queue-type", "quorum")],
         }
+    }
+
+    /// The same for one of dq's queues that dead-letters (a delay queue, whose expired
+    /// messages go on to their target): on a quorum queue, dead-lettering at least once, so a
+    /// node lost in between loses nothing; it needs publishers refused, not messages dropped,
+    /// when the queue is full. (Queues that do not dead-letter do not get these: RabbitMQ
+    /// would log that it ignores them.)
+    pub(crate) fn dead_lettering_queue_arguments(&self) -> Vec<(&'static str, &'static str)> {
+        let mut arguments = self.own_queue_arguments();
+        if self.queue_type == QueueType::Quorum {
+            arguments.push(("x-dead-letter-strategy", "at-least-once"));
+            arguments.push(("x-overflow", "reject-publish"));
+        }
+        arguments
     }
 }
 

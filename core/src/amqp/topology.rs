@@ -375,7 +375,7 @@ pub(super) async fn publish_delayed(
             "x-expires".into(),
             AMQPValue::LongLongInt(expires.as_millis() as i64),
         );
-        for (name, value) in config.own_queue_arguments() {
+        for (name, value) in config.dead_lettering_queue_arguments() {
             arguments.insert(
                 name.into(),
                 AMQPValue::LongString(LongString::from(value.as_bytes().to_vec())),
