@@ -14,7 +14,9 @@ for ext in igbinary redis amqp curl pcntl posix sockets mysqlnd pdo pdo_mysql sq
   [[ -f $ext_dir/$ext.so ]] && peers+=(-d "extension=$ext")
 done
 export NO_INTERACTION=1 TEST_PHP_EXECUTABLE=$php DQ_ROOT=$root REPORT_EXIT_STATUS=1
-common=(-q -n --show-diff -j2 "${peers[@]}" -d date.timezone=UTC)
+# A test gets 180 s (run-tests' default is 60): php-tests/121 runs a RabbitMQ cluster through
+# two node restarts in about 55 s alone, more under make test's load.
+common=(-q -n --show-diff -j2 --set-timeout 180 "${peers[@]}" -d date.timezone=UTC)
 # Named tests or directories (default: all): those of php-tests/ffi run without dq.so, the
 # others with it.
 (($# > 0)) || set -- php-tests
