@@ -24,6 +24,7 @@ pub mod reload;
 mod routes;
 pub mod server;
 mod subscriptions;
+pub mod systemd;
 mod ui;
 mod xa;
 

@@ -388,6 +388,7 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     );
     tokio::spawn(async move {
         signals(reloader).await;
+        dq_gateway::systemd::stopping();
         let _ = stop.send(true);
     });
     let mut stopped = stopped;
@@ -397,6 +398,7 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
                 topics = registry.list().len(),
                 "dq-gateway running workers only (no HTTP listener)"
             );
+            dq_gateway::systemd::ready();
             let _ = stopped.wait_for(|s| *s).await;
         }
         Some(listener) => {
@@ -415,6 +417,7 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
                 workers = workers.is_some(),
                 "dq-gateway listening on http://{address}"
             );
+            dq_gateway::systemd::ready();
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
@@ -457,7 +460,11 @@ async fn signals(reloader: Reloader) {
                 tracing::info!("SIGTERM: stopping");
                 return;
             }
-            _ = hangup.recv() => reloader.reload().await,
+            _ = hangup.recv() => {
+                dq_gateway::systemd::reloading();
+                reloader.reload().await;
+                dq_gateway::systemd::ready();
+            }
         }
     }
 }

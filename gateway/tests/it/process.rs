@@ -89,6 +89,34 @@ fn serves_then_stops_cleanly_on_sigterm() {
     );
 }
 
+/// Under systemd (`Type=notify`): READY=1 once it listens, RELOADING=1 then READY=1 on SIGHUP,
+/// STOPPING=1 on SIGTERM, each a datagram to $NOTIFY_SOCKET.
+#[test]
+fn tells_systemd_when_ready_reloading_and_stopping() {
+    let scratch = Scratch::new(&[REDIS]);
+    let path = std::env::temp_dir().join(format!("{}.notify", scratch.prefix));
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let notify_socket = path.to_str().unwrap().to_string();
+    let (mut child, _address) = start(&scratch.prefix, &[("NOTIFY_SOCKET", &notify_socket)]);
+    let next = || {
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).expect("no datagram from the gateway");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "READY=1\nSTATUS=serving");
+    unsafe { libc_kill(child.id() as i32, 1) };
+    assert_eq!(next(), "RELOADING=1");
+    assert_eq!(next(), "READY=1\nSTATUS=serving");
+    unsafe { libc_kill(child.id() as i32, 15) };
+    assert_eq!(next(), "STOPPING=1\nSTATUS=stopping");
+    let status = wait_exit(&mut child, Duration::from_secs(5)).expect("did not stop");
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn bad_configuration_exits_2_naming_the_problem() {
     let dir = std::env::temp_dir().join(format!("dq-gw-test-{}", std::process::id()));
