@@ -10,7 +10,7 @@ CARGO ?= cargo
 PHP ?= php
 BUILD := build
 
-.PHONY: all setup setup-build build run test test-scripts test-rust test-cluster test-php test-ui lint bench install header clean
+.PHONY: all setup setup-build build run test test-scripts test-rust test-cluster test-php test-ui test-deb lint bench install deb header clean
 
 all: build
 
@@ -34,7 +34,7 @@ run: setup build
 	@bash scripts/try-it.sh
 	exec $(BUILD)/dq-gateway
 
-test: setup build test-scripts test-rust test-cluster test-php test-ui
+test: setup build test-scripts test-rust test-cluster test-php test-ui test-deb
 
 # scripts/tests/*.sh: checks of the scripts themselves (the setup split).
 test-scripts:
@@ -55,6 +55,12 @@ test-php:
 test-ui:
 	@bash scripts/ui-tests.sh
 
+# The .deb installed into a fresh Debian root made with debootstrap (minutes: a download, then
+# kept in target/deb-test/): only with DQ_TEST_DEB=1.
+test-deb:
+	@if [[ "$${DQ_TEST_DEB:-0}" == 1 ]]; then bash scripts/deb-test.sh; \
+	else echo "test-deb: skipped (DQ_TEST_DEB=1 make test-deb installs the .deb into a debootstrap root)"; fi
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
@@ -65,6 +71,10 @@ bench: setup build
 # dq.so into PHP's extension dir, a commented dq.ini into PHP's conf.d (Debian: phpenmod).
 install: build
 	@bash scripts/install.sh $(BUILD)/dq.so
+
+# build/dq_<version>_<arch>.deb and its -dbgsym (dpkg-deb; scripts/deb.sh says what is in it).
+deb: build
+	@bash scripts/deb.sh
 
 # Regenerates include/dq.h and include/dq_ffi.h from capi/src with the pinned cbindgen.
 header:

@@ -4,7 +4,10 @@
 # answer, and the Debian packages the tests use (the peer libraries dq is compared with:
 # phpredis, pecl amqp, php-amqplib, PDO MySQL (php8.2-mysql), PDO SQLite (a non-MySQL PDO for
 # the outbox's refusal); php-fpm, wrk, valgrind, cgi-fcgi;
-# supervisor, whose supervisord the worker example's test runs privately, never the system's),
+# supervisor, whose supervisord the worker example's test runs privately, never the system's;
+# the frameworks the queue drivers are tested with: Laravel (php-laravel-framework, php8.2-intl)
+# and Symfony Messenger; composer, for the dq/dq package's test; debootstrap, for the .deb's
+# install test, scripts/deb-test.sh, which `make test` runs with DQ_TEST_DEB=1),
 # a Python venv with the OpenAPI tools (schemathesis, openapi-spec-validator), and for the admin
 # UI's browser tests (scripts/ui-tests.sh) Debian's chromium with playwright-core from npm into
 # ui-tests/node_modules (as ui-tests/package-lock.json pins it; no browser is downloaded). Changes no
@@ -17,8 +20,8 @@ set -euo pipefail
 
 TEST_PACKAGES=(
   php8.2-fpm php8.2-curl php8.2-mbstring php8.2-redis php8.2-amqp php8.2-opcache php8.2-mysql
-  php8.2-sqlite3
-  php-amqplib
+  php8.2-sqlite3 php8.2-intl
+  php-amqplib php-laravel-framework php-symfony-messenger composer debootstrap
   redis-server rabbitmq-server mariadb-server wrk libfcgi-bin valgrind supervisor python3-venv
   chromium
 )
