@@ -70,14 +70,42 @@ namespace DqFfi {
             } catch (\FFI\Exception) {
                 // Not preloaded: load it now.
             }
-            $root = dirname(__DIR__, 2);
-            $header = getenv('DQ_FFI_HEADER') ?: "$root/include/dq_ffi.h";
-            $library = getenv('DQ_LIBDQ') ?: "$root/build/libdq.so";
+            [$header, $library] = self::paths();
             $declarations = @file_get_contents($header);
             if ($declarations === false) {
                 throw new Exception("cannot read $header (set DQ_FFI_HEADER to dq_ffi.h)", 1);
             }
             return self::$ffi = FFI::cdef($declarations, $library);
+        }
+
+        /**
+         * dq_ffi.h and libdq.so: where DQ_FFI_HEADER and DQ_LIBDQ say, else next to this file in
+         * the repository (include/, build/), else where the dq package installs them
+         * (/usr/include/dq, /usr/lib/<multiarch>).
+         *
+         * @return array{string, string}
+         */
+        public static function paths(): array
+        {
+            $root = dirname(__DIR__, 2);
+            $header = getenv('DQ_FFI_HEADER') ?: null;
+            $library = getenv('DQ_LIBDQ') ?: null;
+            if ($header === null) {
+                $header = "$root/include/dq_ffi.h";
+                if (!is_file($header) && is_file('/usr/include/dq/dq_ffi.h')) {
+                    $header = '/usr/include/dq/dq_ffi.h';
+                }
+            }
+            if ($library === null) {
+                $library = "$root/build/libdq.so";
+                if (!is_file($library)) {
+                    foreach (glob('/usr/lib/*/libdq.so') ?: [] as $installed) {
+                        $library = $installed;
+                        break;
+                    }
+                }
+            }
+            return [$header, $library];
         }
 
         /** Throws the exception of a result code with the calling thread's last error. */

@@ -20,10 +20,11 @@
  *
  * Without either, DqFfi\Library still works, loading the library in each request.
  */
-$root = dirname(__DIR__, 2);
-$library = getenv('DQ_LIBDQ') ?: "$root/build/libdq.so";
+// Declares classes only: DqFfi\Library::ffi() finds the scope loaded below.
+require_once __DIR__ . '/DqFfi.php';
+[$declarations, $library] = DqFfi\Library::paths();
 $header = sprintf("#define FFI_SCOPE \"dq\"\n#define FFI_LIB \"%s\"\n", addslashes($library))
-    . file_get_contents(getenv('DQ_FFI_HEADER') ?: "$root/include/dq_ffi.h");
+    . file_get_contents($declarations);
 
 if (PHP_SAPI === 'cli' && realpath($_SERVER['argv'][0] ?? '') === __FILE__) {
     if (($_SERVER['argv'][1] ?? '') !== '--header') {
@@ -48,4 +49,3 @@ try {
         error_log("dq: libdq.so not preloaded ({$e->getMessage()}); set ffi.preload, see " . __FILE__);
     }
 }
-require __DIR__ . '/DqFfi.php';
