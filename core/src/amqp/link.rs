@@ -26,8 +26,6 @@ struct Live {
     /// Delay queues declared on this connection, and when (they are declared again before
     /// their `x-expires` could run out).
     delay_queues: HashMap<String, Instant>,
-    /// Whether the broker has the delayed-message exchange plugin (asked once).
-    delayed_plugin: Option<bool>,
 }
 
 struct Owned {
@@ -49,7 +47,14 @@ pub(crate) struct Link {
     state: Mutex<Option<Owned>>,
     /// The node (of `config.urls`) tried first: the last that took a connection.
     node: std::sync::atomic::AtomicUsize,
+    /// Whether the broker has the delayed-message exchange plugin: `UNKNOWN` until asked, then
+    /// kept for the link's life (across reconnects: asking costs a connection).
+    delayed_plugin: std::sync::atomic::AtomicU8,
 }
+
+const UNKNOWN: u8 = 0;
+const ABSENT: u8 = 1;
+const PRESENT: u8 = 2;
 
 /// Which shared channel an operation wants.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,6 +71,7 @@ impl Link {
             config,
             state: Mutex::new(None),
             node: std::sync::atomic::AtomicUsize::new(0),
+            delayed_plugin: std::sync::atomic::AtomicU8::new(UNKNOWN),
         }
     }
 
@@ -155,18 +161,27 @@ impl Link {
         }
     }
 
-    pub async fn delayed_plugin(&self) -> Option<bool> {
-        self.state
-            .lock()
-            .await
-            .as_ref()
-            .and_then(|o| o.live.delayed_plugin)
+    pub fn delayed_plugin(&self) -> Option<bool> {
+        match self
+            .delayed_plugin
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            PRESENT => Some(true),
+            ABSENT => Some(false),
+            _ => None,
+        }
     }
 
-    pub async fn set_delayed_plugin(&self, present: bool) {
-        if let Some(owned) = self.state.lock().await.as_mut() {
-            owned.live.delayed_plugin = Some(present);
-        }
+    pub fn set_delayed_plugin(&self, present: bool) {
+        let value = if present { PRESENT } else { ABSENT };
+        self.delayed_plugin
+            .store(value, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A connection of its own, not shared, for a question whose answer may be the broker
+    /// closing the connection it came on. The caller closes it.
+    pub async fn connection_apart(&self) -> Result<Connection> {
+        self.connect().await
     }
 
     /// After an error: forget what the error broke (the connection, or closed channels), so
@@ -218,7 +233,6 @@ impl Link {
                     plain: None,
                     rpc: None,
                     delay_queues: HashMap::new(),
-                    delayed_plugin: None,
                 }),
             });
         }

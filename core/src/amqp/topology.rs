@@ -520,13 +520,20 @@ fn soft_error(error: &lapin::Error) -> Option<AMQPSoftError> {
     }
 }
 
-/// Whether the broker has the delayed-message exchange plugin: asked once per connection by
-/// declaring dq's delayed exchange, which the broker refuses without the plugin.
+/// Whether the broker has the delayed-message exchange plugin: asked once per link by declaring
+/// dq's delayed exchange. Without the plugin RabbitMQ refuses the unknown exchange type by
+/// closing the connection (a hard error), so the question goes on a connection of its own: on
+/// the shared one it would take every channel with it, deliveries under way included.
 async fn delayed_plugin(producer: &Producer) -> Result<bool> {
-    if let Some(known) = producer.link.delayed_plugin().await {
+    if let Some(known) = producer.link.delayed_plugin() {
         return Ok(known);
     }
-    let probe = producer.link.channel().await?;
+    let display = &producer.config().display;
+    let connection = producer.link.connection_apart().await?;
+    let probe = connection
+        .create_channel()
+        .await
+        .map_err(|e| amqp_error(display, e))?;
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-delayed-type".into(),
@@ -545,15 +552,13 @@ async fn delayed_plugin(producer: &Producer) -> Result<bool> {
             arguments,
         )
         .await;
+    let _ = connection.close(200, "probe done".into()).await;
     let present = match declared {
         Ok(()) => true,
         Err(e) if e.is_amqp_error() => false,
-        Err(e) => return Err(amqp_error(&producer.config().display, e)),
+        Err(e) => return Err(amqp_error(display, e)),
     };
-    if present {
-        let _ = probe.close(200, "probe done".into()).await;
-    }
-    producer.link.set_delayed_plugin(present).await;
+    producer.link.set_delayed_plugin(present);
     tracing::info!(
         plugin = present,
         "delayed publishing uses {}",

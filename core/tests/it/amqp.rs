@@ -378,6 +378,52 @@ async fn deliveries_outlive_their_consumer() {
     p.close().await;
 }
 
+/// Whether the broker has the delayed-message plugin is asked on a connection of its own and
+/// remembered: without the plugin RabbitMQ answers by closing the connection the question came
+/// on, which, asked on the shared one (and again after each reconnect), took the deliveries under
+/// way with it (their ack failed: "the channel the delivery came on is closed").
+#[tokio::test]
+async fn delayed_to_an_exchange_leaves_deliveries_under_way_alone() {
+    let (p, name, _vhost) = producer();
+    let q = queue(&p, &format!("{name}.q")).await;
+    let x = format!("{name}.x");
+    p.declare_exchange(&x, "direct", &Default::default())
+        .await
+        .unwrap();
+    p.bind_queue(&q, &x, "k", &Default::default())
+        .await
+        .unwrap();
+    let consumer = p.consumer(&q, 10);
+    for round in 0..2 {
+        p.publish("", &q, &message("now", json!({}))).await.unwrap();
+        let now = consumer
+            .next(Duration::from_secs(3))
+            .await
+            .unwrap()
+            .expect("a delivery");
+        p.publish_delayed(
+            &x,
+            "k",
+            &message("later", json!({})),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+        now.ack()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the ack after publish_delayed: {e}"));
+        let later = consumer
+            .next(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect("the delayed message");
+        assert_eq!(later.body(), b"later");
+        later.ack().await.unwrap();
+    }
+    consumer.close().await;
+    p.close().await;
+}
+
 /// A delayed message to the default exchange goes to the queue its routing key names: with no
 /// such queue it fails now (code 6, naming the queue), rather than being dropped when due.
 #[tokio::test]
