@@ -5,8 +5,8 @@ declare(strict_types=1);
 namespace Dq\Think;
 
 use DateInterval;
-use DateTimeImmutable;
 use DateTimeInterface;
+use Dq\Support\Delay;
 use InvalidArgumentException;
 use think\queue\Connector as QueueConnector;
 
@@ -104,18 +104,8 @@ class Connector extends QueueConnector
     /** Seconds from now of a delay given as think-queue takes them; never negative. */
     public static function seconds(mixed $delay): float
     {
-        $now = microtime(true);
-        if ($delay instanceof DateInterval) {
-            $delay = (new DateTimeImmutable())->add($delay);
-        }
-        if ($delay instanceof DateTimeInterface) {
-            return max(0.0, (float) $delay->format('U.u') - $now);
-        }
-        if (!is_int($delay) && !is_float($delay) && !(is_string($delay) && is_numeric($delay))) {
-            throw new InvalidArgumentException(sprintf('a delay is seconds, a DateTimeInterface or a DateInterval, got %s', get_debug_type($delay)));
-        }
-
-        return max(0.0, (float) $delay);
+        return Delay::seconds($delay)
+            ?? throw new InvalidArgumentException(sprintf('a delay is seconds, a DateTimeInterface or a DateInterval, got %s', get_debug_type($delay)));
     }
 
     /** Each payload gets an id, as the redis connector's does: it is the dq message's id. */
