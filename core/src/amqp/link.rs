@@ -47,14 +47,10 @@ pub(crate) struct Link {
     state: Mutex<Option<Owned>>,
     /// The node (of `config.urls`) tried first: the last that took a connection.
     node: std::sync::atomic::AtomicUsize,
-    /// Whether the broker has the delayed-message exchange plugin: `UNKNOWN` until asked, then
-    /// kept for the link's life (across reconnects: asking costs a connection).
-    delayed_plugin: std::sync::atomic::AtomicU8,
+    /// Whether the broker has the delayed-message exchange plugin: unset until asked, then kept
+    /// for the link's life (across reconnects: asking costs a connection).
+    delayed_plugin: std::sync::OnceLock<bool>,
 }
-
-const UNKNOWN: u8 = 0;
-const ABSENT: u8 = 1;
-const PRESENT: u8 = 2;
 
 /// Which shared channel an operation wants.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,7 +67,7 @@ impl Link {
             config,
             state: Mutex::new(None),
             node: std::sync::atomic::AtomicUsize::new(0),
-            delayed_plugin: std::sync::atomic::AtomicU8::new(UNKNOWN),
+            delayed_plugin: std::sync::OnceLock::new(),
         }
     }
 
@@ -162,20 +158,12 @@ impl Link {
     }
 
     pub fn delayed_plugin(&self) -> Option<bool> {
-        match self
-            .delayed_plugin
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            PRESENT => Some(true),
-            ABSENT => Some(false),
-            _ => None,
-        }
+        self.delayed_plugin.get().copied()
     }
 
+    /// Keeps the first answer (two asking at once get the same one).
     pub fn set_delayed_plugin(&self, present: bool) {
-        let value = if present { PRESENT } else { ABSENT };
-        self.delayed_plugin
-            .store(value, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.delayed_plugin.set(present);
     }
 
     /// A connection of its own, not shared, for a question whose answer may be the broker

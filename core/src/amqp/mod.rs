@@ -590,7 +590,6 @@ pub(crate) fn nacked(exchange: &str, routing_key: &str) -> Error {
     )
 }
 
-/// A failure to open a connection: always a connection error, whatever the broker said.
 /// Why no node of a cluster took a connection: the one failure, or all of them as `kind`.
 pub(crate) fn no_node(mut failures: Vec<Error>, kind: ErrorKind) -> Error {
     match failures.len() {
@@ -607,6 +606,7 @@ pub(crate) fn no_node(mut failures: Vec<Error>, kind: ErrorKind) -> Error {
     }
 }
 
+/// A failure to open a connection: always a connection error, whatever the broker said.
 pub(crate) fn connect_error(display: &str, error: lapin::Error) -> Error {
     let err = amqp_error(display, error);
     Error::new(ErrorKind::Connection, format!("cannot connect: {err}"))

@@ -385,7 +385,7 @@ pub(super) async fn publish_delayed(
         // them: published to within a moment of its creation, they expire into nothing
         // (RabbitMQ 3.10; seen in php-tests/121). A new one is given time to settle.
         let created = config.queue_type == super::QueueType::Quorum
-            && !queue_exists(producer, &queue).await?;
+            && missing_queue(producer, &queue).await?.is_some();
         let name = queue.as_str().into();
         on_own_channel(producer, |channel| async move {
             channel
@@ -411,15 +411,20 @@ pub(super) async fn publish_delayed(
 /// How long a new quorum delay queue is left before its first message.
 const QUORUM_SETTLE: Duration = Duration::from_secs(1);
 
-/// Whether `queue` exists (a passive declare on a channel of its own).
-async fn queue_exists(producer: &Producer, queue: &str) -> Result<bool> {
+/// Why `queue` does not exist (the broker's refusal), or `None` when it does: a passive declare,
+/// on a channel of its own (the broker closes a channel whose passive declare fails).
+async fn missing_queue(producer: &Producer, queue: &str) -> Result<Option<Error>> {
     let probe = producer.link.channel().await?;
     match ask_queue(&probe, short("queue", queue)?).await {
         Ok(_) => {
             let _ = probe.close(200, "check done".into()).await;
-            Ok(true)
+            Ok(None)
         }
-        Err(e) if soft_error(&e) == Some(AMQPSoftError::NOTFOUND) => Ok(false),
+        // Another connection's exclusive queue: it exists.
+        Err(e) if soft_error(&e) == Some(AMQPSoftError::RESOURCELOCKED) => Ok(None),
+        Err(e) if soft_error(&e) == Some(AMQPSoftError::NOTFOUND) => {
+            Ok(Some(amqp_error(&producer.config().display, e)))
+        }
         Err(e) => Err(amqp_error(&producer.config().display, e)),
     }
 }
@@ -452,8 +457,7 @@ async fn check_delay_target(producer: &Producer, exchange: &str, routing_key: &s
     .await
 }
 
-/// That the queue a delayed message to the default exchange goes to exists: a passive declare,
-/// on a channel of its own (the broker closes a channel whose passive declare fails).
+/// That the queue a delayed message to the default exchange goes to exists.
 async fn check_target_queue(producer: &Producer, queue: &str) -> Result<()> {
     // Direct reply-to is not a queue one can declare; the broker routes it itself.
     if queue.starts_with("amq.rabbitmq.reply-to") {
@@ -475,19 +479,9 @@ async fn check_target_queue(producer: &Producer, queue: &str) -> Result<()> {
             "the routing key is empty, and no queue has an empty name",
         ));
     }
-    let probe = producer.link.channel().await?;
-    let declared = ask_queue(&probe, short("queue", queue)?).await;
-    match declared {
-        Ok(_) => {
-            let _ = probe.close(200, "check done".into()).await;
-            Ok(())
-        }
-        // Another connection's exclusive queue: it exists.
-        Err(e) if soft_error(&e) == Some(AMQPSoftError::RESOURCELOCKED) => Ok(()),
-        Err(e) if soft_error(&e) == Some(AMQPSoftError::NOTFOUND) => Err(missing(
-            &amqp_error(&producer.config().display, e).to_string(),
-        )),
-        Err(e) => Err(amqp_error(&producer.config().display, e)),
+    match missing_queue(producer, queue).await? {
+        Some(refusal) => Err(missing(&refusal.to_string())),
+        None => Ok(()),
     }
 }
 
