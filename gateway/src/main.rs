@@ -386,8 +386,11 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
         set_log,
         set_workers,
     );
+    // The handlers are installed here, before READY=1: a SIGHUP or SIGTERM that comes right after
+    // it (systemd's reload, a quick stop) must not find the default action, which kills.
+    let handlers = SignalHandlers::install();
     tokio::spawn(async move {
-        signals(reloader).await;
+        signals(handlers, reloader).await;
         dq_gateway::systemd::stopping();
         let _ = stop.send(true);
     });
@@ -440,19 +443,46 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     Ok(())
 }
 
+/// SIGTERM, SIGHUP and SIGINT, caught from the moment this is made.
+struct SignalHandlers {
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl SignalHandlers {
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = (|| {
+            Ok::<_, std::io::Error>(Self {
+                terminate: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        })();
+        match handlers {
+            Ok(handlers) => Some(handlers),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
+                None
+            }
+        }
+    }
+}
+
 /// Waits for SIGTERM or ctrl-c, reloading the configuration at each SIGHUP meanwhile.
-async fn signals(reloader: Reloader) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut hangup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+async fn signals(handlers: Option<SignalHandlers>, reloader: Reloader) {
+    let Some(SignalHandlers {
+        mut terminate,
+        mut hangup,
+        mut interrupt,
+    }) = handlers
+    else {
         return std::future::pending().await;
     };
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 tracing::info!("ctrl-c: stopping");
                 return;
             }
