@@ -388,7 +388,11 @@ async fn serve(config: GatewayConfig, args: &Args, set_log: SetLogFilter) -> Res
     );
     // The handlers are installed here, before READY=1: a SIGHUP or SIGTERM that comes right after
     // it (systemd's reload, a quick stop) must not find the default action, which kills.
-    let handlers = SignalHandlers::install();
+    let handlers = SignalHandlers::install()
+        .inspect_err(
+            |e| tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL"),
+        )
+        .ok();
     tokio::spawn(async move {
         signals(handlers, reloader).await;
         dq_gateway::systemd::stopping();
@@ -451,22 +455,13 @@ struct SignalHandlers {
 }
 
 impl SignalHandlers {
-    fn install() -> Option<Self> {
+    fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        let handlers = (|| {
-            Ok::<_, std::io::Error>(Self {
-                terminate: signal(SignalKind::terminate())?,
-                hangup: signal(SignalKind::hangup())?,
-                interrupt: signal(SignalKind::interrupt())?,
-            })
-        })();
-        match handlers {
-            Ok(handlers) => Some(handlers),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
-                None
-            }
-        }
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
     }
 }
 

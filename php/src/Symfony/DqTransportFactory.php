@@ -56,9 +56,7 @@ final class DqTransportFactory implements TransportFactoryInterface
         } elseif (isset($settings['db'])) {
             throw new InvalidArgumentException(sprintf('Option "db" of DSN "%s" needs a Redis host in the DSN: dq://default/... uses the dq.redis ini setting, which names its own database.', $dsn->shown));
         }
-        if ($dsn->user !== null && $dsn->isDefaultHost()) {
-            throw new InvalidArgumentException(sprintf('DSN "%s" gives a user or password to "default": put them in the dq.redis ini setting, or name the host.', $dsn->shown));
-        }
+        self::refuseCredentialsForDefault($dsn, 'dq.redis');
         $options += self::common($settings, $dsn);
         $blockFor = self::seconds('block_for', $settings['block_for'] ?? 1.0, 0.0, 60.0, $dsn);
         if (!class_exists(\Dq\Client::class)) {
@@ -85,10 +83,9 @@ final class DqTransportFactory implements TransportFactoryInterface
             throw new InvalidArgumentException(sprintf('DSN "%s" names %d hosts: dq+amqp:// takes one (for a cluster, set dq.amqp and use dq+amqp://default/queue).', $dsn->shown, count($dsn->hosts)));
         }
         $options = self::common($settings, $dsn);
+        self::refuseCredentialsForDefault($dsn, 'dq.amqp');
         if (!$dsn->isDefaultHost()) {
             $options['amqp'] = self::amqpUrl($dsn);
-        } elseif ($dsn->user !== null) {
-            throw new InvalidArgumentException(sprintf('DSN "%s" gives a user or password to "default": put them in the dq.amqp ini setting, or name the host.', $dsn->shown));
         }
         $queue = $dsn->path[$expected - 1];
         $target = [
@@ -141,6 +138,14 @@ final class DqTransportFactory implements TransportFactoryInterface
         }
 
         return rawurlencode($dsn->user) . ($dsn->password === null ? '' : ':' . rawurlencode($dsn->password)) . '@';
+    }
+
+    /** "default" is the ini setting, which holds its own user and password. */
+    private static function refuseCredentialsForDefault(Dsn $dsn, string $ini): void
+    {
+        if ($dsn->user !== null && $dsn->isDefaultHost()) {
+            throw new InvalidArgumentException(sprintf('DSN "%s" gives a user or password to "default": put them in the %s ini setting, or name the host.', $dsn->shown, $ini));
+        }
     }
 
     /** @param list<string> $known */

@@ -34,10 +34,10 @@ final class Dsn
     public static function parse(#[\SensitiveParameter] string $dsn): self
     {
         $pattern = '~^(?<scheme>[a-z][a-z0-9+.-]*)://(?:(?<userinfo>[^@/?#]*)@)?(?<authority>[^/?#]*)(?<path>/[^?#]*)?(?:\?(?<query>[^#]*))?$~i';
-        if (!preg_match($pattern, $dsn, $m)) {
-            throw new InvalidArgumentException(sprintf('The dq DSN "%s" is not a URL: expected dq://host:port/topic or dq+amqp://user:pass@host:port/vhost/queue.', self::mask($dsn)));
-        }
         $shown = self::mask($dsn);
+        if (!preg_match($pattern, $dsn, $m)) {
+            throw new InvalidArgumentException(sprintf('The dq DSN "%s" is not a URL: expected dq://host:port/topic or dq+amqp://user:pass@host:port/vhost/queue.', $shown));
+        }
         $scheme = strtolower($m['scheme']);
         if ($scheme !== 'dq' && $scheme !== 'dq+amqp') {
             throw new InvalidArgumentException(sprintf('The scheme "%s" of DSN "%s" is not dq:// or dq+amqp://.', $m['scheme'], $shown));
