@@ -17,6 +17,9 @@
 //!   batch goes out: a missing one would close the channel under the whole batch.
 //! - Two rounds of a relay overlap (one awaits its confirms and commits while the next takes
 //!   and sends), taking and sending in turn on one channel, so rows still go out in id order.
+//! - A transaction that commits while a take's scan goes over its rows has its first rows
+//!   passed by (still locked then) and its later ones taken; a second, non-locking look finds
+//!   the rows passed by that are committed now, and they join the batch in their place.
 //! - Sessions run in READ COMMITTED: no gap locks, so the relay never makes an application's
 //!   INSERT wait.
 
@@ -35,14 +38,39 @@ use crate::input::{NewMessage, Schedule};
 use crate::mysql::{MysqlUrl, server_code};
 use crate::queue::DelayQueue;
 
-/// The rows to relay next: unsent, not waiting for a retry, in id order, skipping rows other
-/// relays hold. The age is the server's own clock's, in microseconds.
-const TAKE: &str = "SELECT id, kind, target, routing_key, message_id, body, properties, \
-    due_at_ms, attempts, \
-    CAST((UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(created_at)) * 1000000 AS SIGNED) \
-    FROM dq_outbox FORCE INDEX (dq_outbox_unsent) \
-    WHERE sent_at IS NULL AND (retry_at IS NULL OR retry_at <= NOW(6)) \
-    ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED";
+/// A row as the relay reads it (`RowTuple`); the age is the server's own clock's, in
+/// microseconds.
+macro_rules! row_columns {
+    () => {
+        "SELECT id, kind, target, routing_key, message_id, body, properties, due_at_ms, \
+         attempts, \
+         CAST((UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(created_at)) * 1000000 AS SIGNED) \
+         FROM dq_outbox"
+    };
+}
+
+/// Which rows are due: unsent, not waiting for a retry.
+macro_rules! due {
+    () => {
+        "sent_at IS NULL AND (retry_at IS NULL OR retry_at <= NOW(6))"
+    };
+}
+
+/// The rows to relay next: due, in id order, skipping rows other relays hold.
+const TAKE: &str = concat!(
+    row_columns!(),
+    " FORCE INDEX (dq_outbox_unsent) WHERE ",
+    due!(),
+    " ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+);
+
+/// Due rows before a take's last, committed now, nearest first (a consistent read: locks
+/// nothing), to find those the take passed by.
+const BEFORE: &str = concat!(
+    "SELECT id FROM dq_outbox FORCE INDEX (dq_outbox_unsent) WHERE ",
+    due!(),
+    " AND id < ? ORDER BY id DESC LIMIT ?"
+);
 
 /// How many unsent rows, and the age of the oldest (microseconds); non-locking.
 const BACKLOG: &str = "SELECT COUNT(*), \
@@ -68,7 +96,7 @@ const RETRY_MAX_S: u64 = 300;
 pub struct RelayConfig {
     /// The wait between two looks at an outbox that had nothing (or less than a batch).
     pub interval: Duration,
-    /// Rows per transaction.
+    /// Rows per transaction (and the rows a take passed by, found after it: see `take_passed_by`).
     pub batch: usize,
     /// How long sent rows stay (zero: deleted as they are sent).
     pub keep_sent: Duration,
@@ -181,6 +209,8 @@ struct Shared {
     state: std::sync::Mutex<RelayState>,
     /// Held while a lane takes its rows and sends them: batches go out in turn.
     turn: tokio::sync::Mutex<()>,
+    /// Per lane, the ids of the rows its round holds.
+    held: std::sync::Mutex<[Vec<u64>; LANES]>,
 }
 
 /// One round's rows on their way.
@@ -239,6 +269,7 @@ impl Relay {
         let shared = Shared {
             state: std::sync::Mutex::new(RelayState::default()),
             turn: tokio::sync::Mutex::new(()),
+            held: std::sync::Mutex::new(Default::default()),
         };
         let lanes = (0..LANES).map(|lane| self.lane(lane, &shared, shutdown.clone()));
         futures_util::future::join_all(lanes).await;
@@ -251,7 +282,9 @@ impl Relay {
         let mut next_stats = Instant::now();
         let mut next_tidy = Instant::now();
         while !*shutdown.borrow() {
-            let wait = match self.round(&mut conn, &shared.turn).await {
+            let round = self.round(&mut conn, shared, lane).await;
+            shared.held.lock().unwrap_or_else(|p| p.into_inner())[lane].clear();
+            let wait = match round {
                 Ok(taken) => {
                     backoff = BACKOFF_FIRST;
                     self.update(shared, |state| {
@@ -333,12 +366,12 @@ impl Relay {
 
     /// One transaction: takes up to a batch of rows and sends them (in `turn`), awaits their
     /// confirms (or adds them), records what became of each. Returns how many rows it took.
-    async fn round(&self, slot: &mut Option<Conn>, turn: &tokio::sync::Mutex<()>) -> Result<usize> {
-        let my_turn = turn.lock().await;
+    async fn round(&self, slot: &mut Option<Conn>, shared: &Shared, lane: usize) -> Result<usize> {
+        let my_turn = shared.turn.lock().await;
         let started = Instant::now();
         let conn = self.connection(slot).await?;
         self.sql(conn.query_drop("START TRANSACTION")).await?;
-        let rows: Vec<RowTuple> = self
+        let mut rows: Vec<RowTuple> = self
             .sql(conn.exec(TAKE, (self.config.batch as u64,)))
             .await?;
         if rows.is_empty() {
@@ -346,6 +379,9 @@ impl Relay {
             self.sql(conn.query_drop("COMMIT")).await?;
             return Ok(0);
         }
+        self.take_passed_by(conn, &mut rows, shared).await?;
+        shared.held.lock().unwrap_or_else(|p| p.into_inner())[lane] =
+            rows.iter().map(|row| row.0).collect();
         let taken_at = Instant::now();
         let rows: Vec<Row> = rows.into_iter().map(Row::from_tuple).collect();
         let mut batch = self.prepare(&rows).await;
@@ -398,6 +434,53 @@ impl Relay {
             Some(e) => Err(e),
             None => Ok(rows.len()),
         }
+    }
+
+    /// Adds to `rows` (taken, in id order) the due rows before their last that the take passed
+    /// by though they are committed now, so the batch keeps id order: a transaction that
+    /// committed while the take's scan went over its rows had its first rows passed by (locked
+    /// then) and its later ones taken. Rows the other lanes hold are not asked for; rows another
+    /// relay holds stay passed by. The batch grows by the rows found: any it left out would stay
+    /// locked until its commit while the next round took the rows behind them.
+    async fn take_passed_by(
+        &self,
+        conn: &mut Conn,
+        rows: &mut Vec<RowTuple>,
+        shared: &Shared,
+    ) -> Result<()> {
+        let last = rows.last().map_or(0, |row| row.0);
+        let limit = (self.config.batch * (LANES + 1)) as u64;
+        let before: Vec<u64> = self.sql(conn.exec(BEFORE, (last, limit))).await?;
+        let passed_by: Vec<String> = {
+            let held = shared.held.lock().unwrap_or_else(|p| p.into_inner());
+            before
+                .into_iter()
+                .filter(|id| !rows.iter().any(|row| row.0 == *id))
+                .filter(|id| !held.iter().any(|ids| ids.contains(id)))
+                .map(|id| id.to_string())
+                .collect()
+        };
+        if passed_by.is_empty() {
+            return Ok(());
+        }
+        // Ids the relay read itself, as numbers: nothing of a caller's becomes SQL text.
+        let sql = format!(
+            concat!(
+                row_columns!(),
+                " WHERE id IN ({}) AND ",
+                due!(),
+                " FOR UPDATE SKIP LOCKED"
+            ),
+            passed_by.join(",")
+        );
+        let found: Vec<RowTuple> = self.sql(conn.query(sql)).await?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(database = %self.name, rows = found.len(), "outbox rows passed by, taken");
+        rows.extend(found);
+        rows.sort_by_key(|row| row.0);
+        Ok(())
     }
 
     /// Reads the rows' messages; refuses at once those not written by dq and those for an

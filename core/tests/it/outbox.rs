@@ -434,6 +434,64 @@ async fn a_refused_row_waits_with_its_error_while_the_rows_behind_it_go_out() {
     relay.await.unwrap();
 }
 
+/// Each writer commits its transactions one after another, so what it wrote goes out in the order
+/// it wrote it, a transaction's rows together: also when a transaction commits while the relay's
+/// take is passing over its rows (the first ones still locked then, so passed by; the later ones
+/// committed, so taken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_a_transaction_committing_during_a_take_keep_their_order() {
+    const WRITERS: usize = 4;
+    const TRANSACTIONS: usize = 100;
+    const ROWS: usize = 10;
+    let world = World::new().await;
+    let producer = world.producer();
+    world.declare(&producer, "ordered").await;
+    let seen = Arc::new(Seen::default());
+    let (stop, relay) = world.relay(seen.clone());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let url = world.dbs.url("app");
+            tokio::spawn(async move {
+                let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                    .await
+                    .unwrap();
+                for t in 0..TRANSACTIONS {
+                    let entries: Vec<Entry> = (0..ROWS)
+                        .map(|i| {
+                            publish_entry("ordered", format!("{w} {t} {i}").as_bytes(), json!({}))
+                        })
+                        .collect();
+                    write(&mut conn, &entries, true).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let total = WRITERS * TRANSACTIONS * ROWS;
+    wait_until(Duration::from_secs(60), "every row relayed", || {
+        *seen.relayed.lock().unwrap() >= total
+    })
+    .await;
+    let got = drain(&producer, "ordered", Duration::from_millis(500)).await;
+    assert_eq!(got.len(), total, "every row once");
+    let mut last: Vec<Option<(usize, usize)>> = vec![None; WRITERS];
+    for (n, (_, body, _)) in got.iter().enumerate() {
+        let text = String::from_utf8_lossy(body);
+        let fields: Vec<usize> = text.split(' ').map(|f| f.parse().unwrap()).collect();
+        let (w, at) = (fields[0], (fields[1], fields[2]));
+        assert!(
+            last[w] < Some(at),
+            "message {n}: writer {w}'s row {at:?} went out after its row {:?}",
+            last[w]
+        );
+        last[w] = Some(at);
+    }
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_on_one_database_publish_every_row_once() {
     let world = World::new().await;
