@@ -167,6 +167,44 @@ async fn write(conn: &mut mysql_async::Conn, entries: &[Entry], commit: bool) {
     }
 }
 
+/// `writers` writers at once, each on a connection of its own committing `transactions`
+/// transactions of `rows` rows to publish to `queue`, one after another; a row's body is
+/// "writer transaction row". Returns the message ids written.
+async fn write_concurrently(
+    world: &World,
+    queue: &str,
+    writers: usize,
+    transactions: usize,
+    rows: usize,
+) -> Vec<String> {
+    let writers: Vec<_> = (0..writers)
+        .map(|w| {
+            let (url, queue) = (world.dbs.url("app"), queue.to_string());
+            tokio::spawn(async move {
+                let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                    .await
+                    .unwrap();
+                let mut ids = Vec::new();
+                for t in 0..transactions {
+                    let entries: Vec<Entry> = (0..rows)
+                        .map(|i| {
+                            publish_entry(&queue, format!("{w} {t} {i}").as_bytes(), json!({}))
+                        })
+                        .collect();
+                    ids.extend(entries.iter().map(|e| e.message_id.clone()));
+                    write(&mut conn, &entries, true).await;
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for writer in writers {
+        written.extend(writer.await.unwrap());
+    }
+    written
+}
+
 /// Everything in `queue` until it stays empty for `quiet`: (message_id, body, properties).
 async fn drain(
     producer: &Producer,
@@ -448,27 +486,7 @@ async fn rows_of_a_transaction_committing_during_a_take_keep_their_order() {
     world.declare(&producer, "ordered").await;
     let seen = Arc::new(Seen::default());
     let (stop, relay) = world.relay(seen.clone());
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            let url = world.dbs.url("app");
-            tokio::spawn(async move {
-                let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-                    .await
-                    .unwrap();
-                for t in 0..TRANSACTIONS {
-                    let entries: Vec<Entry> = (0..ROWS)
-                        .map(|i| {
-                            publish_entry("ordered", format!("{w} {t} {i}").as_bytes(), json!({}))
-                        })
-                        .collect();
-                    write(&mut conn, &entries, true).await;
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    write_concurrently(&world, "ordered", WRITERS, TRANSACTIONS, ROWS).await;
     let total = WRITERS * TRANSACTIONS * ROWS;
     wait_until(Duration::from_secs(60), "every row relayed", || {
         *seen.relayed.lock().unwrap() >= total
@@ -500,31 +518,7 @@ async fn two_relays_on_one_database_publish_every_row_once() {
     let (a, b) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
     let (stop_a, relay_a) = world.relay(a.clone());
     let (stop_b, relay_b) = world.relay(b.clone());
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let url = world.dbs.url("app");
-            tokio::spawn(async move {
-                let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-                    .await
-                    .unwrap();
-                let mut ids = Vec::new();
-                for t in 0..50 {
-                    let entries: Vec<Entry> = (0..10)
-                        .map(|i| {
-                            publish_entry("shared", format!("{w}-{t}-{i}").as_bytes(), json!({}))
-                        })
-                        .collect();
-                    ids.extend(entries.iter().map(|e| e.message_id.clone()));
-                    write(&mut conn, &entries, true).await;
-                }
-                ids
-            })
-        })
-        .collect();
-    let mut written = Vec::new();
-    for writer in writers {
-        written.extend(writer.await.unwrap());
-    }
+    let written = write_concurrently(&world, "shared", 4, 50, 10).await;
     wait_until(Duration::from_secs(30), "2000 relayed", || {
         *a.relayed.lock().unwrap() + *b.relayed.lock().unwrap() >= 2000
     })
